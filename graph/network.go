@@ -1,0 +1,98 @@
+package graph
+
+// Network is the road network as an importer hands it over, before
+// preparation: intersections, directed road edges with their shape, and
+// turn restrictions. It is the only thing the graph package needs from an
+// importer such as osmimport, so that the graph never depends on OSM.
+//
+// Chains of degree-2 nodes are already contracted into single edges whose
+// intermediate points are kept in the shape arrays, so Lat/Lon hold only
+// intersections, dead ends, barrier ends and turn-restriction via nodes.
+type Network struct {
+	// Lat and Lon give each node's position in WGS84 degrees; the node id is the index.
+	Lat, Lon []float64
+	// OSMNode is the OSM id of each node, kept for diagnostics (0 where a
+	// node was synthesised, e.g. the second copy of a barrier node).
+	OSMNode []int64
+
+	// Edges are directed: a two-way road gives two edges, one each way.
+	Edges []Edge
+
+	// ShapeLat and ShapeLon hold the intermediate points of all edges,
+	// concatenated; Edge.ShapeStart/ShapeEnd index into them.
+	ShapeLat, ShapeLon []float64
+
+	// Restrictions are turn restrictions at via nodes.
+	Restrictions []TurnRestriction
+}
+
+// Edge is one directed road edge between two nodes of a Network.
+type Edge struct {
+	// From and To are node ids.
+	From, To uint32
+	// Distance is the length along the shape in metres (> 0).
+	Distance float64
+	// Duration is the free-flow travel time in seconds (> 0).
+	Duration float64
+	// WayID is the OSM way the edge lies on, so that traffic given per way
+	// can be mapped onto edges.
+	WayID int64
+	// Class is the road class (highway=*) of the way.
+	Class RoadClass
+	// ShapeStart and ShapeEnd delimit the intermediate points of the edge in
+	// Network.ShapeLat/ShapeLon, [ShapeStart, ShapeEnd), listed in travel
+	// order from From to To, endpoints excluded (they are the nodes).
+	ShapeStart, ShapeEnd uint32
+}
+
+// TurnRestriction forbids or prescribes the turn from one edge onto another
+// at the node between them (Edges[From].To == Edges[To].From, the via node).
+type TurnRestriction struct {
+	// From and To are edge indices into Network.Edges.
+	From, To uint32
+	// Only marks an only_* restriction: coming from From, To is the only
+	// edge that may be taken (several Only rows on the same From edge allow
+	// each of their To edges). Otherwise it is a no_* restriction: the turn
+	// From -> To is forbidden.
+	Only bool
+}
+
+// RoadClass is the OSM highway class of an edge, used for default speeds,
+// for traffic that borrows congestion from roads of the same class, and for
+// statistics.
+type RoadClass uint8
+
+// Road classes, from the fastest to the slowest.
+const (
+	ClassMotorway RoadClass = iota
+	ClassMotorwayLink
+	ClassTrunk
+	ClassTrunkLink
+	ClassPrimary
+	ClassPrimaryLink
+	ClassSecondary
+	ClassSecondaryLink
+	ClassTertiary
+	ClassTertiaryLink
+	ClassUnclassified
+	ClassResidential
+	ClassLivingStreet
+	ClassService
+	ClassOther
+	// NumClasses is the number of road classes.
+	NumClasses
+)
+
+var classNames = [NumClasses]string{
+	"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
+	"secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified",
+	"residential", "living_street", "service", "other",
+}
+
+// String returns the OSM highway value of the class.
+func (c RoadClass) String() string {
+	if c < NumClasses {
+		return classNames[c]
+	}
+	return "invalid"
+}
