@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+)
+
+// Floor is a lower bound on a ratio measured within one run.
+type Floor struct {
+	Name  string
+	Value float64
+	Min   float64
+}
+
+// routeFloors are the gate's floors per extract. They sit well under the
+// figures in bench/RESULTS.md so that a noisy shared machine does not fail
+// the gate, while a real regression (a broken hierarchy, a lost stall, a
+// matrix falling back to point-to-point) does. The CH speedup grows with
+// the graph, hence per-extract floors.
+var routeFloors = map[string]struct{ dijkstra, bidir, matrix float64 }{
+	"porto.osm.pbf":   {dijkstra: 100, bidir: 30, matrix: 3},
+	"andorra.osm.pbf": {dijkstra: 20, bidir: 5, matrix: 2},
+	"monaco.osm.pbf":  {dijkstra: 3, bidir: 1, matrix: 1},
+}
+
+// CheckRouteFloors prints each floor with the ratio measured and returns
+// how many were not met; any CH/Dijkstra mismatch fails too.
+func CheckRouteFloors(w io.Writer, extract string, r *RouteReport) int {
+	f, ok := routeFloors[extract]
+	if !ok {
+		f = routeFloors["monaco.osm.pbf"]
+	}
+	floors := []Floor{
+		{"CH speedup over Dijkstra", r.SpeedupDijkstra, f.dijkstra},
+		{"CH speedup over bidirectional Dijkstra", r.SpeedupBidir, f.bidir},
+	}
+	for _, m := range r.Matrix {
+		floors = append(floors, Floor{fmt.Sprintf("matrix %dx%d over point-to-point", m.Size, m.Size), m.SpeedupOverP2P, f.matrix})
+	}
+	failed := 0
+	if r.Mismatches > 0 {
+		fmt.Fprintf(w, "FAIL CH disagrees with Dijkstra on %d of %d pairs\n", r.Mismatches, r.Pairs)
+		failed++
+	}
+	for _, fl := range floors {
+		status := "ok  "
+		if !(fl.Value >= fl.Min) {
+			status = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(w, "%s %-42s %8.1f (floor %g)\n", status, fl.Name, fl.Value, fl.Min)
+	}
+	return failed
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/graph"
+)
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	gpath := fs.String("graph", "", "prepared graph (.lmg), or an OSM file prepared and cached")
+	addr := fs.String("addr", "127.0.0.1:5000", "listen address HOST:PORT")
+	data := fs.String("data", "", "folder for caches and state (default: beside the graph)")
+	radius := fs.Float64("radius", 1000, "largest snapping distance in metres")
+	maxBody := fs.Int("max-body", 8<<20, "largest request body in bytes")
+	maxCells := fs.Int("max-table-cells", 1_000_000, "largest table (sources x destinations)")
+	maxCoords := fs.Int("max-route-coordinates", 500, "most waypoints in one route")
+	maxHeader := fs.Int("max-header", 0, "largest request line and headers in bytes (0: room for --max-route-coordinates)")
+	timeout := fs.Duration("timeout", 30*time.Second, "computation time allowed per request (503 Timeout beyond)")
+	ioTimeout := fs.Duration("io-timeout", 30*time.Second, "read and write timeout per request")
+	idle := fs.Duration("idle-timeout", 60*time.Second, "close keep-alive connections idle this long")
+	grace := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, wait this long for requests in flight")
+	workers := fs.Int("workers", 2, "goroutines per table computation")
+	maxComp := fs.Int("max-computations", 0, "computations run at once, more wait within --timeout (0: GOMAXPROCS)")
+	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
+	example := fs.Bool("example", false, "print an example request for this graph on start")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("usage: lastmile serve --graph G --addr HOST:PORT [--data DIR]")
+	}
+	if *gpath == "" {
+		return usagef("--graph is required (a prepared .lmg file or an .osm.pbf)")
+	}
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"--max-body", *maxBody}, {"--max-table-cells", *maxCells}, {"--max-route-coordinates", *maxCoords}, {"--workers", *workers}} {
+		if c.v <= 0 {
+			return usagef("%s: %d is not a positive number", c.name, c.v)
+		}
+	}
+	if *maxHeader < 0 || *maxComp < 0 {
+		return usagef("--max-header and --max-computations must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--timeout", *timeout}, {"--io-timeout", *ioTimeout}, {"--idle-timeout", *idle}, {"--shutdown-timeout", *grace}} {
+		if d.v <= 0 {
+			return usagef("%s: %v is not a positive duration", d.name, d.v)
+		}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", *level)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	t0 := time.Now()
+	g, err := engine.Open(*gpath, *data, engine.PrepareOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	r := engine.NewRouter(g, *radius)
+	log.Info("graph ready", "file", *gpath, "seconds", time.Since(t0).Seconds())
+	srv := engine.NewServer(r, engine.ServerConfig{
+		MaxBodyBytes: *maxBody, MaxTableCells: *maxCells, MaxRouteCoordinates: *maxCoords, MaxHeaderBytes: *maxHeader,
+		Timeout: *timeout, ReadTimeout: *ioTimeout, WriteTimeout: *ioTimeout, IdleTimeout: *idle,
+		Workers: *workers, MaxComputations: *maxComp, Logger: log,
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", *addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	log.Info("listening", "url", url)
+	if *example {
+		a, b := examplePoints(g)
+		fmt.Fprintf(stdout, "lastmile is serving %s on %s\nTry:\n  curl '%s/v1/route/%.5f,%.5f;%.5f,%.5f?overview=false'\n",
+			*gpath, url, url, a[0], a[1], b[0], b[1])
+		fmt.Fprintf(stdout, "  curl -X POST %s/v1/table -d '{\"coordinates\":[[%.5f,%.5f],[%.5f,%.5f]]}'\n", url, a[0], a[1], b[0], b[1])
+		fmt.Fprintf(stdout, "  curl %s/v1/openapi.json   (every endpoint)\n", url)
+		fmt.Fprintln(stdout, "Stop with Ctrl-C.")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process
+	log.Info("shutting down: finishing requests in flight", "timeout", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// examplePoints returns two road nodes of g about 2 km apart near the centre
+// of its bounding box, as [lon, lat].
+func examplePoints(g *graph.Graph) (a, b [2]float64) {
+	n := g.Road
+	if len(n.Lat) == 0 {
+		return
+	}
+	minLat, maxLat, minLon, maxLon := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for i := range n.Lat {
+		minLat, maxLat = math.Min(minLat, n.Lat[i]), math.Max(maxLat, n.Lat[i])
+		minLon, maxLon = math.Min(minLon, n.Lon[i]), math.Max(maxLon, n.Lon[i])
+	}
+	cLat, cLon := (minLat+maxLat)/2, (minLon+maxLon)/2
+	nearest := func(lat, lon float64) [2]float64 {
+		best, bd := 0, math.Inf(1)
+		for e := range n.Edges {
+			if !g.Routable(uint32(e)) {
+				continue
+			}
+			v := n.Edges[e].From
+			if d := math.Hypot(n.Lat[v]-lat, (n.Lon[v]-lon)*math.Cos(lat*math.Pi/180)); d < bd {
+				best, bd = int(v), d
+			}
+		}
+		return [2]float64{n.Lon[best], n.Lat[best]}
+	}
+	return nearest(cLat-0.006, cLon-0.008), nearest(cLat+0.006, cLon+0.008)
+}

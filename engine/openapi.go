@@ -1,0 +1,318 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// apiOperation is the OpenAPI 3.1 description of one endpoint: the
+// document served at /v1/openapi.json is built from the route table, one
+// operation per row, so that a route cannot exist undocumented.
+type apiOperation struct {
+	ID, Summary, Description string
+	Tags                     []string
+	Params                   []apiParam
+	// Body names the components schema of a JSON request body ("" = none).
+	Body        string
+	BodyExample any
+	// OK is the 200 answer.
+	OK apiContent
+	// Errors are the statuses of the specific error answers (each an
+	// Error object); every operation also has a default Error answer.
+	Errors []int
+}
+
+// apiParam is a path or query parameter. Schema is a JSON Schema object.
+type apiParam struct {
+	Name, In, Description string
+	Required              bool
+	Schema                map[string]any
+	Example               any
+}
+
+// apiContent is a response body: a media type and either the name of a
+// components schema or an inline schema.
+type apiContent struct {
+	Description string
+	MediaType   string
+	Ref         string
+	Schema      map[string]any
+}
+
+var coordinatesParam = apiParam{
+	Name: "coordinates", In: "path", Required: true,
+	Description: "Waypoints in order as lon,lat pairs separated by ';' (OSRM's format), at least 2; an optional .json suffix is ignored.",
+	Schema:      map[string]any{"type": "string", "pattern": `^-?[0-9.]+,-?[0-9.]+(;-?[0-9.]+,-?[0-9.]+)+(\.json)?$`},
+	Example:     "7.41993,43.73141;7.42586,43.74087",
+}
+
+var routeDoc = &apiOperation{
+	ID: "route", Summary: "Fastest route through the waypoints", Tags: []string{"routing"},
+	Description: "OSRM-compatible route service: each coordinate is snapped to the nearest routable road, then the fastest route " +
+		"through them in order is computed on the contraction hierarchy. Durations in seconds, distances in metres.",
+	Params: []apiParam{
+		coordinatesParam,
+		{Name: "overview", In: "query", Description: "Geometry of the whole route: simplified (Douglas-Peucker, 1 m), full, or false (none).",
+			Schema: map[string]any{"type": "string", "enum": []string{"simplified", "full", "false"}, "default": "simplified"}},
+		{Name: "geometries", In: "query", Description: "Encoding of the geometry: Google encoded polyline with 5 or 6 decimals, or a GeoJSON LineString.",
+			Schema: map[string]any{"type": "string", "enum": []string{"polyline", "polyline6", "geojson"}, "default": "polyline"}},
+		{Name: "steps", In: "query", Description: "Accepted for OSRM compatibility; turn-by-turn steps are not produced.",
+			Schema: map[string]any{"type": "string", "enum": []string{"false"}}},
+		{Name: "alternatives", In: "query", Description: "Accepted for OSRM compatibility; one route is returned.",
+			Schema: map[string]any{"type": "string", "enum": []string{"false", "0"}}},
+		{Name: "annotations", In: "query", Description: "Accepted for OSRM compatibility; no annotations are produced.",
+			Schema: map[string]any{"type": "string", "enum": []string{"false"}}},
+	},
+	OK:     apiContent{Description: "The route.", MediaType: "application/json", Ref: "RouteResponse"},
+	Errors: []int{400, 413, 422, 431, 503},
+}
+
+var tableDoc = &apiOperation{
+	ID: "table", Summary: "Many-to-many durations and distances", Tags: []string{"routing"},
+	Description: "OSRM-compatible table service with the points in a JSON body: the fastest-route duration (s) and distance (m) " +
+		"from every source to every destination; null where no route exists.",
+	Body:        "TableRequest",
+	BodyExample: map[string]any{"coordinates": [][2]float64{{7.41993, 43.73141}, {7.42586, 43.74087}, {7.4246, 43.7384}}, "sources": []int{0}},
+	OK:          apiContent{Description: "The matrices.", MediaType: "application/json", Ref: "TableResponse"},
+	Errors:      []int{400, 413, 422, 503},
+}
+
+var nearestDoc = &apiOperation{
+	ID: "nearest", Summary: "Snap a coordinate to the nearest routable road", Tags: []string{"routing"},
+	Params: []apiParam{{Name: "coordinate", In: "path", Required: true, Description: "One lon,lat pair.",
+		Schema: map[string]any{"type": "string", "pattern": `^-?[0-9.]+,-?[0-9.]+(\.json)?$`}, Example: "7.41993,43.73141"}},
+	OK:     apiContent{Description: "The snapped waypoint.", MediaType: "application/json", Ref: "NearestResponse"},
+	Errors: []int{400, 422, 503},
+}
+
+var openapiDoc = &apiOperation{
+	ID: "openapi", Summary: "This OpenAPI 3.1 document", Tags: []string{"meta"},
+	OK: apiContent{Description: "The document.", MediaType: "application/json", Schema: map[string]any{"type": "object", "required": []string{"openapi", "info", "paths"}}},
+}
+
+var healthDoc = &apiOperation{
+	ID: "healthz", Summary: "Liveness probe: the process answers", Tags: []string{"meta"},
+	OK: apiContent{Description: "Alive.", MediaType: "text/plain", Schema: map[string]any{"type": "string", "const": "ok\n"}},
+}
+
+var readyDoc = &apiOperation{
+	ID: "readyz", Summary: "Readiness probe: 503 NotReady once shutdown has begun", Tags: []string{"meta"},
+	OK:     apiContent{Description: "Ready to serve.", MediaType: "text/plain", Schema: map[string]any{"type": "string", "const": "ready\n"}},
+	Errors: []int{503},
+}
+
+var metricsDoc = &apiOperation{
+	ID: "metrics", Summary: "Prometheus metrics (text exposition format 0.0.4)", Tags: []string{"meta"},
+	Description: "lastmile_http_requests_total{endpoint,method,code}, lastmile_http_request_duration_seconds histogram per endpoint, " +
+		"lastmile_http_requests_in_flight, and Go runtime gauges.",
+	OK: apiContent{Description: "The metrics.", MediaType: "text/plain; version=0.0.4", Schema: map[string]any{"type": "string"}},
+}
+
+// errorResponses names the components response of each error status.
+var errorResponses = map[int]string{
+	400: "BadRequest", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
+}
+
+// buildOpenAPI returns the OpenAPI 3.1 document of the routes, with the
+// limits of cfg in the descriptions.
+func buildOpenAPI(routes []endpoint, cfg ServerConfig) ([]byte, error) {
+	paths := map[string]any{}
+	for _, e := range routes {
+		item, _ := paths[e.Pattern].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[e.Pattern] = item
+		}
+		op, err := e.Doc.toOpenAPI(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("openapi %s %s: %w", e.Method, e.Pattern, err)
+		}
+		item[strings.ToLower(e.Method)] = op
+	}
+	responses := map[string]any{}
+	for status, name := range errorResponses {
+		responses[name] = map[string]any{
+			"description": http.StatusText(status) + " (see the Error schema for the codes)",
+			"content":     map[string]any{"application/json": map[string]any{"schema": ref("Error")}},
+		}
+	}
+	responses["Error"] = map[string]any{
+		"description": "Any other error: 404 InvalidUrl, 405 MethodNotAllowed (with an Allow header), 408, 413, 431, 500.",
+		"content":     map[string]any{"application/json": map[string]any{"schema": ref("Error")}},
+	}
+	doc := map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":   "lastmile",
+			"version": "1",
+			"description": "Route optimisation and ETA engine. Routing services follow OSRM's conventions " +
+				"(coordinates lon,lat; durations in seconds, distances in metres). Every error is a JSON Error object " +
+				"with a stable code and a message naming the bad field or value.",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas":   schemas(cfg),
+			"responses": responses,
+		},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func (op *apiOperation) toOpenAPI(cfg ServerConfig) (map[string]any, error) {
+	out := map[string]any{"operationId": op.ID, "summary": op.Summary}
+	if op.Description != "" {
+		out["description"] = op.Description
+	}
+	if len(op.Tags) > 0 {
+		out["tags"] = op.Tags
+	}
+	if len(op.Params) > 0 {
+		var ps []any
+		for _, p := range op.Params {
+			m := map[string]any{"name": p.Name, "in": p.In, "description": p.Description, "schema": p.Schema}
+			if p.Required || p.In == "path" {
+				m["required"] = true
+			}
+			if p.Example != nil {
+				m["example"] = p.Example
+			}
+			if p.Name == "coordinates" {
+				m["description"] = p.Description + fmt.Sprintf(" At most %d coordinates.", cfg.MaxRouteCoordinates)
+			}
+			ps = append(ps, m)
+		}
+		out["parameters"] = ps
+	}
+	if op.Body != "" {
+		media := map[string]any{"schema": ref(op.Body)}
+		if op.BodyExample != nil {
+			media["example"] = op.BodyExample
+		}
+		out["requestBody"] = map[string]any{
+			"required":    true,
+			"description": fmt.Sprintf("JSON, at most %d bytes; unknown fields are rejected.", cfg.MaxBodyBytes),
+			"content":     map[string]any{"application/json": media},
+		}
+	}
+	var schema any = op.OK.Schema
+	if op.OK.Ref != "" {
+		schema = ref(op.OK.Ref)
+	}
+	if schema == nil || op.OK.MediaType == "" {
+		return nil, fmt.Errorf("no 200 answer described")
+	}
+	resp := map[string]any{
+		"200": map[string]any{
+			"description": op.OK.Description,
+			"content":     map[string]any{op.OK.MediaType: map[string]any{"schema": schema}},
+		},
+		"default": map[string]any{"$ref": "#/components/responses/Error"},
+	}
+	for _, st := range op.Errors {
+		name, ok := errorResponses[st]
+		if !ok {
+			return nil, fmt.Errorf("error status %d has no components response", st)
+		}
+		resp[fmt.Sprint(st)] = map[string]any{"$ref": "#/components/responses/" + name}
+	}
+	out["responses"] = resp
+	return out, nil
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func object(required []string, props map[string]any) map[string]any {
+	return map[string]any{"type": "object", "required": required, "properties": props, "additionalProperties": false}
+}
+
+func arrayOf(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
+
+func number(desc string) map[string]any {
+	return map[string]any{"type": "number", "description": desc}
+}
+
+// schemas are the JSON Schemas (2020-12, as OpenAPI 3.1 uses) of the
+// request and response bodies.
+func schemas(cfg ServerConfig) map[string]any {
+	codes := make([]any, len(errorCodes))
+	var desc strings.Builder
+	desc.WriteString("Stable error code; the HTTP status follows from it:")
+	for i, c := range errorCodes {
+		codes[i] = c
+		fmt.Fprintf(&desc, " %s %d;", c, statusOf(c))
+	}
+	lonLat := map[string]any{
+		"type":        "array",
+		"description": "[longitude, latitude] in WGS84 degrees.",
+		"prefixItems": []any{
+			map[string]any{"type": "number", "minimum": -180, "maximum": 180},
+			map[string]any{"type": "number", "minimum": -90, "maximum": 90},
+		},
+		"minItems": 2, "maxItems": 2, "items": false,
+	}
+	cell := map[string]any{"type": []string{"number", "null"}}
+	index := map[string]any{"type": "integer", "minimum": 0}
+	indices := func(what string) map[string]any {
+		return map[string]any{"type": []string{"array", "null"}, "items": index, "minItems": 1,
+			"description": "Indices into coordinates of the " + what + "; absent or null means all."}
+	}
+	return map[string]any{
+		"Error": object([]string{"code", "message"}, map[string]any{
+			"code":    map[string]any{"type": "string", "enum": codes, "description": strings.TrimSuffix(desc.String(), ";") + "."},
+			"message": map[string]any{"type": "string", "description": "What is wrong, naming the field or value."},
+		}),
+		"LonLat": lonLat,
+		"Waypoint": object([]string{"hint", "distance", "name", "location"}, map[string]any{
+			"hint":     map[string]any{"type": "string", "description": "Always empty (no hints)."},
+			"distance": number("Distance in metres from the given coordinate to the snapped location."),
+			"name":     map[string]any{"type": "string", "description": "Street name (empty for now)."},
+			"location": ref("LonLat"),
+		}),
+		"GeoJSONLine": object([]string{"type", "coordinates"}, map[string]any{
+			"type":        map[string]any{"const": "LineString"},
+			"coordinates": arrayOf(ref("LonLat")),
+		}),
+		"Leg": object([]string{"steps", "summary", "weight", "duration", "distance"}, map[string]any{
+			"steps":    map[string]any{"type": "array", "maxItems": 0},
+			"summary":  map[string]any{"type": "string"},
+			"weight":   number("Equal to duration."),
+			"duration": number("Seconds."),
+			"distance": number("Metres."),
+		}),
+		"Route": object([]string{"legs", "weight_name", "weight", "duration", "distance"}, map[string]any{
+			"geometry": map[string]any{
+				"description": "Absent with overview=false; an encoded polyline string, or a GeoJSON LineString with geometries=geojson.",
+				"oneOf":       []any{map[string]any{"type": "string"}, ref("GeoJSONLine")},
+			},
+			"legs":        arrayOf(ref("Leg")),
+			"weight_name": map[string]any{"const": "duration"},
+			"weight":      number("Equal to duration."),
+			"duration":    number("Seconds."),
+			"distance":    number("Metres."),
+		}),
+		"RouteResponse": object([]string{"code", "routes", "waypoints"}, map[string]any{
+			"code":      map[string]any{"const": "Ok"},
+			"routes":    map[string]any{"type": "array", "items": ref("Route"), "minItems": 1, "maxItems": 1},
+			"waypoints": arrayOf(ref("Waypoint")),
+		}),
+		"NearestResponse": object([]string{"code", "waypoints"}, map[string]any{
+			"code":      map[string]any{"const": "Ok"},
+			"waypoints": map[string]any{"type": "array", "items": ref("Waypoint"), "minItems": 1, "maxItems": 1},
+		}),
+		"TableRequest": object([]string{"coordinates"}, map[string]any{
+			"coordinates": map[string]any{"type": "array", "items": ref("LonLat"), "minItems": 1,
+				"description": fmt.Sprintf("The points; sources x destinations at most %d cells.", cfg.MaxTableCells)},
+			"sources":      indices("sources (rows)"),
+			"destinations": indices("destinations (columns)"),
+		}),
+		"TableResponse": object([]string{"code", "durations", "distances", "sources", "destinations"}, map[string]any{
+			"code":         map[string]any{"const": "Ok"},
+			"durations":    map[string]any{"type": "array", "items": arrayOf(cell), "description": "Seconds; rows are sources, columns destinations."},
+			"distances":    map[string]any{"type": "array", "items": arrayOf(cell), "description": "Metres; rows are sources, columns destinations."},
+			"sources":      arrayOf(ref("Waypoint")),
+			"destinations": arrayOf(ref("Waypoint")),
+		}),
+	}
+}
