@@ -18,8 +18,8 @@ type Floor struct {
 // matrix falling back to point-to-point) does. The CH speedup grows with
 // the graph, hence per-extract floors.
 var routeFloors = map[string]struct{ dijkstra, bidir, matrix float64 }{
-	"porto.osm.pbf":   {dijkstra: 100, bidir: 30, matrix: 3},
-	"andorra.osm.pbf": {dijkstra: 20, bidir: 5, matrix: 2},
+	"porto.osm.pbf":   {dijkstra: 50, bidir: 20, matrix: 20},
+	"andorra.osm.pbf": {dijkstra: 10, bidir: 4, matrix: 5},
 	"monaco.osm.pbf":  {dijkstra: 3, bidir: 1, matrix: 1},
 }
 

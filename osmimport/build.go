@@ -504,8 +504,20 @@ func compact(net *graph.Network, keepNode []bool, st *Stats, rel []uint32) {
 	var k int
 	lost := map[uint32]bool{}
 	kept := map[uint32]bool{}
+	// An only_* restriction whose permitted exits all left with the removed
+	// part still binds its from edge: no remaining exit may be taken there.
+	type fromOf struct{ rel, from uint32 }
+	onlyKept := map[fromOf]bool{}
+	var orphans []fromOf
 	for i, r := range net.Restrictions {
 		f, t := newEdge[r.From], newEdge[r.To]
+		if r.Only && f != noNode {
+			if t != noNode {
+				onlyKept[fromOf{rel[i], f}] = true
+			} else {
+				orphans = append(orphans, fromOf{rel[i], f})
+			}
+		}
 		if f == noNode || t == noNode {
 			lost[rel[i]] = true
 			continue
@@ -515,6 +527,27 @@ func compact(net *graph.Network, keepNode []bool, st *Stats, rel []uint32) {
 		k++
 	}
 	net.Restrictions = net.Restrictions[:k]
+	if len(orphans) > 0 {
+		exits := map[uint32][]uint32{} // via node -> edges leaving it
+		for _, o := range orphans {
+			exits[net.Edges[o.from].To] = nil
+		}
+		for e := range net.Edges {
+			if x, ok := exits[net.Edges[e].From]; ok {
+				exits[net.Edges[e].From] = append(x, uint32(e))
+			}
+		}
+		for _, o := range orphans {
+			if onlyKept[o] {
+				continue
+			}
+			onlyKept[o] = true // once per relation and from edge
+			for _, t := range exits[net.Edges[o.from].To] {
+				net.Restrictions = append(net.Restrictions, graph.TurnRestriction{From: o.from, To: t})
+			}
+			kept[o.rel] = true
+		}
+	}
 	for r := range lost {
 		if !kept[r] {
 			st.drop(DropOutsideLarge)
