@@ -57,6 +57,10 @@ type RouteReport struct {
 	BidirMean                time.Duration
 	SpeedupDijkstra          float64
 	SpeedupBidir             float64
+	// CostMean and SpeedupCost are for Query.Cost on the same pairs: the
+	// search alone, as one matrix cell needs it.
+	CostMean    time.Duration
+	SpeedupCost float64
 	// P50 and P99 time Query.Route (search, path unpacking, geometry);
 	// CostP50 and CostP99 time Query.Cost (search only, as a matrix cell).
 	P50, P99         time.Duration
@@ -164,6 +168,11 @@ func Route(cfg RouteConfig) (*RouteReport, error) {
 		return out, time.Since(t0)
 	}
 	ch, chT := runAll(q.Route)
+	t0 := time.Now()
+	for i := range cfg.Pairs {
+		_, _, _ = q.Cost(eps[2*i], eps[2*i+1])
+	}
+	costT := time.Since(t0)
 	dj, dT := runAll(q.Dijkstra)
 	bd, bT := runAll(q.BidirDijkstra)
 	for i := range ch {
@@ -176,6 +185,8 @@ func Route(cfg RouteConfig) (*RouteReport, error) {
 	rep.CHMean, rep.DijkstraMean, rep.BidirMean = chT/n, dT/n, bT/n
 	rep.SpeedupDijkstra = float64(dT) / float64(chT)
 	rep.SpeedupBidir = float64(bT) / float64(chT)
+	rep.CostMean = costT / n
+	rep.SpeedupCost = float64(dT) / float64(costT)
 
 	lat := make([]time.Duration, cfg.LatencyQueries)
 	leps := RandomEndpoints(g, rng, 2*cfg.LatencyQueries)
@@ -277,6 +288,7 @@ func WriteRoute(w io.Writer, r *RouteReport) {
 	row("CH cost p50 / p99 (µs, search only)", fmt.Sprintf("%.1f / %.1f", us(r.CostP50), us(r.CostP99)))
 	row("speedup over Dijkstra", fmt.Sprintf("%.0fx", r.SpeedupDijkstra))
 	row("speedup over bidirectional Dijkstra", fmt.Sprintf("%.0fx", r.SpeedupBidir))
+	row("CH cost mean (µs) / speedup over Dijkstra", fmt.Sprintf("%.1f / %.0fx", us(r.CostMean), r.SpeedupCost))
 	for _, m := range r.Matrix {
 		row(fmt.Sprintf("matrix %dx%d (ms)", m.Size, m.Size), fmt.Sprintf("%.1f (%.1fx faster than %d CH queries)", ms(m.Time), m.SpeedupOverP2P, m.Size*m.Size))
 	}

@@ -145,36 +145,31 @@ func VRP(cfg VRPConfig) (*VRPReport, error) {
 		if !ok {
 			return nil, fmt.Errorf("bench vrp: %s has no row in bks.csv", name)
 		}
-		var res VRPResult
+		var customers int
+		var solve func() (VRPResult, error)
 		if cvrp {
 			inst, err := datasets.ReadCVRPFile(path)
 			if err != nil {
 				return nil, err
 			}
-			if cfg.MaxCustomers > 0 && inst.N()-1 > cfg.MaxCustomers {
-				continue
-			}
-			res, err = solveCVRP(inst, cfg)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			res.BKS = b.Distance
+			customers, solve = inst.N()-1, func() (VRPResult, error) { return solveCVRP(inst, cfg) }
 		} else {
 			inst, err := datasets.ReadSolomonFile(path)
 			if err != nil {
 				return nil, err
 			}
-			if cfg.MaxCustomers > 0 && inst.N()-1 > cfg.MaxCustomers {
-				continue
-			}
-			res, err = solveVRPTW(inst, cfg)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			res.BKS = b.Distance
-			if b.DistanceOnly > 0 {
-				res.BKS = b.DistanceOnly
-			}
+			customers, solve = inst.N()-1, func() (VRPResult, error) { return solveVRPTW(inst, cfg) }
+		}
+		if cfg.MaxCustomers > 0 && customers > cfg.MaxCustomers {
+			continue
+		}
+		res, err := solve()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		res.BKS = b.Distance
+		if !cvrp && b.DistanceOnly > 0 {
+			res.BKS = b.DistanceOnly
 		}
 		res.Instance = name
 		res.BKSVehicles = b.Vehicles

@@ -123,7 +123,7 @@ func Build(n *Network, opt BuildOptions) (*Graph, error) {
 	report("turns", 1, 1)
 	log.Info("edge-based graph built", "road_nodes", len(n.Lat), "road_edges", len(n.Edges), "turns", len(head), "elapsed", t1.Sub(t0))
 
-	keep := largestSCC(first, head)
+	keep, _ := LargestSCC(first, head)
 	local := make([]uint32, len(n.Edges))
 	var localEdge []uint32
 	for e := range local {

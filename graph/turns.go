@@ -152,11 +152,15 @@ func buildTurnGraph(n *Network) (first, head []uint32) {
 	return first, head
 }
 
-// largestSCC returns, for each node of the CSR graph, whether it belongs to
-// its largest strongly connected component. It runs Tarjan's algorithm
-// (Tarjan 1972, "Depth-first search and linear graph algorithms") with an
-// explicit stack so that deep graphs cannot overflow the goroutine stack.
-func largestSCC(first, head []uint32) []bool {
+// LargestSCC returns, for each node of a CSR graph (first has one entry
+// per node plus one, head the arc targets), whether it belongs to the
+// largest strongly connected component, and the number of components. It
+// runs Tarjan's algorithm (Tarjan 1972, "Depth-first search and linear
+// graph algorithms", SIAM J. Comput. 1(2)) with an explicit stack so that
+// graphs with millions of nodes cannot overflow the goroutine stack. Both
+// the importer (on road nodes) and Build (on the edge-based graph) keep
+// only that component, so that every point can reach every other.
+func LargestSCC(first, head []uint32) (keep []bool, components int) {
 	n := len(first) - 1
 	const unvisited = ^uint32(0)
 	index := make([]uint32, n)
@@ -228,9 +232,9 @@ func largestSCC(first, head []uint32) []bool {
 			best = c
 		}
 	}
-	keep := make([]bool, n)
+	keep = make([]bool, n)
 	for i := range keep {
 		keep[i] = n > 0 && comp[i] == uint32(best)
 	}
-	return keep
+	return keep, int(numComp)
 }

@@ -357,12 +357,8 @@ func mapRestrictions(c *collector, nt *nodeTable, st *Stats, net *graph.Network,
 }
 
 // largestSCC returns, per node, whether it lies in the largest strongly
-// connected component. It uses Tarjan's algorithm (R. Tarjan, "Depth-first
-// search and linear graph algorithms", SIAM J. Comput. 1(2), 1972) with an
-// explicit stack instead of recursion, so that million-node graphs cannot
-// overflow the goroutine stack.
+// connected component of the road graph (graph.LargestSCC on its CSR form).
 func largestSCC(n int, edges []graph.Edge, st *Stats, opt Options) []bool {
-	// Forward adjacency in CSR form.
 	first := make([]uint32, n+1)
 	for i := range edges {
 		first[edges[i].From+1]++
@@ -377,87 +373,11 @@ func largestSCC(n int, edges []graph.Edge, st *Stats, opt Options) []bool {
 		head[pos[f]] = edges[i].To
 		pos[f]++
 	}
-
-	const unvisited = math.MaxUint32
-	index := make([]uint32, n)
-	low := make([]uint32, n)
-	comp := make([]uint32, n)
-	onStack := make([]bool, n)
-	for i := range index {
-		index[i] = unvisited
-	}
-	type frame struct{ v, next uint32 }
-	var (
-		calls   []frame
-		stack   []uint32
-		counter uint32
-		ncomp   uint32
-		sizes   []int
-	)
 	prog := &progress{fn: opt.Progress}
-	for s := range n {
-		if index[s] != unvisited {
-			continue
-		}
-		index[s], low[s] = counter, counter
-		counter++
-		stack = append(stack, uint32(s))
-		onStack[s] = true
-		calls = append(calls, frame{uint32(s), first[s]})
-		for len(calls) > 0 {
-			top := &calls[len(calls)-1]
-			v := top.v
-			if top.next < first[v+1] {
-				w := head[top.next]
-				top.next++
-				if index[w] == unvisited {
-					index[w], low[w] = counter, counter
-					counter++
-					stack = append(stack, w)
-					onStack[w] = true
-					calls = append(calls, frame{w, first[w]})
-				} else if onStack[w] {
-					low[v] = min(low[v], index[w])
-				}
-				continue
-			}
-			calls = calls[:len(calls)-1]
-			if len(calls) > 0 {
-				p := calls[len(calls)-1].v
-				low[p] = min(low[p], low[v])
-			}
-			if low[v] == index[v] {
-				size := 0
-				for {
-					w := stack[len(stack)-1]
-					stack = stack[:len(stack)-1]
-					onStack[w] = false
-					comp[w] = ncomp
-					size++
-					if w == v {
-						break
-					}
-				}
-				sizes = append(sizes, size)
-				ncomp++
-			}
-		}
-		if s%progressEvery == 0 {
-			prog.report("scc", int64(s), int64(n))
-		}
-	}
+	prog.report("scc", 0, int64(n))
+	keep, comps := graph.LargestSCC(first, head)
 	prog.report("scc", int64(n), int64(n))
-	st.Components = int64(ncomp)
-	best := 0
-	for i, s := range sizes {
-		if s > sizes[best] {
-			best = i
-		}
-	}
-	keep := make([]bool, n)
-	for v := range n {
-		keep[v] = len(sizes) > 0 && comp[v] == uint32(best)
-	}
+	st.Components = int64(comps)
 	return keep
 }
 

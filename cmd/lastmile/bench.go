@@ -13,7 +13,7 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: lastmile bench route|vrp|http|gate [flags]")
+		return usagef("usage: lastmile bench route|vrp|http|scale|gate [flags]")
 	}
 	switch args[0] {
 	case "route":
@@ -22,10 +22,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchVRP(args[1:], stdout, stderr)
 	case "http":
 		return benchHTTP(args[1:], stdout, stderr)
+	case "scale":
+		return benchScale(args[1:], stdout, stderr)
 	case "gate":
 		return benchGate(args[1:], stdout, stderr)
 	}
-	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, gate)", args[0])
+	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, gate)", args[0])
 }
 
 func benchRoute(args []string, stdout, stderr io.Writer) error {
@@ -94,5 +96,27 @@ func benchGate(args []string, stdout, stderr io.Writer) error {
 	if failed > 0 {
 		return fmt.Errorf("bench gate: %d floor(s) not met", failed)
 	}
+	return nil
+}
+
+// benchScale measures contraction time and memory on an extract's network
+// tiled several times (one size per process, for an honest peak RSS).
+func benchScale(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench scale", flag.ContinueOnError)
+	osmPath := fs.String("graph", "", "OSM extract to tile")
+	copies := fs.Int("copies", 4, "number of copies")
+	workers := fs.Int("workers", 2, "goroutines for contraction")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *osmPath == "" {
+		return usagef("usage: lastmile bench scale --graph X.osm.pbf --copies K")
+	}
+	rep, err := bench.Scale(*osmPath, *copies, *workers, newLogger(stderr, true))
+	if err != nil {
+		return err
+	}
+	bench.WriteScale(stdout, rep)
 	return nil
 }
