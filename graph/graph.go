@@ -24,6 +24,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -82,6 +83,9 @@ type Graph struct {
 	rturnFirst, rturnHead []uint32
 
 	fwd, bwd upGraph
+
+	// Pools of search state reused across Matrix calls.
+	sides, queries, buckets sync.Pool
 
 	stats Stats
 }

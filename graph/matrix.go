@@ -65,7 +65,7 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 
 	// Backward searches fill per-worker entry lists.
 	entries := make([][]bucketEntry, workers)
-	runParallel(workers, len(dst), func(w int, s *side, j int) {
+	g.runParallel(workers, len(dst), func(w int, s *side, j int) {
 		if !dstOK[j] {
 			return
 		}
@@ -84,9 +84,11 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 				entries[w] = append(entries[w], bucketEntry{u, uint32(j), du})
 			}
 		}
-	}, n)
-	// Buckets in CSR by node (counting sort).
-	bFirst := make([]uint32, n+1)
+	})
+	// Buckets in CSR by node (counting sort), in pooled arrays.
+	bk := g.getBuckets(n)
+	defer g.buckets.Put(bk)
+	bFirst, fill := bk.first, bk.fill
 	total := 0
 	for _, es := range entries {
 		total += len(es)
@@ -99,7 +101,6 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 	}
 	bTarget := make([]uint32, total)
 	bDist := make([]int64, total)
-	fill := make([]uint32, n)
 	copy(fill, bFirst[:n])
 	for _, es := range entries {
 		for _, e := range es {
@@ -115,7 +116,7 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 	for w := range rows {
 		rows[w] = make([]int64, len(dst))
 	}
-	runParallel(workers, len(src), func(w int, s *side, i int) {
+	g.runParallel(workers, len(src), func(w int, s *side, i int) {
 		row := rows[w]
 		for j := range row {
 			row[j] = infWeight
@@ -150,7 +151,7 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 				m.Durations[out+j], m.Distances[out+j] = weightSeconds(d), weightMetres(d)
 			}
 		}
-	}, n)
+	})
 
 	// Pairs sharing an edge: point-to-point queries.
 	byEdge := map[uint32][]int{}
@@ -172,7 +173,8 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 					continue
 				}
 				if q == nil {
-					q = g.NewQuery()
+					q = g.getQuery()
+					defer g.queries.Put(q)
 				}
 				d, l, err := q.Cost(ep, dst[j])
 				if err != nil {
@@ -193,8 +195,8 @@ func (g *Graph) upStep(s *side, dir int) (uint32, int64, bool) {
 }
 
 // runParallel calls f(worker, side, i) for i in [0, count) on workers
-// goroutines, each with its own search side over n nodes.
-func runParallel(workers, count int, f func(w int, s *side, i int), n int) {
+// goroutines, each with its own search side from the graph's pool.
+func (g *Graph) runParallel(workers, count int, f func(w int, s *side, i int)) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	next := 0
@@ -202,7 +204,8 @@ func runParallel(workers, count int, f func(w int, s *side, i int), n int) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			s := newSide(n)
+			s := g.getSide()
+			defer g.sides.Put(s)
 			for {
 				mu.Lock()
 				i := next
@@ -212,10 +215,40 @@ func runParallel(workers, count int, f func(w int, s *side, i int), n int) {
 					return
 				}
 				for k := i; k < min(i+16, count); k++ {
-					f(w, &s, k)
+					f(w, s, k)
 				}
 			}
 		}(w)
 	}
 	wg.Wait()
+}
+
+// bucketArrays are the node-indexed arrays of one Matrix call.
+type bucketArrays struct{ first, fill []uint32 }
+
+// getSide returns a search side over the graph's nodes from the pool:
+// allocating and clearing graph-sized state per matrix would cost more
+// than a small matrix's searches.
+func (g *Graph) getSide() *side {
+	if s, ok := g.sides.Get().(*side); ok {
+		return s
+	}
+	s := newSide(len(g.edgeOfCH))
+	return &s
+}
+
+func (g *Graph) getQuery() *Query {
+	if q, ok := g.queries.Get().(*Query); ok {
+		return q
+	}
+	return g.NewQuery()
+}
+
+// getBuckets returns zeroed bucket offsets and a fill array for n nodes.
+func (g *Graph) getBuckets(n int) *bucketArrays {
+	if b, ok := g.buckets.Get().(*bucketArrays); ok {
+		clear(b.first)
+		return b
+	}
+	return &bucketArrays{first: make([]uint32, n+1), fill: make([]uint32, n)}
 }
