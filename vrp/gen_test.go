@@ -3,6 +3,7 @@ package vrp
 import (
 	"math"
 	"math/rand/v2"
+	"testing"
 )
 
 // genOpts selects the features of a generated instance.
@@ -150,4 +151,18 @@ func genProblem(r *rand.Rand, o genOpts) *Problem {
 		p.Vehicles = append(p.Vehicles, v)
 	}
 	return p
+}
+
+// solveAndCheck solves p and fails the test unless Validate accepts the
+// solution.
+func solveAndCheck(t *testing.T, p *Problem, opt Options) *Solution {
+	t.Helper()
+	s, err := Solve(p, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Validate(p, s); err != nil {
+		t.Fatalf("invalid solution: %v", err)
+	}
+	return s
 }

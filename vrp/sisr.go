@@ -3,8 +3,6 @@ package vrp
 import (
 	"math"
 	"sort"
-	"os"
-	"strconv"
 )
 
 // SISR parameters (Christiaens & Vanden Berghe 2020, "Slack induction by
@@ -16,8 +14,8 @@ const (
 	sisrBlink = 0.01
 	// Start and final temperatures as multiples of the mean
 	// nearest-neighbour arc cost (tuned on Solomon and X instances).
-	sisrT0 = 3.0
-	sisrTf = 0.03
+	sisrT0 = 10.0
+	sisrTf = 0.1
 	// Above granularMin tasks, reinsertion only considers positions next to
 	// the granularK nearest neighbours (Toth & Vigo 2003).
 	granularMin = 200
@@ -117,12 +115,6 @@ func newWorker(m *model, init *state, seed int64, idx int, nb [][]int32) *worker
 	}
 	w.t0 = sisrT0 * avg
 	w.tf = sisrTf * avg
-	if x, err := strconv.ParseFloat(os.Getenv("VRP_T0"), 64); err == nil {
-		w.t0 = x * avg
-	}
-	if x, err := strconv.ParseFloat(os.Getenv("VRP_TF"), 64); err == nil {
-		w.tf = x * avg
-	}
 	return w
 }
 
