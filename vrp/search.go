@@ -178,6 +178,36 @@ func (s *state) posLoc(v, k int) int32 {
 	return s.m.loc[seq[k-1]]
 }
 
+// insertTarget reports whether route v may receive add more tasks
+// including node u in this insertion round: the vehicle is allowed and
+// compatible with u, it is the first empty route of its vehicle class (the
+// others would give the same answer), and max_tasks is not exceeded. It
+// returns the vehicle, its type and the cost of using it when its route is
+// empty (an empty route costs nothing).
+func (s *state) insertTarget(v int, u int32, add int) (vi *vinfo, t *vtype, extra int64, ok bool) {
+	m := s.m
+	if v == s.skipV || (s.onlyV >= 0 && v != s.onlyV) || !m.compat[v*m.nNodes+int(u)] {
+		return nil, nil, 0, false
+	}
+	seq := s.routes[v]
+	if len(seq) == 0 {
+		c := m.vclass[v]
+		if s.clsStamp[c] == s.stamp {
+			return nil, nil, 0, false
+		}
+		s.clsStamp[c] = s.stamp
+	}
+	vi = &m.veh[v]
+	if len(seq)+add > vi.maxTasks {
+		return nil, nil, 0, false
+	}
+	t = &m.types[vi.typ]
+	if len(seq) == 0 {
+		extra = vi.fixed + m.arcCost(t, vi.start, vi.end)
+	}
+	return vi, t, extra, true
+}
+
 // bestInsert finds the cheapest feasible insertion of job node u (not a
 // shipment half) over all vehicles, skipping each position with probability
 // blink (SISR's blinks). It returns vehicle, position (insert before seq[pos])
@@ -190,33 +220,17 @@ func (s *state) bestInsert(u int32, r *rng, blink float64) (bv, bpos int, bdelta
 	bv, bdelta = -1, math.MaxInt64
 	s.stamp++
 	s.cands = s.cands[:0]
-	nn := m.nNodes
 	lu := m.loc[u]
 	var useg seg
 	if m.segs {
 		useg = m.nodeSeg(u)
 	}
 	for v := range s.routes {
-		if v == s.skipV || (s.onlyV >= 0 && v != s.onlyV) || !m.compat[v*nn+int(u)] {
+		vi, t, extra, ok := s.insertTarget(v, u, 1)
+		if !ok {
 			continue
 		}
 		seq := s.routes[v]
-		if len(seq) == 0 {
-			c := m.vclass[v]
-			if s.clsStamp[c] == s.stamp {
-				continue
-			}
-			s.clsStamp[c] = s.stamp
-		}
-		vi := &m.veh[v]
-		if len(seq)+1 > vi.maxTasks {
-			continue
-		}
-		t := &m.types[vi.typ]
-		var extra int64
-		if len(seq) == 0 {
-			extra = vi.fixed + m.arcCost(t, vi.start, vi.end) // an empty route costs nothing
-		}
 		if m.segs {
 			// necessary condition: the start load (all deliveries) fits
 			tot := &s.fw[v][len(seq)+1]
@@ -345,28 +359,12 @@ func (s *state) bestInsertPair(p, q int32, r *rng, blink float64) (bv, bi, bj in
 	bv, bdelta = -1, math.MaxInt64
 	s.stamp++
 	s.cands = s.cands[:0]
-	nn := m.nNodes
 	for v := range s.routes {
-		if v == s.skipV || (s.onlyV >= 0 && v != s.onlyV) || !m.compat[v*nn+int(p)] {
+		vi, t, extra, ok := s.insertTarget(v, p, 2)
+		if !ok {
 			continue
 		}
 		seq := s.routes[v]
-		if len(seq) == 0 {
-			c := m.vclass[v]
-			if s.clsStamp[c] == s.stamp {
-				continue
-			}
-			s.clsStamp[c] = s.stamp
-		}
-		vi := &m.veh[v]
-		if len(seq)+2 > vi.maxTasks {
-			continue
-		}
-		t := &m.types[vi.typ]
-		var extra int64
-		if len(seq) == 0 {
-			extra = vi.fixed + m.arcCost(t, vi.start, vi.end) // an empty route costs nothing
-		}
 		lp, lq := m.loc[p], m.loc[q]
 		at := func(k int) int32 { // location before position k's task
 			if k == 0 {
