@@ -132,7 +132,7 @@ func VRP(cfg VRPConfig) (*VRPReport, error) {
 	sort.Slice(files, func(i, j int) bool { return naturalLess(filepath.Base(files[i]), filepath.Base(files[j])) })
 	rep := &VRPReport{Set: dir}
 	if cvrp {
-		rep.Objective = "total distance, TSPLIB nint(Euclidean) per arc; fleet unbounded in practice (ceil(1.2·demand/capacity)+2 vehicles)"
+		rep.Objective = "total distance, TSPLIB nint(Euclidean) per arc; fleet: A, B, E, P the k of the name (as their optima), X unbounded in practice (ceil(1.2·demand/capacity)+2 vehicles)"
 	} else {
 		rep.Objective = "total distance (real-valued Euclidean), vehicles free up to the instance's fleet; Solomon compared with the distance-only BKS"
 	}
@@ -192,6 +192,11 @@ func solveCVRP(c *datasets.CVRP, cfg VRPConfig) (VRPResult, error) {
 		p.Jobs = append(p.Jobs, vrp.Job{ID: uint64(i), Location: vrp.IndexLocation(i), Delivery: []int64{int64(c.Demand[i])}})
 	}
 	k := c.Vehicles
+	if m := fleetInName.FindStringSubmatch(c.Name); k <= 0 && m != nil && !strings.HasPrefix(c.Name, "X-") {
+		// The optima of the classic sets (A, B, E, P) are for a fleet of
+		// exactly the k in the name; more vehicles can go below them.
+		k, _ = strconv.Atoi(m[1])
+	}
 	if k <= 0 {
 		k = int(math.Ceil(1.2*float64(total)/float64(c.Capacity))) + 2
 	}
@@ -334,6 +339,9 @@ func solveChecked(p *vrp.Problem, cfg VRPConfig) (VRPResult, *vrp.Solution, erro
 	}
 	return res, sol, nil
 }
+
+// fleetInName finds the number of vehicles in a CVRPLIB name (A-n32-k5).
+var fleetInName = regexp.MustCompile(`-k(\d+)$`)
 
 var nameParts = regexp.MustCompile(`\d+|\D+`)
 
