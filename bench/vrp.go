@@ -204,14 +204,7 @@ func solveCVRP(c *datasets.CVRP, cfg VRPConfig) (VRPResult, error) {
 		p.Vehicles = append(p.Vehicles, vrp.Vehicle{ID: uint64(v + 1), Start: vrp.IndexLocation(0), End: vrp.IndexLocation(0),
 			HasStart: true, HasEnd: true, Capacity: []int64{int64(c.Capacity)}})
 	}
-	m := make([][]int64, n)
-	for i := range n {
-		m[i] = make([]int64, n)
-		for j := range n {
-			m[i][j] = int64(c.Dist(i, j))
-		}
-	}
-	p.SetMatrix("car", &vrp.Matrix{Durations: m})
+	p.SetMatrix("car", &vrp.Matrix{Durations: squareMatrix(n, func(i, j int) int64 { return int64(c.Dist(i, j)) })})
 	res, sol, err := solveChecked(p, cfg)
 	res.Customers = n - 1
 	if err != nil || res.Invalid != "" {
@@ -219,27 +212,22 @@ func solveCVRP(c *datasets.CVRP, cfg VRPConfig) (VRPResult, error) {
 	}
 	// Independent re-check on the instance: every customer once, capacity,
 	// distance from TSPLIB distances.
-	seen := make([]bool, n)
+	routes, bad := customerRoutes(sol, n)
+	if bad != "" {
+		res.Invalid = bad
+		return res, nil
+	}
 	dist := 0
-	for _, r := range sol.Routes {
+	for k, seq := range routes {
 		prev, load := 0, 0
-		for _, st := range r.Steps {
-			if st.Type != "job" {
-				continue
-			}
-			i := int(*st.ID)
-			if i <= 0 || i >= n || seen[i] {
-				res.Invalid = fmt.Sprintf("customer %d missing or served twice", i)
-				return res, nil
-			}
-			seen[i] = true
+		for _, i := range seq {
 			load += c.Demand[i]
 			dist += c.Dist(prev, i)
 			prev = i
 		}
 		dist += c.Dist(prev, 0)
 		if load > c.Capacity {
-			res.Invalid = fmt.Sprintf("route of vehicle %d carries %d > %d", r.Vehicle, load, c.Capacity)
+			res.Invalid = fmt.Sprintf("route %d carries %d > %d", k, load, c.Capacity)
 			return res, nil
 		}
 	}
@@ -260,14 +248,7 @@ func solveVRPTW(v *datasets.VRPTW, cfg VRPConfig) (VRPResult, error) {
 			HasStart: true, HasEnd: true, Capacity: []int64{int64(v.Capacity)},
 			TimeWindow: vrp.TimeWindow{Start: int64(math.Round(v.Ready[0] * s)), End: int64(math.Round(v.Due[0] * s))}})
 	}
-	m := make([][]int64, n)
-	for i := range n {
-		m[i] = make([]int64, n)
-		for j := range n {
-			m[i][j] = int64(math.Ceil(v.Dist(i, j)*s - 1e-6))
-		}
-	}
-	p.SetMatrix("car", &vrp.Matrix{Durations: m})
+	p.SetMatrix("car", &vrp.Matrix{Durations: squareMatrix(n, func(i, j int) int64 { return int64(math.Ceil(v.Dist(i, j)*s - 1e-6)) })})
 	res, sol, err := solveChecked(p, cfg)
 	res.Customers = n - 1
 	if err != nil || res.Invalid != "" {
@@ -275,21 +256,16 @@ func solveVRPTW(v *datasets.VRPTW, cfg VRPConfig) (VRPResult, error) {
 	}
 	// Independent re-check in real arithmetic: every customer once,
 	// capacity, service start within the window, back at the depot in time.
-	seen := make([]bool, n)
+	routes, bad := customerRoutes(sol, n)
+	if bad != "" {
+		res.Invalid = bad
+		return res, nil
+	}
 	dist := 0.0
 	const eps = 1e-6
-	for _, r := range sol.Routes {
+	for k, seq := range routes {
 		prev, load, t := 0, 0, v.Ready[0]
-		for _, st := range r.Steps {
-			if st.Type != "job" {
-				continue
-			}
-			i := int(*st.ID)
-			if i <= 0 || i >= n || seen[i] {
-				res.Invalid = fmt.Sprintf("customer %d missing or served twice", i)
-				return res, nil
-			}
-			seen[i] = true
+		for _, i := range seq {
 			d := v.Dist(prev, i)
 			dist += d
 			t = math.Max(t+d, v.Ready[i])
@@ -303,16 +279,57 @@ func solveVRPTW(v *datasets.VRPTW, cfg VRPConfig) (VRPResult, error) {
 		}
 		dist += v.Dist(prev, 0)
 		if t+v.Dist(prev, 0) > v.Due[0]+eps {
-			res.Invalid = fmt.Sprintf("vehicle %d back at the depot after %.0f", r.Vehicle, v.Due[0])
+			res.Invalid = fmt.Sprintf("route %d back at the depot after %.0f", k, v.Due[0])
 			return res, nil
 		}
 		if load > v.Capacity {
-			res.Invalid = fmt.Sprintf("route of vehicle %d carries %d > %d", r.Vehicle, load, v.Capacity)
+			res.Invalid = fmt.Sprintf("route %d carries %d > %d", k, load, v.Capacity)
 			return res, nil
 		}
 	}
 	res.Distance = dist
 	return res, nil
+}
+
+// squareMatrix returns the n x n matrix of f(i, j).
+func squareMatrix(n int, f func(i, j int) int64) [][]int64 {
+	m := make([][]int64, n)
+	for i := range n {
+		m[i] = make([]int64, n)
+		for j := range n {
+			m[i][j] = f(i, j)
+		}
+	}
+	return m
+}
+
+// customerRoutes returns the customers (job id = instance index) of each
+// route of sol, having checked from the solution alone that every customer
+// 1..n-1 is served exactly once; otherwise it returns the complaint.
+func customerRoutes(sol *vrp.Solution, n int) ([][]int, string) {
+	seen := make([]bool, n)
+	served := 0
+	routes := make([][]int, 0, len(sol.Routes))
+	for _, r := range sol.Routes {
+		var seq []int
+		for _, st := range r.Steps {
+			if st.Type != "job" {
+				continue
+			}
+			i := int(*st.ID)
+			if i <= 0 || i >= n || seen[i] {
+				return nil, fmt.Sprintf("customer %d unknown or served twice", i)
+			}
+			seen[i] = true
+			served++
+			seq = append(seq, i)
+		}
+		routes = append(routes, seq)
+	}
+	if served != n-1 {
+		return nil, fmt.Sprintf("%d of %d customers served", served, n-1)
+	}
+	return routes, ""
 }
 
 // solveChecked solves p and runs vrp.Validate and the completeness check.

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lastmile/lastmile/datasets"
+	"github.com/lastmile/lastmile/vrp"
 )
 
 // TestVRPSets solves a few benchmark instances briefly through the whole
@@ -40,5 +42,40 @@ func TestVRPSets(t *testing.T) {
 				t.Logf("%s: %.2f (BKS %.2f, %+.2f%%), %d vehicles", r.Instance, r.Distance, r.BKS, r.Gap, r.Vehicles)
 			}
 		})
+	}
+}
+
+// TestCustomerRoutes checks that the independent re-check rejects
+// solutions that serve a customer twice, serve an unknown one or miss one.
+func TestCustomerRoutes(t *testing.T) {
+	route := func(ids ...uint64) vrp.Route {
+		r := vrp.Route{Steps: []vrp.Step{{Type: "start"}}}
+		for _, i := range ids {
+			r.Steps = append(r.Steps, vrp.Step{Type: "job", ID: &i})
+		}
+		r.Steps = append(r.Steps, vrp.Step{Type: "end"})
+		return r
+	}
+	tests := []struct {
+		name   string
+		routes []vrp.Route
+		bad    string
+	}{
+		{"all once", []vrp.Route{route(1, 3), route(2)}, ""},
+		{"twice", []vrp.Route{route(1, 3), route(2, 3)}, "served twice"},
+		{"unknown", []vrp.Route{route(1, 2, 3, 4)}, "unknown"},
+		{"missing", []vrp.Route{route(1, 3)}, "2 of 3 customers"},
+	}
+	for _, tc := range tests {
+		routes, bad := customerRoutes(&vrp.Solution{Routes: tc.routes}, 4)
+		if tc.bad == "" {
+			if bad != "" || len(routes) != len(tc.routes) {
+				t.Errorf("%s: %q", tc.name, bad)
+			}
+			continue
+		}
+		if !strings.Contains(bad, tc.bad) {
+			t.Errorf("%s: got %q, want %q", tc.name, bad, tc.bad)
+		}
 	}
 }
