@@ -43,55 +43,28 @@ func benchPairs(g *Graph, k int) [][2]Endpoint {
 	return p
 }
 
-func BenchmarkRoute(b *testing.B) {
+// BenchmarkQuery times the CH route, the CH cost-only search and both
+// reference Dijkstras on the same 1000 random pairs.
+func BenchmarkQuery(b *testing.B) {
 	g := loadBench(b)
 	pairs := benchPairs(g, 1000)
 	q := g.NewQuery()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := pairs[i%len(pairs)]
-		if _, err := q.Route(p[0], p[1]); err != nil {
-			b.Fatal(err)
-		}
+	cost := func(s, t Endpoint) (Route, error) {
+		_, _, err := q.Cost(s, t)
+		return Route{}, err
 	}
-}
-
-func BenchmarkCost(b *testing.B) {
-	g := loadBench(b)
-	pairs := benchPairs(g, 1000)
-	q := g.NewQuery()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := pairs[i%len(pairs)]
-		if _, _, err := q.Cost(p[0], p[1]); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDijkstra(b *testing.B) {
-	g := loadBench(b)
-	pairs := benchPairs(g, 1000)
-	q := g.NewQuery()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := pairs[i%len(pairs)]
-		if _, err := q.Dijkstra(p[0], p[1]); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkBidirDijkstra(b *testing.B) {
-	g := loadBench(b)
-	pairs := benchPairs(g, 1000)
-	q := g.NewQuery()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := pairs[i%len(pairs)]
-		if _, err := q.BidirDijkstra(p[0], p[1]); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		f    func(s, t Endpoint) (Route, error)
+	}{{"Route", q.Route}, {"Cost", cost}, {"Dijkstra", q.Dijkstra}, {"BidirDijkstra", q.BidirDijkstra}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				p := pairs[i%len(pairs)]
+				if _, err := bc.f(p[0], p[1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
