@@ -79,6 +79,29 @@ var tableDoc = &apiOperation{
 	Errors:      []int{400, 413, 422, 503},
 }
 
+var solveDoc = &apiOperation{
+	ID: "solve", Summary: "Plan routes for a fleet (VROOM-compatible problem and solution)", Tags: []string{"planning"},
+	Description: "A VROOM-format problem: jobs, shipments, vehicles (shifts, breaks, capacities, skills, costs). Locations given as " +
+		"[lon, lat] are snapped to the road graph and the car matrix computed from it; problems with matrices are used as given. " +
+		"The answer is VROOM's output (routes with steps, arrival, load, distance; summary; unassigned tasks with a reason). " +
+		"Synchronous: the solver runs for the time limit.",
+	Params: []apiParam{
+		{Name: "time", In: "query", Description: "Solver time limit in seconds (default 2, at most the server's maximum).",
+			Schema: map[string]any{"type": "number", "exclusiveMinimum": 0}},
+		{Name: "seed", In: "query", Description: "Random seed (default 1).", Schema: map[string]any{"type": "integer"}},
+	},
+	Body: "SolveRequest",
+	BodyExample: map[string]any{
+		"vehicles": []any{map[string]any{"id": 1, "start": []float64{7.41993, 43.73141}, "end": []float64{7.41993, 43.73141}, "capacity": []int{4}}},
+		"jobs": []any{
+			map[string]any{"id": 1, "location": []float64{7.42586, 43.74087}, "delivery": []int{1}},
+			map[string]any{"id": 2, "location": []float64{7.4246, 43.7384}, "delivery": []int{1}, "time_windows": [][2]int{{0, 36000}}},
+		},
+	},
+	OK:     apiContent{Description: "The solution.", MediaType: "application/json", Ref: "SolveResponse"},
+	Errors: []int{400, 413, 422, 503},
+}
+
 var nearestDoc = &apiOperation{
 	ID: "nearest", Summary: "Snap a coordinate to the nearest routable road", Tags: []string{"routing"},
 	Params: []apiParam{{Name: "coordinate", In: "path", Required: true, Description: "One lon,lat pair.",
@@ -301,6 +324,22 @@ func schemas(cfg ServerConfig) map[string]any {
 			"code":      map[string]any{"const": "Ok"},
 			"waypoints": map[string]any{"type": "array", "items": ref("Waypoint"), "minItems": 1, "maxItems": 1},
 		}),
+		"SolveRequest": map[string]any{"type": "object", "required": []string{"vehicles"},
+			"description": "VROOM's input format (https://github.com/VROOM-Project/vroom/blob/master/docs/API.md); differences in vrp/README.md.",
+			"properties": map[string]any{
+				"jobs":      arrayOf(map[string]any{"type": "object"}),
+				"shipments": arrayOf(map[string]any{"type": "object"}),
+				"vehicles":  map[string]any{"type": "array", "items": map[string]any{"type": "object"}, "minItems": 1},
+				"matrices":  map[string]any{"type": "object"},
+			}},
+		"SolveResponse": map[string]any{"type": "object", "required": []string{"code", "summary", "unassigned", "routes"},
+			"description": "VROOM's output format; unassigned tasks carry a reason (our extension).",
+			"properties": map[string]any{
+				"code":       map[string]any{"const": 0},
+				"summary":    map[string]any{"type": "object", "required": []string{"cost", "routes", "unassigned"}},
+				"unassigned": arrayOf(map[string]any{"type": "object", "required": []string{"id", "type", "reason"}}),
+				"routes":     arrayOf(map[string]any{"type": "object", "required": []string{"vehicle", "cost", "steps"}}),
+			}},
 		"TableRequest": object([]string{"coordinates"}, map[string]any{
 			"coordinates": map[string]any{"type": "array", "items": ref("LonLat"), "minItems": 1,
 				"description": fmt.Sprintf("The points; sources x destinations at most %d cells.", cfg.MaxTableCells)},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lastmile/lastmile/vrp"
 	"io"
 	"log/slog"
 	"math"
@@ -52,8 +53,13 @@ type ServerConfig struct {
 	// IdleTimeout closes keep-alive connections idle this long (default
 	// 60 s).
 	IdleTimeout time.Duration
-	// Workers is the number of goroutines one table may use (default 2).
+	// Workers is the number of goroutines one table or solve may use
+	// (default 2).
 	Workers int
+	// SolveTime is the solver's time limit when POST /v1/solve gives none
+	// (default 2 s); MaxSolveTime the largest a request may ask (default
+	// 25 s, and always under Timeout).
+	SolveTime, MaxSolveTime time.Duration
 	// MaxComputations caps the computations (routes, tables, snaps) run at
 	// once (default GOMAXPROCS): they are CPU-bound, so more would only
 	// add latency and memory (each holds search state sized for the
@@ -94,6 +100,14 @@ func (cfg ServerConfig) withDefaults() ServerConfig {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
 	}
+	if cfg.MaxSolveTime <= 0 {
+		cfg.MaxSolveTime = 25 * time.Second
+	}
+	cfg.MaxSolveTime = min(cfg.MaxSolveTime, cfg.Timeout*9/10)
+	if cfg.SolveTime <= 0 {
+		cfg.SolveTime = 2 * time.Second
+	}
+	cfg.SolveTime = min(cfg.SolveTime, cfg.MaxSolveTime)
 	if cfg.MaxComputations <= 0 {
 		cfg.MaxComputations = runtime.GOMAXPROCS(0)
 	}
@@ -138,6 +152,7 @@ func endpoints() []endpoint {
 		{Method: "GET", Pattern: "/v1/route/{coordinates}", Handle: (*Server).handleRoute, Doc: routeDoc},
 		{Method: "POST", Pattern: "/v1/table", Handle: (*Server).handleTable, Doc: tableDoc},
 		{Method: "GET", Pattern: "/v1/nearest/{coordinate}", Handle: (*Server).handleNearest, Doc: nearestDoc},
+		{Method: "POST", Pattern: "/v1/solve", Handle: (*Server).handleSolve, Doc: solveDoc},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
@@ -733,6 +748,68 @@ func (s *Server) handleTable(ctx *fasthttp.RequestCtx, _ []byte) error {
 	t := v.(*tableResult)
 	ctx.SetContentType("application/json")
 	appendBody(ctx, func(b []byte) []byte { return appendTable(b, t.m, t.sw, t.dw) })
+	return nil
+}
+
+// handleSolve answers POST /v1/solve: a VROOM-format problem (locations as
+// coordinates are snapped and the matrix computed from the graph; matrices
+// given are used as they are), solved within the time limit of the query
+// parameter time (seconds, default SolveTime, at most MaxSolveTime) with
+// the seed of the query parameter seed; the answer is VROOM's output.
+func (s *Server) handleSolve(ctx *fasthttp.RequestCtx, _ []byte) error {
+	limit, seed := s.cfg.SolveTime, int64(1)
+	var err error
+	ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		if err != nil {
+			return
+		}
+		switch string(k) {
+		case "time":
+			sec, e := strconv.ParseFloat(string(v), 64)
+			if e != nil || !(sec > 0) || time.Duration(sec*float64(time.Second)) > s.cfg.MaxSolveTime {
+				err = &Error{"InvalidOptions", fmt.Sprintf("parameter time=%q: want seconds in (0, %g]", v, s.cfg.MaxSolveTime.Seconds())}
+				return
+			}
+			limit = time.Duration(sec * float64(time.Second))
+		case "seed":
+			n, e := strconv.ParseInt(string(v), 10, 64)
+			if e != nil {
+				err = &Error{"InvalidOptions", fmt.Sprintf("parameter seed=%q: want an integer", v)}
+				return
+			}
+			seed = n
+		default:
+			err = &Error{"InvalidOptions", fmt.Sprintf("unknown parameter %q (known: seed, time)", k)}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	p, err := vrp.ParseProblem(ctx.PostBody())
+	if err != nil {
+		return &Error{"InvalidQuery", err.Error()}
+	}
+	if len(p.Matrices) == 0 {
+		if n := len(p.Locations()); n*n > s.cfg.MaxTableCells {
+			return &Error{"TooBig", fmt.Sprintf("%d locations need a %dx%d matrix, at most %d cells", n, n, n, s.cfg.MaxTableCells)}
+		}
+	}
+	v, err := s.compute(func() (any, error) {
+		sol, err := Solve(s.R, p, SolveOptions{Time: limit, Seed: seed, Workers: s.cfg.Workers})
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return nil, e
+			}
+			return nil, &Error{"InvalidQuery", err.Error()}
+		}
+		return vrp.MarshalSolution(sol)
+	})
+	if err != nil {
+		return err
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(v.([]byte), '\n'))
 	return nil
 }
 

@@ -32,6 +32,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, wait this long for requests in flight")
 	workers := fs.Int("workers", 2, "goroutines per table computation")
 	maxComp := fs.Int("max-computations", 0, "computations run at once, more wait within --timeout (0: GOMAXPROCS)")
+	solveTime := fs.Duration("solve-time", 2*time.Second, "solver time limit of POST /v1/solve without ?time=")
+	maxSolveTime := fs.Duration("max-solve-time", 25*time.Second, "largest ?time= of POST /v1/solve (kept under --timeout)")
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
 	pos, err := parseFlags(fs, args)
@@ -79,6 +81,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxBodyBytes: *maxBody, MaxTableCells: *maxCells, MaxRouteCoordinates: *maxCoords, MaxHeaderBytes: *maxHeader,
 		Timeout: *timeout, ReadTimeout: *ioTimeout, WriteTimeout: *ioTimeout, IdleTimeout: *idle,
 		Workers: *workers, MaxComputations: *maxComp, Logger: log,
+		SolveTime: *solveTime, MaxSolveTime: *maxSolveTime,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
