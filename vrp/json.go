@@ -138,6 +138,27 @@ func checkSkills(field string, sk []int) error {
 	return nil
 }
 
+// jsonTask decodes what jobs and shipment steps share: the id, a location
+// (coordinates or location_index, one of them required) and time windows;
+// f names the task in errors.
+func jsonTask(f string, id *uint64, coord []float64, index *int, windows [][]int64) (uint64, Location, []TimeWindow, error) {
+	if id == nil {
+		return 0, Location{}, nil, fmt.Errorf("vrp input: %s.id: missing", f)
+	}
+	loc, has, err := jsonLocation(f+".location", coord, index)
+	if err != nil {
+		return 0, Location{}, nil, fmt.Errorf("vrp input: %w", err)
+	}
+	if !has {
+		return 0, Location{}, nil, fmt.Errorf("vrp input: %s.location: missing (give location or location_index)", f)
+	}
+	tws, err := jsonTWs(f+".time_windows", windows)
+	if err != nil {
+		return 0, Location{}, nil, fmt.Errorf("vrp input: %w", err)
+	}
+	return *id, loc, tws, nil
+}
+
 // ParseProblem decodes a VROOM input document. Structural errors name the
 // field (e.g. "jobs[3].time_windows[0]: start 50 > end 10"). When the input
 // has no matrices, every location must carry coordinates; call
@@ -160,19 +181,9 @@ func ParseProblem(data []byte) (*Problem, error) {
 	p := &Problem{}
 	for i, j := range in.Jobs {
 		f := fmt.Sprintf("jobs[%d]", i)
-		if j.ID == nil {
-			return nil, fmt.Errorf("vrp input: %s.id: missing", f)
-		}
-		loc, has, err := jsonLocation(f+".location", j.Location, j.LocationIndex)
+		id, loc, tws, err := jsonTask(f, j.ID, j.Location, j.LocationIndex, j.TimeWindows)
 		if err != nil {
-			return nil, fmt.Errorf("vrp input: %w", err)
-		}
-		if !has {
-			return nil, fmt.Errorf("vrp input: %s.location: missing (give location or location_index)", f)
-		}
-		tws, err := jsonTWs(f+".time_windows", j.TimeWindows)
-		if err != nil {
-			return nil, fmt.Errorf("vrp input: %w", err)
+			return nil, err
 		}
 		if err := checkSkills(f+".skills", j.Skills); err != nil {
 			return nil, fmt.Errorf("vrp input: %w", err)
@@ -181,7 +192,7 @@ func ParseProblem(data []byte) (*Problem, error) {
 		if del == nil && j.Amount != nil {
 			del = j.Amount // legacy "amount" means delivery
 		}
-		p.Jobs = append(p.Jobs, Job{ID: *j.ID, Description: j.Description, Location: loc, Setup: j.Setup, Service: j.Service,
+		p.Jobs = append(p.Jobs, Job{ID: id, Description: j.Description, Location: loc, Setup: j.Setup, Service: j.Service,
 			Delivery: del, Pickup: j.Pickup, Skills: j.Skills, Priority: j.Priority, TimeWindows: tws})
 	}
 	for i, s := range in.Shipments {
@@ -192,21 +203,11 @@ func ParseProblem(data []byte) (*Problem, error) {
 			if st == nil {
 				return nil, fmt.Errorf("vrp input: %s: missing", sf)
 			}
-			if st.ID == nil {
-				return nil, fmt.Errorf("vrp input: %s.id: missing", sf)
-			}
-			loc, has, err := jsonLocation(sf+".location", st.Location, st.LocationIndex)
+			id, loc, tws, err := jsonTask(sf, st.ID, st.Location, st.LocationIndex, st.TimeWindows)
 			if err != nil {
-				return nil, fmt.Errorf("vrp input: %w", err)
+				return nil, err
 			}
-			if !has {
-				return nil, fmt.Errorf("vrp input: %s.location: missing", sf)
-			}
-			tws, err := jsonTWs(sf+".time_windows", st.TimeWindows)
-			if err != nil {
-				return nil, fmt.Errorf("vrp input: %w", err)
-			}
-			steps[k] = ShipmentStep{ID: *st.ID, Description: st.Description, Location: loc, Setup: st.Setup, Service: st.Service, TimeWindows: tws}
+			steps[k] = ShipmentStep{ID: id, Description: st.Description, Location: loc, Setup: st.Setup, Service: st.Service, TimeWindows: tws}
 		}
 		if err := checkSkills(f+".skills", s.Skills); err != nil {
 			return nil, fmt.Errorf("vrp input: %w", err)
