@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -473,10 +474,12 @@ func checkInfo(b []byte, str func(uint64) error) error {
 	})
 }
 
-func checkWay(b []byte, str func(uint64) error) error {
-	var seen [16]bool
-	var counts [16]int
-	err := fields(b, func(f field) error {
+// checkLists walks the fields ways and relations share: the id (1), info
+// (4) and the packed lists 2, 3 and 8-10, each at most once, with the
+// lists in strs holding string-table indices. It returns which lists were
+// present and their lengths.
+func checkLists(b []byte, str func(uint64) error, strs ...uint64) (seen [16]bool, counts [16]int, err error) {
+	err = fields(b, func(f field) error {
 		switch f.num {
 		case 1:
 			return want(f, 0)
@@ -488,7 +491,7 @@ func checkWay(b []byte, str func(uint64) error) error {
 				return err
 			}
 			var fn func(uint64) error
-			if f.num <= 3 {
+			if slices.Contains(strs, f.num) {
 				fn = str
 			}
 			n, err := packed(f.val, fn)
@@ -502,6 +505,11 @@ func checkWay(b []byte, str func(uint64) error) error {
 		}
 		return nil
 	})
+	return seen, counts, err
+}
+
+func checkWay(b []byte, str func(uint64) error) error {
+	seen, counts, err := checkLists(b, str, 2, 3)
 	if err != nil {
 		return err
 	}
@@ -519,37 +527,7 @@ func checkWay(b []byte, str func(uint64) error) error {
 }
 
 func checkRelation(b []byte, str func(uint64) error) error {
-	var seen [16]bool
-	var counts [16]int
-	err := fields(b, func(f field) error {
-		switch f.num {
-		case 1:
-			return want(f, 0)
-		case 2, 3, 8, 9, 10:
-			if err := want(f, 2); err != nil {
-				return err
-			}
-			if err := once(&seen, f.num); err != nil {
-				return err
-			}
-			var fn func(uint64) error
-			switch f.num {
-			case 2, 3:
-				fn = str
-			case 8:
-				fn = str
-			}
-			n, err := packed(f.val, fn)
-			counts[f.num] = n
-			return err
-		case 4:
-			if err := want(f, 2); err != nil {
-				return err
-			}
-			return checkInfo(f.val, str)
-		}
-		return nil
-	})
+	_, counts, err := checkLists(b, str, 2, 3, 8)
 	if err != nil {
 		return err
 	}
