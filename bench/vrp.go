@@ -205,18 +205,12 @@ func solveCVRP(c *datasets.CVRP, cfg VRPConfig) (VRPResult, error) {
 			HasStart: true, HasEnd: true, Capacity: []int64{int64(c.Capacity)}})
 	}
 	p.SetMatrix("car", &vrp.Matrix{Durations: squareMatrix(n, func(i, j int) int64 { return int64(c.Dist(i, j)) })})
-	res, sol, err := solveChecked(p, cfg)
-	res.Customers = n - 1
+	res, routes, err := solveChecked(p, cfg, n)
 	if err != nil || res.Invalid != "" {
 		return res, err
 	}
-	// Independent re-check on the instance: every customer once, capacity,
-	// distance from TSPLIB distances.
-	routes, bad := customerRoutes(sol, n)
-	if bad != "" {
-		res.Invalid = bad
-		return res, nil
-	}
+	// Independent re-check on the instance: capacity and distance from
+	// TSPLIB distances.
 	dist := 0
 	for k, seq := range routes {
 		prev, load := 0, 0
@@ -249,18 +243,12 @@ func solveVRPTW(v *datasets.VRPTW, cfg VRPConfig) (VRPResult, error) {
 			TimeWindow: vrp.TimeWindow{Start: int64(math.Round(v.Ready[0] * s)), End: int64(math.Round(v.Due[0] * s))}})
 	}
 	p.SetMatrix("car", &vrp.Matrix{Durations: squareMatrix(n, func(i, j int) int64 { return int64(math.Ceil(v.Dist(i, j)*s - 1e-6)) })})
-	res, sol, err := solveChecked(p, cfg)
-	res.Customers = n - 1
+	res, routes, err := solveChecked(p, cfg, n)
 	if err != nil || res.Invalid != "" {
 		return res, err
 	}
-	// Independent re-check in real arithmetic: every customer once,
-	// capacity, service start within the window, back at the depot in time.
-	routes, bad := customerRoutes(sol, n)
-	if bad != "" {
-		res.Invalid = bad
-		return res, nil
-	}
+	// Independent re-check in real arithmetic: capacity, service start
+	// within the window, back at the depot in time.
 	dist := 0.0
 	const eps = 1e-6
 	for k, seq := range routes {
@@ -332,9 +320,12 @@ func customerRoutes(sol *vrp.Solution, n int) ([][]int, string) {
 	return routes, ""
 }
 
-// solveChecked solves p and runs vrp.Validate and the completeness check.
-func solveChecked(p *vrp.Problem, cfg VRPConfig) (VRPResult, *vrp.Solution, error) {
-	var res VRPResult
+// solveChecked solves p, an instance with n nodes (depot 0, customers
+// 1..n-1 as job ids), runs vrp.Validate and the independent completeness
+// check, and returns the customers of each route for the caller's own
+// re-check; res.Invalid says why a solution failed.
+func solveChecked(p *vrp.Problem, cfg VRPConfig, n int) (VRPResult, [][]int, error) {
+	res := VRPResult{Customers: n - 1}
 	t0 := time.Now()
 	sol, err := vrp.Solve(p, vrp.Options{TimeLimit: cfg.Time, Workers: cfg.Workers, Seed: cfg.Seed})
 	res.Time = time.Since(t0)
@@ -343,18 +334,21 @@ func solveChecked(p *vrp.Problem, cfg VRPConfig) (VRPResult, *vrp.Solution, erro
 	}
 	if _, err := vrp.Validate(p, sol); err != nil {
 		res.Invalid = "vrp.Validate: " + strings.ReplaceAll(err.Error(), "\n", "; ")
-		return res, sol, nil
-	}
-	res.Unassigned = len(sol.Unassigned)
-	if res.Unassigned > 0 {
-		res.Invalid = fmt.Sprintf("%d customers unassigned", res.Unassigned)
+		return res, nil, nil
 	}
 	for _, r := range sol.Routes {
 		if len(r.Steps) > 2 {
 			res.Vehicles++
 		}
 	}
-	return res, sol, nil
+	res.Unassigned = len(sol.Unassigned)
+	if res.Unassigned > 0 {
+		res.Invalid = fmt.Sprintf("%d customers unassigned", res.Unassigned)
+		return res, nil, nil
+	}
+	routes, bad := customerRoutes(sol, n)
+	res.Invalid = bad
+	return res, routes, nil
 }
 
 // fleetInName finds the number of vehicles in a CVRPLIB name (A-n32-k5).
