@@ -94,31 +94,7 @@ func checkRoute(t *testing.T, g *Graph, src, dst Endpoint, r Route) {
 	if len(r.Edges) == 1 && r.SrcFraction > r.DstFraction {
 		t.Fatalf("single-edge route goes backwards: %v > %v", r.SrcFraction, r.DstFraction)
 	}
-	noTurn := map[[2]uint32]bool{}
-	only := map[uint32]map[uint32]bool{}
-	for _, rs := range n.Restrictions {
-		if rs.Only {
-			if only[rs.From] == nil {
-				only[rs.From] = map[uint32]bool{}
-			}
-			only[rs.From][rs.To] = true
-		} else {
-			noTurn[[2]uint32{rs.From, rs.To}] = true
-		}
-	}
-	allowed := func(a, b uint32) bool {
-		if noTurn[[2]uint32{a, b}] {
-			return false
-		}
-		if o := only[a]; o != nil && !o[b] {
-			return false
-		}
-		return true
-	}
-	uturn := func(a, b uint32) bool {
-		ea, eb := n.Edges[a], n.Edges[b]
-		return a != b && ea.WayID == eb.WayID && ea.From == eb.To && ea.To == eb.From
-	}
+	allowed, uturn := turnRules(n)
 	for i := 1; i < len(r.Edges); i++ {
 		a, b := r.Edges[i-1], r.Edges[i]
 		if n.Edges[a].To != n.Edges[b].From {
@@ -517,12 +493,10 @@ func TestSingleEdge(t *testing.T) {
 // Network.Restrictions and the U-turn rule directly (no edge-based graph),
 // with the endpoint semantics of Endpoint. It returns the packed weight or
 // -1 when there is no route.
-func oracleCost(g *Graph, src, dst Endpoint) int64 {
-	n := g.Road
-	out := map[uint32][]uint32{}
-	for i, e := range n.Edges {
-		out[e.From] = append(out[e.From], uint32(i))
-	}
+// turnRules reads n's restrictions directly, independently of the
+// edge-based graph: allowed(a, b) tells whether the turn from edge a to
+// edge b is permitted, uturn(a, b) whether b reverses a on the same way.
+func turnRules(n *Network) (allowed, uturn func(a, b uint32) bool) {
 	noTurn := map[[2]uint32]bool{}
 	only := map[uint32]map[uint32]bool{}
 	for _, r := range n.Restrictions {
@@ -535,7 +509,7 @@ func oracleCost(g *Graph, src, dst Endpoint) int64 {
 			noTurn[[2]uint32{r.From, r.To}] = true
 		}
 	}
-	allowed := func(a, b uint32) bool {
+	allowed = func(a, b uint32) bool {
 		if noTurn[[2]uint32{a, b}] {
 			return false
 		}
@@ -544,10 +518,20 @@ func oracleCost(g *Graph, src, dst Endpoint) int64 {
 		}
 		return true
 	}
-	uturn := func(a, b uint32) bool {
+	uturn = func(a, b uint32) bool {
 		ea, eb := n.Edges[a], n.Edges[b]
 		return a != b && ea.WayID == eb.WayID && ea.From == eb.To && ea.To == eb.From
 	}
+	return allowed, uturn
+}
+
+func oracleCost(g *Graph, src, dst Endpoint) int64 {
+	n := g.Road
+	out := map[uint32][]uint32{}
+	for i, e := range n.Edges {
+		out[e.From] = append(out[e.From], uint32(i))
+	}
+	allowed, uturn := turnRules(n)
 	next := func(a uint32) []uint32 {
 		var res, ut []uint32
 		for _, b := range out[n.Edges[a].To] {
