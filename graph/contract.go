@@ -324,7 +324,11 @@ func (c *contractor) addArc(s shortcut) {
 
 // upGraph is an upward graph in CSR form over rank ids.
 type upGraph struct {
-	First  []uint32
+	First []uint32
+	// End[v] ends the arcs of v that searches relax, First[v+1] those
+	// kept for unpacking shortcuts only (see CCH.perfect); for a plain CH
+	// End is First[1:].
+	End    []uint32
 	Head   []uint32
 	Weight []int64
 	Mid    []uint32 // middle node of a shortcut, noNode for an original arc

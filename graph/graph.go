@@ -83,6 +83,8 @@ type Graph struct {
 	rturnFirst, rturnHead []uint32
 
 	fwd, bwd upGraph
+	// noStall turns stall-on-demand off (customized CCH snapshots).
+	noStall bool
 
 	// Pools of search state reused across Matrix calls.
 	sides, queries, buckets sync.Pool
@@ -227,6 +229,7 @@ func (g *Graph) derive() error {
 			fill[h]++
 		}
 	}
+	g.fwd.End, g.bwd.End = g.fwd.First[1:], g.bwd.First[1:]
 	return g.linkChildren()
 }
 

@@ -72,7 +72,7 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 		var seeds [4]seed
 		ts := seeds[:0]
 		for k, p := range dst[j].Points {
-			if v := g.chOfEdge[p.Edge]; v != noNode {
+			if v, ok := g.endNode(p.Edge); ok {
 				wt := g.weight[p.Edge]
 				ts = append(ts, seed{node: v, point: int32(k), extra: noNode, off: scaleWeight(wt, p.Fraction) - wt})
 			}
@@ -125,7 +125,7 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 			var seeds [4]seed
 			ss := seeds[:0]
 			for k, p := range src[i].Points {
-				if v := g.chOfEdge[p.Edge]; v != noNode {
+				if v, ok := g.endNode(p.Edge); ok {
 					wt := g.weight[p.Edge]
 					ss = append(ss, seed{node: v, point: int32(k), extra: noNode, off: wt - scaleWeight(wt, p.Fraction)})
 				}

@@ -138,6 +138,13 @@ func (g *Graph) NewQuery() *Query {
 	return &Query{g: g, fw: newSide(n), bw: newSide(n)}
 }
 
+// endNode returns the CH node of road edge e and whether a route may start
+// or end on e: it must be routable and, in a customized graph, open.
+func (g *Graph) endNode(e uint32) (uint32, bool) {
+	v := g.chOfEdge[e]
+	return v, v != noNode && g.weight[e] < infWeight
+}
+
 // checkEndpoint validates the points of an endpoint.
 func (g *Graph) checkEndpoint(what string, ep Endpoint) error {
 	usable := 0
@@ -148,7 +155,7 @@ func (g *Graph) checkEndpoint(what string, ep Endpoint) error {
 		if !(p.Fraction >= 0 && p.Fraction <= 1) {
 			return fmt.Errorf("graph: %s point %d: fraction %v not in [0,1]", what, i, p.Fraction)
 		}
-		if g.chOfEdge[p.Edge] != noNode {
+		if _, ok := g.endNode(p.Edge); ok {
 			usable++
 		}
 	}
@@ -170,16 +177,16 @@ func (q *Query) prepare(src, dst Endpoint) error {
 	q.ss, q.ts = q.ss[:0], q.ts[:0]
 	q.direct, q.directSrc, q.directDst = infWeight, -1, -1
 	for i, p := range src.Points {
-		v := g.chOfEdge[p.Edge]
-		if v == noNode {
+		v, ok := g.endNode(p.Edge)
+		if !ok {
 			continue
 		}
 		w := g.weight[p.Edge]
 		q.ss = append(q.ss, seed{node: v, point: int32(i), extra: noNode, off: w - scaleWeight(w, p.Fraction)})
 	}
 	for j, p := range dst.Points {
-		v := g.chOfEdge[p.Edge]
-		if v == noNode {
+		v, ok := g.endNode(p.Edge)
+		if !ok {
 			continue
 		}
 		w := g.weight[p.Edge]
@@ -302,15 +309,17 @@ func (g *Graph) relaxUp(s *side, u uint32, du int64, dir int) bool {
 	if dir == 1 {
 		up, down = down, up
 	}
-	b, e := down.First[u], down.First[u+1]
+	b, e := down.First[u], down.End[u]
 	heads, ws := down.Head[b:e], down.Weight[b:e]
 	ws = ws[:len(heads)]
-	for k, x := range heads {
-		if n := &st[x]; n.stamp == cur && n.dist+ws[k] < du {
-			return false
+	if !g.noStall {
+		for k, x := range heads {
+			if n := &st[x]; n.stamp == cur && n.dist+ws[k] < du {
+				return false
+			}
 		}
 	}
-	b, e = up.First[u], up.First[u+1]
+	b, e = up.First[u], up.End[u]
 	heads, ws = up.Head[b:e], up.Weight[b:e]
 	ws = ws[:len(heads)]
 	for k, v := range heads {
