@@ -19,6 +19,9 @@ type apiOperation struct {
 	BodyExample any
 	// OK is the 200 answer.
 	OK apiContent
+	// Accepted, when set, is the 202 answer (an asynchronous operation
+	// queued).
+	Accepted *apiContent
 	// Errors are the statuses of the specific error answers (each an
 	// Error object); every operation also has a default Error answer.
 	Errors []int
@@ -84,11 +87,18 @@ var solveDoc = &apiOperation{
 	Description: "A VROOM-format problem: jobs, shipments, vehicles (shifts, breaks, capacities, skills, costs). Locations given as " +
 		"[lon, lat] are snapped to the road graph and the car matrix computed from it; problems with matrices are used as given. " +
 		"The answer is VROOM's output (routes with steps, arrival, load, distance; summary; unassigned tasks with a reason). " +
-		"Synchronous: the solver runs for the time limit.",
+		"Each step's arrival is its ETA, in seconds on the clock of the problem's time windows (relative or absolute as they are). " +
+		"With \"options\": {\"g\": true} each route also gets its road geometry (encoded polyline, 5 decimals, as VROOM/OSRM): " +
+		"every location must then have coordinates, else 400 InvalidOptions (with a matrix given, the geometry still follows the graph's fastest paths). " +
+		"Synchronous by default: the solver runs for the time limit and the answer is 200. With \"async\": true at the top level " +
+		"of the problem (or ?async=true) the solve is queued and the answer is 202 with the job's id and URL (also in the Location " +
+		"header); poll GET /v1/jobs/{id}. 429 TooManyJobs (with Retry-After) when the job queue is full.",
 	Params: []apiParam{
-		{Name: "time", In: "query", Description: "Solver time limit in seconds (default 2, at most the server's maximum).",
+		{Name: "time", In: "query", Description: "Solver time limit in seconds (default 2, at most the server's maximum; asynchronous solves have a larger maximum).",
 			Schema: map[string]any{"type": "number", "exclusiveMinimum": 0}},
 		{Name: "seed", In: "query", Description: "Random seed (default 1).", Schema: map[string]any{"type": "integer"}},
+		{Name: "async", In: "query", Description: "true queues the solve as a job (as \"async\": true in the body does).",
+			Schema: map[string]any{"type": "boolean"}},
 	},
 	Body: "SolveRequest",
 	BodyExample: map[string]any{
@@ -98,8 +108,31 @@ var solveDoc = &apiOperation{
 			map[string]any{"id": 2, "location": []float64{7.4246, 43.7384}, "delivery": []int{1}, "time_windows": [][2]int{{0, 36000}}},
 		},
 	},
-	OK:     apiContent{Description: "The solution.", MediaType: "application/json", Ref: "SolveResponse"},
-	Errors: []int{400, 413, 422, 503},
+	OK:       apiContent{Description: "The solution.", MediaType: "application/json", Ref: "SolveResponse"},
+	Accepted: &apiContent{Description: "The solve is queued as a job.", MediaType: "application/json", Ref: "JobAccepted"},
+	Errors:   []int{400, 413, 422, 429, 503},
+}
+
+var jobIDParam = apiParam{Name: "id", In: "path", Required: true,
+	Description: "The job's id, as POST /v1/solve answered it (32 hexadecimal digits, random).",
+	Schema:      map[string]any{"type": "string", "pattern": "^[0-9a-f]{32}$"}, Example: "3f2a9c1e5b7d4e6f8a0b1c2d3e4f5a6b"}
+
+var jobGetDoc = &apiOperation{
+	ID: "getJob", Summary: "State of an asynchronous solve", Tags: []string{"planning"},
+	Description: "Status queued, running (with progress), done (with the solution, as POST /v1/solve would answer it) or failed " +
+		"(with the error; code Cancelled after DELETE or shutdown). Finished jobs are kept for the server's job TTL, then 404.",
+	Params: []apiParam{jobIDParam},
+	OK:     apiContent{Description: "The job.", MediaType: "application/json", Ref: "Job"},
+	Errors: []int{404},
+}
+
+var jobDeleteDoc = &apiOperation{
+	ID: "deleteJob", Summary: "Cancel an asynchronous solve, or forget a finished one", Tags: []string{"planning"},
+	Description: "A queued or running job is cancelled: it ends failed with code Cancelled and stays readable until it expires. " +
+		"A finished job is removed (then 404). The answer is the job as it was when the request arrived.",
+	Params: []apiParam{jobIDParam},
+	OK:     apiContent{Description: "The job.", MediaType: "application/json", Ref: "Job"},
+	Errors: []int{404},
 }
 
 var nearestDoc = &apiOperation{
@@ -129,13 +162,14 @@ var readyDoc = &apiOperation{
 var metricsDoc = &apiOperation{
 	ID: "metrics", Summary: "Prometheus metrics (text exposition format 0.0.4)", Tags: []string{"meta"},
 	Description: "lastmile_http_requests_total{endpoint,method,code}, lastmile_http_request_duration_seconds histogram per endpoint, " +
-		"lastmile_http_requests_in_flight, and Go runtime gauges.",
+		"lastmile_http_requests_in_flight, lastmile_solve_duration_seconds{mode=sync|async} histogram, lastmile_jobs_queued and " +
+		"lastmile_jobs_running gauges, lastmile_jobs_finished_total{status=done|failed}, and Go runtime gauges.",
 	OK: apiContent{Description: "The metrics.", MediaType: "text/plain; version=0.0.4", Schema: map[string]any{"type": "string"}},
 }
 
 // errorResponses names the components response of each error status.
 var errorResponses = map[int]string{
-	400: "BadRequest", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
+	400: "BadRequest", 404: "NotFound", 429: "TooManyJobs", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
 }
 
 // buildOpenAPI returns the OpenAPI 3.1 document of the routes, with the
@@ -232,6 +266,12 @@ func (op *apiOperation) toOpenAPI(cfg ServerConfig) (map[string]any, error) {
 			"content":     map[string]any{op.OK.MediaType: map[string]any{"schema": schema}},
 		},
 		"default": map[string]any{"$ref": "#/components/responses/Error"},
+	}
+	if a := op.Accepted; a != nil {
+		resp["202"] = map[string]any{
+			"description": a.Description,
+			"content":     map[string]any{a.MediaType: map[string]any{"schema": ref(a.Ref)}},
+		}
 	}
 	for _, st := range op.Errors {
 		name, ok := errorResponses[st]
@@ -331,6 +371,10 @@ func schemas(cfg ServerConfig) map[string]any {
 				"shipments": arrayOf(map[string]any{"type": "object"}),
 				"vehicles":  map[string]any{"type": "array", "items": map[string]any{"type": "object"}, "minItems": 1},
 				"matrices":  map[string]any{"type": "object"},
+				"async":     map[string]any{"type": "boolean", "description": "true queues the solve as a job (202); our extension."},
+				"options": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
+					"g": map[string]any{"type": "boolean", "description": "Route geometry (VROOM's option g)."},
+				}},
 			}},
 		"SolveResponse": map[string]any{"type": "object", "required": []string{"code", "summary", "unassigned", "routes"},
 			"description": "VROOM's output format; unassigned tasks carry a reason (our extension).",
@@ -338,8 +382,42 @@ func schemas(cfg ServerConfig) map[string]any {
 				"code":       map[string]any{"const": 0},
 				"summary":    map[string]any{"type": "object", "required": []string{"cost", "routes", "unassigned"}},
 				"unassigned": arrayOf(map[string]any{"type": "object", "required": []string{"id", "type", "reason"}}),
-				"routes":     arrayOf(map[string]any{"type": "object", "required": []string{"vehicle", "cost", "steps"}}),
+				"routes": arrayOf(map[string]any{"type": "object", "required": []string{"vehicle", "cost", "steps"},
+					"properties": map[string]any{
+						"geometry": map[string]any{"type": "string", "description": "Encoded polyline (5 decimals) of the route on the roads; only with options.g."},
+						"steps": arrayOf(map[string]any{"type": "object", "required": []string{"type", "arrival", "duration", "load"},
+							"properties": map[string]any{
+								"type":    map[string]any{"enum": []string{"start", "job", "pickup", "delivery", "break", "end"}},
+								"arrival": map[string]any{"type": "integer", "description": "ETA at the step, seconds on the clock of the time windows."},
+							}}),
+					}}),
 			}},
+		"JobAccepted": object([]string{"id", "status", "location"}, map[string]any{
+			"id":       map[string]any{"type": "string", "pattern": "^[0-9a-f]{32}$"},
+			"status":   map[string]any{"const": "queued"},
+			"location": map[string]any{"type": "string", "description": "URL path of the job: /v1/jobs/{id}."},
+		}),
+		"Job": object([]string{"id", "status", "location", "created"}, map[string]any{
+			"id":       map[string]any{"type": "string", "pattern": "^[0-9a-f]{32}$"},
+			"status":   map[string]any{"enum": []string{"queued", "running", "done", "failed"}},
+			"location": map[string]any{"type": "string"},
+			"progress": object([]string{"elapsed", "time_limit"}, map[string]any{
+				"elapsed":    number("Seconds since the solve started."),
+				"time_limit": number("The solver's time limit in seconds."),
+				"iterations": map[string]any{"type": "integer", "description": "Search iterations per worker at the last epoch (absent before the first)."},
+				"unassigned": map[string]any{"type": "integer", "description": "Unassigned tasks of the best solution so far."},
+				"cost":       map[string]any{"type": "integer", "description": "Cost of the best solution so far."},
+			}),
+			"solution": ref("SolveResponse"),
+			"error": object([]string{"code", "message"}, map[string]any{
+				"code":    map[string]any{"type": "string", "description": "An Error code, or Cancelled."},
+				"message": map[string]any{"type": "string"},
+			}),
+			"created":  map[string]any{"type": "string", "description": "RFC 3339 time of submission."},
+			"started":  map[string]any{"type": "string", "description": "RFC 3339 time the solve started."},
+			"finished": map[string]any{"type": "string", "description": "RFC 3339 time the job finished."},
+			"expires":  map[string]any{"type": "string", "description": "RFC 3339 time a finished job will be dropped."},
+		}),
 		"TableRequest": object([]string{"coordinates"}, map[string]any{
 			"coordinates": map[string]any{"type": "array", "items": ref("LonLat"), "minItems": 1,
 				"description": fmt.Sprintf("The points; sources x destinations at most %d cells.", cfg.MaxTableCells)},

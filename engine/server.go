@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/lastmile/lastmile/vrp"
 	"io"
 	"log/slog"
 	"math"
@@ -25,6 +24,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/lastmile/lastmile/graph"
+	"github.com/lastmile/lastmile/vrp"
 )
 
 // ServerConfig holds the HTTP server's limits. Zero fields take the
@@ -65,6 +65,22 @@ type ServerConfig struct {
 	// add latency and memory (each holds search state sized for the
 	// graph). Requests beyond wait for a slot within their Timeout.
 	MaxComputations int
+	// MaxJobs caps the asynchronous solves queued or running (default 16);
+	// a submission beyond is answered 429 TooManyJobs.
+	MaxJobs int
+	// JobWorkers is the number of asynchronous solves run at once (default
+	// 1). They run on a pool of their own, outside MaxComputations, so
+	// that routes and tables keep being answered while batch solves run;
+	// each solve uses Workers goroutines.
+	JobWorkers int
+	// JobTTL is how long a finished job stays readable (default 10 min);
+	// MaxFinishedJobs caps the finished jobs kept (default 256, the
+	// oldest are dropped first).
+	JobTTL          time.Duration
+	MaxFinishedJobs int
+	// MaxJobSolveTime is the largest time limit an asynchronous solve may
+	// ask (default 10 min); it is not bounded by Timeout.
+	MaxJobSolveTime time.Duration
 	// Logger receives one debug line per request and error lines for
 	// server failures (nil = discard).
 	Logger *slog.Logger
@@ -111,6 +127,21 @@ func (cfg ServerConfig) withDefaults() ServerConfig {
 	if cfg.MaxComputations <= 0 {
 		cfg.MaxComputations = runtime.GOMAXPROCS(0)
 	}
+	if cfg.MaxJobs <= 0 {
+		cfg.MaxJobs = 16
+	}
+	if cfg.JobWorkers <= 0 {
+		cfg.JobWorkers = 1
+	}
+	if cfg.JobTTL <= 0 {
+		cfg.JobTTL = 10 * time.Minute
+	}
+	if cfg.MaxFinishedJobs <= 0 {
+		cfg.MaxFinishedJobs = 256
+	}
+	if cfg.MaxJobSolveTime <= 0 {
+		cfg.MaxJobSolveTime = 10 * time.Minute
+	}
 	return cfg
 }
 
@@ -128,6 +159,7 @@ type Server struct {
 	metrics *metrics
 	openapi []byte
 	slots   chan struct{} // one per computation running
+	jobs    *jobQueue     // asynchronous solves
 	timers  sync.Pool     // *time.Timer for compute
 }
 
@@ -153,6 +185,8 @@ func endpoints() []endpoint {
 		{Method: "POST", Pattern: "/v1/table", Handle: (*Server).handleTable, Doc: tableDoc},
 		{Method: "GET", Pattern: "/v1/nearest/{coordinate}", Handle: (*Server).handleNearest, Doc: nearestDoc},
 		{Method: "POST", Pattern: "/v1/solve", Handle: (*Server).handleSolve, Doc: solveDoc},
+		{Method: "GET", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobGet, Doc: jobGetDoc},
+		{Method: "DELETE", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobDelete, Doc: jobDeleteDoc},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
@@ -226,6 +260,7 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 		return nil, err
 	}
 	s.slots = make(chan struct{}, cfg.MaxComputations)
+	s.jobs = newJobQueue(cfg, s.log)
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleParseError,
@@ -257,12 +292,17 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 // Serve answers on ln until Shutdown; it returns nil after Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
-// Shutdown marks the server not ready, stops accepting connections, closes
-// idle ones and waits until the requests in flight are answered or ctx is
-// done (then it returns ctx's error).
+// Shutdown marks the server not ready, cancels every queued and running
+// asynchronous job (they end failed with code Cancelled; new submissions
+// get 503 NotReady), stops accepting connections, closes idle ones and
+// waits until the requests in flight are answered and the job goroutines
+// have returned, or ctx is done (then it returns ctx's error).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
-	return s.srv.ShutdownWithContext(ctx)
+	jerr := make(chan error, 1)
+	go func() { jerr <- s.jobs.shutdown(ctx) }()
+	err := s.srv.ShutdownWithContext(ctx)
+	return errors.Join(err, <-jerr)
 }
 
 // Handler returns the request handler, for serving without a listener
@@ -349,8 +389,10 @@ func statusOf(code string) int {
 	switch code {
 	case "InvalidQuery", "InvalidValue", "InvalidOptions":
 		return fasthttp.StatusBadRequest
-	case "InvalidUrl":
+	case "InvalidUrl", "NotFound":
 		return fasthttp.StatusNotFound
+	case "TooManyJobs":
+		return fasthttp.StatusTooManyRequests
 	case "MethodNotAllowed":
 		return fasthttp.StatusMethodNotAllowed
 	case "RequestTimeout":
@@ -370,7 +412,8 @@ func statusOf(code string) int {
 
 // errorCodes lists every code statusOf knows, for the OpenAPI document.
 var errorCodes = []string{"InvalidQuery", "InvalidValue", "InvalidOptions", "InvalidUrl", "MethodNotAllowed",
-	"RequestTimeout", "TooBig", "HeaderTooBig", "NoSegment", "NoRoute", "Timeout", "NotReady", "InternalError"}
+	"RequestTimeout", "TooBig", "HeaderTooBig", "NoSegment", "NoRoute", "Timeout", "NotReady", "InternalError",
+	"NotFound", "TooManyJobs"}
 
 // fail answers err: an *Error with its status, anything else as a logged
 // 500 whose details stay in the log.
@@ -754,10 +797,16 @@ func (s *Server) handleTable(ctx *fasthttp.RequestCtx, _ []byte) error {
 // handleSolve answers POST /v1/solve: a VROOM-format problem (locations as
 // coordinates are snapped and the matrix computed from the graph; matrices
 // given are used as they are), solved within the time limit of the query
-// parameter time (seconds, default SolveTime, at most MaxSolveTime) with
-// the seed of the query parameter seed; the answer is VROOM's output.
+// parameter time (seconds, default SolveTime, at most MaxSolveTime, or
+// MaxJobSolveTime for an asynchronous solve) with the seed of the query
+// parameter seed. The answer is VROOM's output, with each route's
+// geometry when the problem has "options": {"g": true}. With "async":
+// true at the top level of the problem (or ?async=true) the solve is
+// queued instead and the answer is 202 with the job's id and URL.
 func (s *Server) handleSolve(ctx *fasthttp.RequestCtx, _ []byte) error {
-	limit, seed := s.cfg.SolveTime, int64(1)
+	seed := int64(1)
+	var timeArg []byte
+	var async bool
 	var err error
 	ctx.QueryArgs().VisitAll(func(k, v []byte) {
 		if err != nil {
@@ -765,12 +814,7 @@ func (s *Server) handleSolve(ctx *fasthttp.RequestCtx, _ []byte) error {
 		}
 		switch string(k) {
 		case "time":
-			sec, e := strconv.ParseFloat(string(v), 64)
-			if e != nil || !(sec > 0) || time.Duration(sec*float64(time.Second)) > s.cfg.MaxSolveTime {
-				err = &Error{"InvalidOptions", fmt.Sprintf("parameter time=%q: want seconds in (0, %g]", v, s.cfg.MaxSolveTime.Seconds())}
-				return
-			}
-			limit = time.Duration(sec * float64(time.Second))
+			timeArg = v
 		case "seed":
 			n, e := strconv.ParseInt(string(v), 10, 64)
 			if e != nil {
@@ -778,24 +822,64 @@ func (s *Server) handleSolve(ctx *fasthttp.RequestCtx, _ []byte) error {
 				return
 			}
 			seed = n
+		case "async":
+			switch string(v) {
+			case "true":
+				async = true
+			case "false":
+			default:
+				err = &Error{"InvalidOptions", fmt.Sprintf("parameter async=%q: want true or false", v)}
+			}
 		default:
-			err = &Error{"InvalidOptions", fmt.Sprintf("unknown parameter %q (known: seed, time)", k)}
+			err = &Error{"InvalidOptions", fmt.Sprintf("unknown parameter %q (known: async, seed, time)", k)}
 		}
 	})
 	if err != nil {
 		return err
 	}
-	p, err := vrp.ParseProblem(ctx.PostBody())
+	body := ctx.PostBody()
+	extra, err := parseSolveExtras(body)
+	if err != nil {
+		return err
+	}
+	async = async || extra.async
+	limit, maxTime := s.cfg.SolveTime, s.cfg.MaxSolveTime
+	if async {
+		maxTime = s.cfg.MaxJobSolveTime
+	}
+	if timeArg != nil {
+		sec, e := strconv.ParseFloat(string(timeArg), 64)
+		if e != nil || !(sec > 0) || time.Duration(sec*float64(time.Second)) > maxTime {
+			return &Error{"InvalidOptions", fmt.Sprintf("parameter time=%q: want seconds in (0, %g]", timeArg, maxTime.Seconds())}
+		}
+		limit = time.Duration(sec * float64(time.Second))
+	}
+	p, err := vrp.ParseProblem(body)
 	if err != nil {
 		return &Error{"InvalidQuery", err.Error()}
 	}
-	if len(p.Matrices) == 0 {
-		if n := len(p.Locations()); n*n > s.cfg.MaxTableCells {
+	if len(p.Matrices) == 0 || extra.geometry {
+		locs := p.Locations()
+		if n := len(locs); len(p.Matrices) == 0 && n*n > s.cfg.MaxTableCells {
 			return &Error{"TooBig", fmt.Sprintf("%d locations need a %dx%d matrix, at most %d cells", n, n, n, s.cfg.MaxTableCells)}
 		}
+		if extra.geometry {
+			if s.R == nil {
+				return &Error{"InvalidOptions", "options.g: route geometry needs a road graph and the server has none"}
+			}
+			for i, l := range locs {
+				if math.IsNaN(l[0]) {
+					return &Error{"InvalidOptions", fmt.Sprintf("options.g: route geometry needs coordinates for every location; location_index %d has none", i)}
+				}
+			}
+		}
 	}
-	v, err := s.compute(func() (any, error) {
-		sol, err := Solve(s.R, p, SolveOptions{Time: limit, Seed: seed, Workers: s.cfg.Workers})
+	opt := SolveOptions{Time: limit, Seed: seed, Workers: s.cfg.Workers, Geometry: extra.geometry}
+	solve := func(c context.Context, progress func(int64, int, int64)) ([]byte, error) {
+		t0 := time.Now()
+		o := opt
+		o.Context, o.Progress = c, progress
+		sol, geoms, err := SolveWithGeometry(s.R, p, o)
 		if err != nil {
 			var e *Error
 			if errors.As(err, &e) {
@@ -803,14 +887,88 @@ func (s *Server) handleSolve(ctx *fasthttp.RequestCtx, _ []byte) error {
 			}
 			return nil, &Error{"InvalidQuery", err.Error()}
 		}
-		return vrp.MarshalSolution(sol)
-	})
+		b, err := MarshalSolution(sol, geoms)
+		if c.Err() != nil {
+			return b, err // cancelled: not a complete solve
+		}
+		if async {
+			s.jobs.asyncSolves.observe(time.Since(t0))
+		} else {
+			s.jobs.syncSolves.observe(time.Since(t0))
+		}
+		return b, err
+	}
+	if async {
+		j, err := s.jobs.submit(limit, solve)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Code == "TooManyJobs" {
+				ctx.Response.Header.Set("Retry-After", "5")
+			}
+			return err
+		}
+		loc := jobsPath + j.id
+		if err := s.writeJSON(ctx, jobAccepted{ID: j.id, Status: jobQueued, Location: loc}); err != nil {
+			return err
+		}
+		ctx.Response.Header.Set("Location", loc)
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		return nil
+	}
+	// A solve abandoned by compute (503 Timeout) stops searching at once
+	// rather than keep its slot for the whole time limit.
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v, err := s.compute(func() (any, error) { return solve(c, nil) })
 	if err != nil {
 		return err
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(v.([]byte), '\n'))
 	return nil
+}
+
+// solveExtras are the top-level fields of a solve request that are not
+// part of the VROOM problem proper: "async" (ours) and VROOM's "options"
+// (of which "g", route geometry, is the one VROOM reads from JSON input).
+type solveExtras struct {
+	async, geometry bool
+}
+
+// parseSolveExtras reads "async" and "options" from the top level of a
+// solve request, strictly (async a boolean; options an object whose only
+// key is g, a boolean). vrp.ParseProblem ignores both fields, so the
+// problem itself is parsed from the same bytes. Bodies that mention
+// neither name skip the extra decoding.
+func parseSolveExtras(body []byte) (solveExtras, error) {
+	var x solveExtras
+	if !bytes.Contains(body, []byte(`"async"`)) && !bytes.Contains(body, []byte(`"options"`)) {
+		return x, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return x, nil // vrp.ParseProblem reports malformed JSON with its own message
+	}
+	if raw, ok := top["async"]; ok {
+		if err := json.Unmarshal(raw, &x.async); err != nil || string(raw) == "null" {
+			return x, &Error{"InvalidQuery", fmt.Sprintf("field async: want true or false, got %s", clip(raw, 40))}
+		}
+	}
+	if raw, ok := top["options"]; ok {
+		var opts map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &opts); err != nil || opts == nil {
+			return x, &Error{"InvalidQuery", fmt.Sprintf("field options: want an object, got %s", clip(raw, 40))}
+		}
+		for k, v := range opts {
+			if k != "g" {
+				return x, &Error{"InvalidOptions", fmt.Sprintf("options.%s: unknown option (known: g, route geometry)", k)}
+			}
+			if err := json.Unmarshal(v, &x.geometry); err != nil || string(v) == "null" {
+				return x, &Error{"InvalidQuery", fmt.Sprintf("field options.g: want true or false, got %s", clip(v, 40))}
+			}
+		}
+	}
+	return x, nil
 }
 
 // appendBody replaces the response body by what fill appends to the
@@ -954,7 +1112,7 @@ func (s *Server) handleReady(ctx *fasthttp.RequestCtx, _ []byte) error {
 
 func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx, _ []byte) error {
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-	appendBody(ctx, s.metrics.appendText)
+	appendBody(ctx, func(b []byte) []byte { return s.jobs.appendMetrics(s.metrics.appendText(b)) })
 	return nil
 }
 

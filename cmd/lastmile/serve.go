@@ -34,6 +34,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	maxComp := fs.Int("max-computations", 0, "computations run at once, more wait within --timeout (0: GOMAXPROCS)")
 	solveTime := fs.Duration("solve-time", 2*time.Second, "solver time limit of POST /v1/solve without ?time=")
 	maxSolveTime := fs.Duration("max-solve-time", 25*time.Second, "largest ?time= of POST /v1/solve (kept under --timeout)")
+	maxJobs := fs.Int("max-jobs", 16, "asynchronous solves queued or running at once (429 beyond)")
+	jobWorkers := fs.Int("job-workers", 1, "asynchronous solves run at once (their own pool, outside --max-computations)")
+	jobTTL := fs.Duration("job-ttl", 10*time.Minute, "how long a finished asynchronous solve stays readable")
+	maxFinished := fs.Int("max-finished-jobs", 256, "finished asynchronous solves kept (oldest dropped first)")
+	maxJobSolveTime := fs.Duration("max-job-solve-time", 10*time.Minute, "largest ?time= of an asynchronous solve")
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
 	pos, err := parseFlags(fs, args)
@@ -49,7 +54,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	for _, c := range []struct {
 		name string
 		v    int
-	}{{"--max-body", *maxBody}, {"--max-table-cells", *maxCells}, {"--max-route-coordinates", *maxCoords}, {"--workers", *workers}} {
+	}{{"--max-body", *maxBody}, {"--max-table-cells", *maxCells}, {"--max-route-coordinates", *maxCoords}, {"--workers", *workers},
+		{"--max-jobs", *maxJobs}, {"--job-workers", *jobWorkers}, {"--max-finished-jobs", *maxFinished}} {
 		if c.v <= 0 {
 			return usagef("%s: %d is not a positive number", c.name, c.v)
 		}
@@ -60,7 +66,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"--timeout", *timeout}, {"--io-timeout", *ioTimeout}, {"--idle-timeout", *idle}, {"--shutdown-timeout", *grace}} {
+	}{{"--timeout", *timeout}, {"--io-timeout", *ioTimeout}, {"--idle-timeout", *idle}, {"--shutdown-timeout", *grace},
+		{"--solve-time", *solveTime}, {"--max-solve-time", *maxSolveTime}, {"--job-ttl", *jobTTL}, {"--max-job-solve-time", *maxJobSolveTime}} {
 		if d.v <= 0 {
 			return usagef("%s: %v is not a positive duration", d.name, d.v)
 		}
@@ -82,6 +89,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Timeout: *timeout, ReadTimeout: *ioTimeout, WriteTimeout: *ioTimeout, IdleTimeout: *idle,
 		Workers: *workers, MaxComputations: *maxComp, Logger: log,
 		SolveTime: *solveTime, MaxSolveTime: *maxSolveTime,
+		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -107,7 +115,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	stop() // a second signal kills the process
-	log.Info("shutting down: finishing requests in flight", "timeout", grace.String())
+	log.Info("shutting down: finishing requests in flight, cancelling asynchronous solves", "timeout", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
