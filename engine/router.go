@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lastmile/lastmile/graph"
 )
@@ -56,22 +57,47 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Router answers route, table and nearest questions on a prepared graph. It
 // is safe for concurrent use: query state comes from a pool.
+//
+// Routes and tables use the current metric: the graph as prepared (free
+// flow) until SetGraph installs a re-customized snapshot with live
+// traffic. The swap is atomic; a query in flight finishes on the snapshot
+// it started with.
 type Router struct {
+	// G is the graph as prepared, with free-flow durations.
 	G *graph.Graph
 	// Snapper finds the road nearest to a coordinate.
 	Snapper *graph.Snapper
 	// SnapRadius is the largest distance in metres between a coordinate and
 	// the road it snaps to.
 	SnapRadius float64
-	queries    sync.Pool
+	cur        atomic.Pointer[snapshot]
+}
+
+// snapshot is one metric's graph with the query state pooled for it.
+type snapshot struct {
+	g       *graph.Graph
+	queries sync.Pool
+}
+
+func newSnapshot(g *graph.Graph) *snapshot {
+	s := &snapshot{g: g}
+	s.queries.New = func() any { return g.NewQuery() }
+	return s
 }
 
 // NewRouter indexes g's routable roads for snapping.
 func NewRouter(g *graph.Graph, snapRadius float64) *Router {
 	r := &Router{G: g, Snapper: graph.NewSnapper(g.Road, g.Routable), SnapRadius: snapRadius}
-	r.queries.New = func() any { return g.NewQuery() }
+	r.cur.Store(newSnapshot(g))
 	return r
 }
+
+// SetGraph makes g, a customization of G's topology (graph.CCH), the graph
+// later queries use.
+func (r *Router) SetGraph(g *graph.Graph) { r.cur.Store(newSnapshot(g)) }
+
+// Current returns the graph queries use now.
+func (r *Router) Current() *graph.Graph { return r.cur.Load().g }
 
 // Waypoint is a coordinate snapped to the road network, as OSRM reports it.
 type Waypoint struct {
@@ -161,8 +187,9 @@ func (r *Router) Route(pts []LonLat, opt RouteOptions) (*RouteResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := r.queries.Get().(*graph.Query)
-	defer r.queries.Put(q)
+	snap := r.cur.Load()
+	q := snap.queries.Get().(*graph.Query)
+	defer snap.queries.Put(q)
 	var rt Route
 	rt.WeightName = "duration"
 	var line [][2]float64
@@ -254,7 +281,7 @@ func (r *Router) TableMatrix(pts []LonLat, sources, destinations []int, workers 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m, err := r.G.Matrix(se, de, workers)
+	m, err := r.Current().Matrix(se, de, workers)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("table: %w", err)
 	}
