@@ -16,6 +16,8 @@ require (
 	github.com/paulmach/orb v0.1.3 // indirect
 	github.com/paulmach/protoscan v0.2.1 // indirect
 	github.com/tidwall/geoindex v1.7.0 // indirect
+	github.com/uber/h3-go/v4 v4.1.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
 	google.golang.org/protobuf v1.27.1 // indirect
 )
