@@ -321,7 +321,7 @@ func schemas(cfg ServerConfig) map[string]any {
 		return map[string]any{"type": []string{"array", "null"}, "items": index, "minItems": 1,
 			"description": "Indices into coordinates of the " + what + "; absent or null means all."}
 	}
-	return map[string]any{
+	m := map[string]any{
 		"Error": object([]string{"code", "message"}, map[string]any{
 			"code":    map[string]any{"type": "string", "enum": codes, "description": strings.TrimSuffix(desc.String(), ";") + "."},
 			"message": map[string]any{"type": "string", "description": "What is wrong, naming the field or value."},
@@ -432,4 +432,6 @@ func schemas(cfg ServerConfig) map[string]any {
 			"destinations": arrayOf(ref("Waypoint")),
 		}),
 	}
+	liveSchemas(m)
+	return m
 }

@@ -92,6 +92,14 @@ func NewRouter(g *graph.Graph, snapRadius float64) *Router {
 	return r
 }
 
+// fork returns a Router on the same prepared graph and snapping index with
+// a metric of its own (starting from G's).
+func (r *Router) fork() *Router {
+	f := &Router{G: r.G, Snapper: r.Snapper, SnapRadius: r.SnapRadius}
+	f.cur.Store(newSnapshot(r.G))
+	return f
+}
+
 // SetGraph makes g, a customization of G's topology (graph.CCH), the graph
 // later queries use.
 func (r *Router) SetGraph(g *graph.Graph) { r.cur.Store(newSnapshot(g)) }

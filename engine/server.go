@@ -68,6 +68,12 @@ type ServerConfig struct {
 	// MaxJobs caps the asynchronous solves queued or running (default 16);
 	// a submission beyond is answered 429 TooManyJobs.
 	MaxJobs int
+	// MaxTrafficObservations caps the observations plus closures of one
+	// POST /v1/traffic and the pings of one POST /v1/positions (default
+	// 100,000).
+	MaxTrafficObservations int
+	// Live configures live traffic and ETAs.
+	Live LiveConfig
 	// JobWorkers is the number of asynchronous solves run at once (default
 	// 1). They run on a pool of their own, outside MaxComputations, so
 	// that routes and tables keep being answered while batch solves run;
@@ -139,6 +145,9 @@ func (cfg ServerConfig) withDefaults() ServerConfig {
 	if cfg.MaxFinishedJobs <= 0 {
 		cfg.MaxFinishedJobs = 256
 	}
+	if cfg.MaxTrafficObservations <= 0 {
+		cfg.MaxTrafficObservations = 100_000
+	}
 	if cfg.MaxJobSolveTime <= 0 {
 		cfg.MaxJobSolveTime = 10 * time.Minute
 	}
@@ -160,6 +169,7 @@ type Server struct {
 	openapi []byte
 	slots   chan struct{} // one per computation running
 	jobs    *jobQueue     // asynchronous solves
+	live    *Live         // traffic, positions, ETAs (nil without a graph)
 	timers  sync.Pool     // *time.Timer for compute
 }
 
@@ -187,6 +197,9 @@ func endpoints() []endpoint {
 		{Method: "POST", Pattern: "/v1/solve", Handle: (*Server).handleSolve, Doc: solveDoc},
 		{Method: "GET", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobGet, Doc: jobGetDoc},
 		{Method: "DELETE", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobDelete, Doc: jobDeleteDoc},
+		{Method: "POST", Pattern: "/v1/eta", Handle: (*Server).handleETA, Doc: etaDoc},
+		{Method: "POST", Pattern: "/v1/traffic", Handle: (*Server).handleTraffic, Doc: trafficDoc},
+		{Method: "POST", Pattern: "/v1/positions", Handle: (*Server).handlePositions, Doc: positionsDoc},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
@@ -261,6 +274,16 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 	}
 	s.slots = make(chan struct{}, cfg.MaxComputations)
 	s.jobs = newJobQueue(cfg, s.log)
+	if r != nil {
+		lc := cfg.Live
+		if lc.Logger == nil {
+			lc.Logger = cfg.Logger
+		}
+		if s.live, err = NewLive(r, lc); err != nil {
+			return nil, err
+		}
+		s.live.Start()
+	}
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleParseError,
@@ -302,6 +325,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	jerr := make(chan error, 1)
 	go func() { jerr <- s.jobs.shutdown(ctx) }()
 	err := s.srv.ShutdownWithContext(ctx)
+	if s.live != nil {
+		s.live.Close()
+	}
 	return errors.Join(err, <-jerr)
 }
 
@@ -1112,7 +1138,7 @@ func (s *Server) handleReady(ctx *fasthttp.RequestCtx, _ []byte) error {
 
 func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx, _ []byte) error {
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-	appendBody(ctx, func(b []byte) []byte { return s.jobs.appendMetrics(s.metrics.appendText(b)) })
+	appendBody(ctx, func(b []byte) []byte { return s.live.appendMetrics(s.jobs.appendMetrics(s.metrics.appendText(b))) })
 	return nil
 }
 

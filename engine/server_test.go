@@ -116,7 +116,9 @@ func (b *syncBuffer) String() string {
 
 func startServer(t *testing.T, cfg ServerConfig, extra ...endpoint) *testServer {
 	t.Helper()
-	r := monaco(t)
+	// A router of its own: live traffic posted to one server must not
+	// change the graph other tests route on.
+	r := monaco(t).fork()
 	logs := &syncBuffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

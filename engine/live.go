@@ -1,0 +1,907 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lastmile/lastmile/eta"
+	"github.com/lastmile/lastmile/graph"
+)
+
+// LiveConfig configures live traffic (Live).
+type LiveConfig struct {
+	// Horizon is how long a live observation lasts before the travel
+	// times decay back to the profile (default 45 min).
+	Horizon time.Duration
+	// MinInterval is the least time between two re-customizations of the
+	// routing graph (default 1 s): observations arriving meanwhile are
+	// applied together.
+	MinInterval time.Duration
+	// Refresh re-customizes this often while live data exists, so that
+	// decayed values leave the routing graph (default 1 min).
+	Refresh time.Duration
+	// MaxPings is how many recent pings per vehicle are matched together
+	// (default 20).
+	MaxPings int
+	// MaxVehicles caps the vehicles tracked (default 100,000); pings of
+	// further vehicles are rejected as unknown_vehicle.
+	MaxVehicles int
+	// StopRadius is the distance in metres within which a matched ping
+	// counts as arriving at a predicted stop, which teaches the
+	// calibrator (default 30 m).
+	StopRadius float64
+	// Profile is the historical speed profile (nil: free flow).
+	Profile *eta.Profile
+	// Workers used to customize the graph (default 1, leaving the other
+	// core to queries).
+	Workers int
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+	// Now returns the current time (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+func (c LiveConfig) withDefaults() LiveConfig {
+	if c.Horizon <= 0 {
+		c.Horizon = 45 * time.Minute
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = time.Second
+	}
+	if c.Refresh <= 0 {
+		c.Refresh = time.Minute
+	}
+	if c.MaxPings <= 0 {
+		c.MaxPings = 20
+	}
+	if c.MaxVehicles <= 0 {
+		c.MaxVehicles = 100_000
+	}
+	if c.StopRadius <= 0 {
+		c.StopRadius = 30
+	}
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Live keeps the traffic state of a running server: speed observations
+// and vehicle pings (map matched into edge traversals) feed an
+// eta.Traffic; a background loop re-customizes the routing graph's
+// customizable contraction hierarchy from it and swaps the new snapshot
+// into the Router, so routes, tables and solves follow the traffic within
+// about a second; ETAs walk the planned legs with time-dependent edge
+// times and learn their prediction intervals from the arrivals observed.
+type Live struct {
+	r       *Router
+	cfg     LiveConfig
+	log     *slog.Logger
+	traffic *eta.Traffic
+	matcher *eta.Matcher
+	cal     *eta.Calibrator
+	cch     atomic.Pointer[graph.CCH]
+
+	mu       sync.Mutex // vehicles
+	vehicles map[string]*vehicle
+
+	// seq counts accepted changes; applied is the seq the routing graph
+	// reflects. Waiters block on appliedCh, closed and replaced at every
+	// application.
+	seq       atomic.Uint64
+	applyMu   sync.Mutex
+	applied   uint64
+	appliedCh chan struct{}
+	pendingAt time.Time // when the oldest unapplied change arrived
+	anyLive   atomic.Bool
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// Counters for /metrics.
+	updates            atomic.Uint64
+	lastCustomizeNanos atomic.Int64
+	lastLagNanos       atomic.Int64
+	obsAccepted        atomic.Uint64
+	pingsAccepted      atomic.Uint64
+	rejected           sync.Map // reason -> *atomic.Uint64
+}
+
+// vehicle is the tracking state of one vehicle.
+type vehicle struct {
+	pings   []eta.Ping // recent accepted pings, time order
+	emitted time.Time  // traversals ending up to here were observed
+	pos     *graph.EdgePoint
+	posTime time.Time
+	posLL   LonLat
+	// Stops of the vehicle's last ETA request not yet reached, with the
+	// predictions made for them.
+	stops   []LonLat
+	pending []eta.Pending
+}
+
+// NewLive prepares live traffic for r. The customizable hierarchy is
+// built by Start in the background.
+func NewLive(r *Router, cfg LiveConfig) (*Live, error) {
+	cfg = cfg.withDefaults()
+	tr, err := eta.NewTraffic(r.G.Road, cfg.Profile, eta.TrafficOptions{Horizon: cfg.Horizon, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("live traffic: %w", err)
+	}
+	m, err := eta.NewMatcher(r.G, eta.MatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("live traffic: %w", err)
+	}
+	l := &Live{r: r, cfg: cfg, log: logger(cfg.Logger), traffic: tr, matcher: m, cal: eta.NewCalibrator(),
+		vehicles: map[string]*vehicle{}, appliedCh: make(chan struct{}),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if cfg.Profile != nil {
+		l.anyLive.Store(true)
+	}
+	return l, nil
+}
+
+// Start builds the customizable contraction hierarchy (a few seconds on a
+// city) and then applies changes until Close.
+func (l *Live) Start() {
+	go l.run()
+}
+
+// Close stops the update loop and waits for it.
+func (l *Live) Close() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+}
+
+// Ready reports whether traffic reaches routing (the hierarchy is built).
+func (l *Live) Ready() bool { return l.cch.Load() != nil }
+
+func (l *Live) run() {
+	defer close(l.done)
+	t0 := time.Now()
+	c, err := graph.NewCCH(l.r.G, l.cfg.Workers)
+	if err != nil {
+		l.log.Error("live traffic disabled: customizable hierarchy failed", "err", err)
+		return
+	}
+	l.cch.Store(c)
+	l.log.Info("customizable hierarchy built", "arcs", c.Arcs(), "triangles", c.Triangles,
+		"order", c.OrderTime, "elapsed", time.Since(t0))
+	refresh := time.NewTicker(l.cfg.Refresh)
+	defer refresh.Stop()
+	var last time.Time
+	for {
+		l.applyMu.Lock()
+		pending := l.seq.Load() != l.applied
+		l.applyMu.Unlock()
+		if !pending {
+			select {
+			case <-l.stop:
+				return
+			case <-l.kick:
+			case <-refresh.C:
+				if !l.anyLive.Load() {
+					continue
+				}
+			}
+		}
+		if wait := l.cfg.MinInterval - time.Since(last); wait > 0 {
+			select {
+			case <-l.stop:
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		if err := l.apply(c); err != nil {
+			l.log.Error("traffic update failed", "err", err)
+		}
+	}
+}
+
+// apply customizes the graph with the traffic now and swaps it in.
+func (l *Live) apply(c *graph.CCH) error {
+	l.applyMu.Lock()
+	seq, since := l.seq.Load(), l.pendingAt
+	l.applyMu.Unlock()
+	t0 := time.Now()
+	dur := l.traffic.Durations(l.cfg.Now(), nil)
+	g, err := c.Customize(dur, l.cfg.Workers)
+	if err != nil {
+		return err
+	}
+	l.r.SetGraph(g)
+	l.lastCustomizeNanos.Store(int64(time.Since(t0)))
+	l.updates.Add(1)
+	l.applyMu.Lock()
+	if seq > l.applied {
+		l.applied = seq
+		if !since.IsZero() {
+			l.lastLagNanos.Store(int64(time.Since(since)))
+		}
+		if l.seq.Load() == seq {
+			l.pendingAt = time.Time{}
+		} else {
+			l.pendingAt = time.Now()
+		}
+	}
+	close(l.appliedCh)
+	l.appliedCh = make(chan struct{})
+	l.applyMu.Unlock()
+	l.log.Debug("traffic applied", "seq", seq, "customize", time.Since(t0))
+	return nil
+}
+
+// changed records accepted changes and wakes the update loop; it returns
+// the sequence number a waiter needs applied.
+func (l *Live) changed(n int) uint64 {
+	if n == 0 {
+		return 0
+	}
+	l.anyLive.Store(true)
+	l.applyMu.Lock()
+	seq := l.seq.Add(uint64(n))
+	if l.pendingAt.IsZero() {
+		l.pendingAt = time.Now()
+	}
+	l.applyMu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	return seq
+}
+
+// WaitApplied blocks until the changes up to seq reach routing or the
+// timeout passes, and reports whether they did.
+func (l *Live) WaitApplied(seq uint64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.applyMu.Lock()
+		done, ch := l.applied >= seq, l.appliedCh
+		l.applyMu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		case <-l.done:
+			return false
+		}
+	}
+}
+
+func (l *Live) reject(reason string, n int) {
+	if n == 0 {
+		return
+	}
+	v, _ := l.rejected.LoadOrStore(reason, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(uint64(n))
+}
+
+// TrafficObservation is one speed observation of POST /v1/traffic: either
+// a road edge index (as /v1/nearest and map matching name them) or an
+// OpenStreetMap way id (every edge of the way), and a speed in km/h or, for
+// an edge, the seconds needed to traverse it.
+type TrafficObservation struct {
+	Edge     *uint32  `json:"edge,omitempty"`
+	WayID    *int64   `json:"way_id,omitempty"`
+	Speed    *float64 `json:"speed,omitempty"`    // km/h
+	Duration *float64 `json:"duration,omitempty"` // s, whole edge
+	// Time of the observation, Unix seconds (default: the request time).
+	Time *float64 `json:"time,omitempty"`
+}
+
+// TrafficClosure closes an edge or a way until a time.
+type TrafficClosure struct {
+	Edge  *uint32 `json:"edge,omitempty"`
+	WayID *int64  `json:"way_id,omitempty"`
+	// Until is the end of the closure, Unix seconds (a time in the past
+	// lifts a closure).
+	Until *float64 `json:"until"`
+}
+
+// TrafficRequest is the body of POST /v1/traffic.
+type TrafficRequest struct {
+	Observations []TrafficObservation `json:"observations"`
+	Closures     []TrafficClosure     `json:"closures,omitempty"`
+}
+
+// TrafficResponse reports what an update did.
+type TrafficResponse struct {
+	Code     string         `json:"code"`
+	Accepted int            `json:"accepted"`
+	Rejected map[string]int `json:"rejected"`
+	// Applied is set when the request asked to wait (?wait=true) and the
+	// update reached routing; LagMs is then the time it took.
+	Applied bool    `json:"applied"`
+	LagMs   float64 `json:"lag_ms,omitempty"`
+}
+
+// unixTime converts Unix seconds, checking the range.
+func unixTime(s float64, field string) (time.Time, error) {
+	if math.IsNaN(s) || s < 0 || s > 1e11 {
+		return time.Time{}, &Error{"InvalidValue", fmt.Sprintf("%s: %v is not a Unix time in seconds", field, s)}
+	}
+	sec, frac := math.Modf(s)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+// Observe applies a traffic request. Bad entries are counted by reason,
+// not fatal; the request as a whole fails only when malformed.
+func (l *Live) Observe(req *TrafficRequest) (TrafficResponse, uint64, error) {
+	resp := TrafficResponse{Code: "Ok", Rejected: map[string]int{}}
+	net := l.r.G.Road
+	now := l.cfg.Now()
+	accepted := 0
+	for i, o := range req.Observations {
+		field := "observations[" + strconv.Itoa(i) + "]"
+		if (o.Edge == nil) == (o.WayID == nil) {
+			return resp, 0, &Error{"InvalidQuery", field + ": give exactly one of edge and way_id"}
+		}
+		if (o.Speed == nil) == (o.Duration == nil) {
+			return resp, 0, &Error{"InvalidQuery", field + ": give exactly one of speed (km/h) and duration (s)"}
+		}
+		at := now
+		if o.Time != nil {
+			t, err := unixTime(*o.Time, field+".time")
+			if err != nil {
+				return resp, 0, err
+			}
+			at = t
+		}
+		if o.WayID != nil {
+			if o.Speed == nil {
+				return resp, 0, &Error{"InvalidQuery", field + ": a way takes a speed, not a duration"}
+			}
+			if _, err := l.traffic.ObserveWay(*o.WayID, at, *o.Speed/3.6); err != nil {
+				resp.Rejected[rejectReason(err)]++
+				continue
+			}
+			accepted++
+			continue
+		}
+		e := *o.Edge
+		if int(e) >= len(net.Edges) {
+			resp.Rejected["unknown_edge"]++
+			continue
+		}
+		var d float64
+		if o.Duration != nil {
+			d = *o.Duration
+		} else {
+			d = net.Edges[e].Distance / (*o.Speed / 3.6)
+		}
+		if err := l.traffic.Observe(eta.Observation{Edge: e, Time: at, Duration: d}); err != nil {
+			resp.Rejected[rejectReason(err)]++
+			continue
+		}
+		accepted++
+	}
+	for i, c := range req.Closures {
+		field := "closures[" + strconv.Itoa(i) + "]"
+		if (c.Edge == nil) == (c.WayID == nil) {
+			return resp, 0, &Error{"InvalidQuery", field + ": give exactly one of edge and way_id"}
+		}
+		if c.Until == nil {
+			return resp, 0, &Error{"InvalidQuery", field + ".until: missing (Unix seconds)"}
+		}
+		until, err := unixTime(*c.Until, field+".until")
+		if err != nil {
+			return resp, 0, err
+		}
+		var edges []uint32
+		if c.Edge != nil {
+			edges = []uint32{*c.Edge}
+		} else {
+			edges = l.wayEdges(*c.WayID)
+			if len(edges) == 0 {
+				resp.Rejected["unknown_way"]++
+				continue
+			}
+		}
+		ok := true
+		for _, e := range edges {
+			if err := l.traffic.ObserveClosure(e, until); err != nil {
+				resp.Rejected[rejectReason(err)]++
+				ok = false
+				break
+			}
+		}
+		if ok {
+			accepted++
+		}
+	}
+	resp.Accepted = accepted
+	l.obsAccepted.Add(uint64(accepted))
+	for k, v := range resp.Rejected {
+		l.reject(k, v)
+	}
+	return resp, l.changed(accepted), nil
+}
+
+// wayEdges returns the edges of an OSM way.
+func (l *Live) wayEdges(way int64) []uint32 {
+	var out []uint32
+	for e, ed := range l.r.G.Road.Edges {
+		if ed.WayID == way {
+			out = append(out, uint32(e))
+		}
+	}
+	return out
+}
+
+// rejectReason names a rejection by the eta package's error.
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, eta.ErrUnknownEdge):
+		return "unknown_edge"
+	case errors.Is(err, eta.ErrUnknownWay):
+		return "unknown_way"
+	case errors.Is(err, eta.ErrImplausible):
+		return "implausible"
+	case errors.Is(err, eta.ErrOutlier):
+		return "outlier"
+	}
+	return "invalid"
+}
+
+// Position is one vehicle ping of POST /v1/positions.
+type Position struct {
+	Vehicle string `json:"vehicle"`
+	// Time in Unix seconds.
+	Time     float64  `json:"time"`
+	Location LonLat   `json:"location"`
+	Speed    *float64 `json:"speed,omitempty"`   // m/s
+	Heading  *float64 `json:"heading,omitempty"` // degrees
+}
+
+// PositionsRequest is the body of POST /v1/positions.
+type PositionsRequest struct {
+	Positions []Position `json:"positions"`
+}
+
+// PositionsResponse reports what became of the pings.
+type PositionsResponse struct {
+	Code     string `json:"code"`
+	Accepted int    `json:"accepted"`
+	// Rejected counts pings by reason: bad_coordinate, out_of_order,
+	// teleport, off_map, unknown_vehicle.
+	Rejected map[string]int `json:"rejected"`
+	// Traversals is the number of edge traversals the matched pings gave
+	// to the traffic model; Arrivals the stops found reached.
+	Traversals int `json:"traversals"`
+	Arrivals   int `json:"arrivals"`
+}
+
+// Positions ingests a batch of pings: per vehicle in time order, each new
+// ping is map matched with the vehicle's recent ones (eta.Matcher, Newson &
+// Krumm 2009), the edges fully traversed become traffic observations, and
+// a ping near the next stop of the vehicle's last ETA resolves the
+// predictions made for it.
+func (l *Live) Positions(req *PositionsRequest) (PositionsResponse, uint64) {
+	resp := PositionsResponse{Code: "Ok", Rejected: map[string]int{}}
+	byVehicle := map[string][]eta.Ping{}
+	var order []string
+	for _, p := range req.Positions {
+		if p.Vehicle == "" || len(p.Vehicle) > 128 {
+			resp.Rejected["unknown_vehicle"]++
+			continue
+		}
+		if p.Location.Check() != nil || math.IsNaN(p.Time) || p.Time <= 0 || p.Time > 1e11 {
+			resp.Rejected[eta.RejectBadCoordinate]++
+			continue
+		}
+		t, _ := unixTime(p.Time, "time")
+		ping := eta.Ping{Time: t, Lat: p.Location[1], Lon: p.Location[0], Speed: math.NaN(), Heading: math.NaN()}
+		if p.Speed != nil {
+			ping.Speed = *p.Speed
+		}
+		if p.Heading != nil {
+			ping.Heading = *p.Heading
+		}
+		if _, ok := byVehicle[p.Vehicle]; !ok {
+			order = append(order, p.Vehicle)
+		}
+		byVehicle[p.Vehicle] = append(byVehicle[p.Vehicle], ping)
+	}
+	changes := 0
+	for _, id := range order {
+		pings := byVehicle[id]
+		sort.SliceStable(pings, func(i, j int) bool { return pings[i].Time.Before(pings[j].Time) })
+		l.mu.Lock()
+		v := l.vehicles[id]
+		if v == nil {
+			if len(l.vehicles) >= l.cfg.MaxVehicles {
+				l.mu.Unlock()
+				resp.Rejected["unknown_vehicle"] += len(pings)
+				continue
+			}
+			v = &vehicle{}
+			l.vehicles[id] = v
+		}
+		a, tr, arr := l.track(v, pings, resp.Rejected)
+		l.mu.Unlock()
+		resp.Accepted += a
+		resp.Traversals += tr
+		resp.Arrivals += arr
+		changes += tr
+	}
+	l.pingsAccepted.Add(uint64(resp.Accepted))
+	for k, n := range resp.Rejected {
+		l.reject(k, n)
+	}
+	return resp, l.changed(changes)
+}
+
+// track matches a vehicle's new pings (l.mu held) and returns the pings
+// accepted, traversals observed and stops reached.
+func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int) (accepted, traversals, arrivals int) {
+	// Out of order against what was already accepted.
+	k := 0
+	for _, p := range pings {
+		if n := len(v.pings); n > 0 && !p.Time.After(v.pings[n-1].Time) {
+			rejected[eta.RejectOutOfOrder]++
+			continue
+		}
+		if k > 0 && !p.Time.After(pings[k-1].Time) {
+			rejected[eta.RejectOutOfOrder]++
+			continue
+		}
+		pings[k] = p
+		k++
+	}
+	pings = pings[:k]
+	if len(pings) == 0 {
+		return 0, 0, 0
+	}
+	old := len(v.pings)
+	window := append(v.pings, pings...)
+	res, err := l.matcher.Match(window)
+	if err != nil {
+		return 0, 0, 0
+	}
+	// Keep the accepted pings; count the new rejected ones.
+	kept := window[:0]
+	for i, mp := range res.Points {
+		if !mp.OK {
+			if i >= old {
+				rejected[mp.Reason]++
+			}
+			continue
+		}
+		if i >= old {
+			accepted++
+			v.posTime = window[i].Time
+			v.pos = &graph.EdgePoint{Edge: mp.Edge, Fraction: mp.Fraction}
+			v.posLL = LonLat{mp.Lon, mp.Lat}
+			arrivals += l.arrive(v, v.posLL, window[i].Time)
+		}
+		kept = append(kept, window[i])
+	}
+	for _, t := range res.Traversals {
+		if !t.Full || !t.Exit.After(v.emitted) || !t.Exit.After(t.Enter) {
+			continue
+		}
+		if t.Enter.Before(v.emitted) {
+			continue // already reported from the previous window
+		}
+		if err := l.traffic.Observe(eta.Observation{Edge: t.Edge, Time: t.Enter, Duration: t.Exit.Sub(t.Enter).Seconds()}); err == nil {
+			traversals++
+			v.emitted = t.Exit
+		} else {
+			rejected["traversal_"+rejectReason(err)]++
+		}
+	}
+	if len(kept) > l.cfg.MaxPings {
+		kept = append(kept[:0], kept[len(kept)-l.cfg.MaxPings:]...)
+	}
+	v.pings = kept
+	return accepted, traversals, arrivals
+}
+
+// arrive resolves the vehicle's next pending stop when p is within
+// StopRadius of it.
+func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
+	if len(v.stops) == 0 {
+		return 0
+	}
+	s := v.stops[0]
+	if greatCircle(p[1], p[0], s[1], s[0]) > l.cfg.StopRadius {
+		return 0
+	}
+	v.pending[0].Resolve(l.cal, at)
+	v.stops, v.pending = v.stops[1:], v.pending[1:]
+	return 1
+}
+
+// greatCircle returns the great-circle distance in metres.
+func greatCircle(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371008.8
+	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
+	dp, dl := p2-p1, (lon2-lon1)*math.Pi/180
+	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
+}
+
+// ETAStop is a remaining stop of POST /v1/eta.
+type ETAStop struct {
+	ID       any    `json:"id,omitempty"`
+	Location LonLat `json:"location"`
+	// Service time in seconds.
+	Service float64 `json:"service,omitempty"`
+	// TimeWindows in Unix seconds; arriving early waits for the first
+	// window that has not closed.
+	TimeWindows [][2]float64 `json:"time_windows,omitempty"`
+}
+
+// ETABreak is a driver break: a duration to take within a window.
+type ETABreak struct {
+	TimeWindows [][2]float64 `json:"time_windows"`
+	Service     float64      `json:"service"`
+}
+
+// ETARequest is the body of POST /v1/eta.
+type ETARequest struct {
+	// Vehicle identifies the vehicle: its last matched position is used
+	// when Location is absent, and its pings later teach the calibrator.
+	Vehicle string `json:"vehicle,omitempty"`
+	// Location is the vehicle's position now; Time is now (Unix seconds,
+	// default the server's clock).
+	Location *LonLat    `json:"location,omitempty"`
+	Time     *float64   `json:"time,omitempty"`
+	Stops    []ETAStop  `json:"stops"`
+	Breaks   []ETABreak `json:"breaks,omitempty"`
+	// Mode is live (default), historical or freeflow.
+	Mode string `json:"mode,omitempty"`
+}
+
+// ETAPrediction is the forecast of one stop.
+type ETAPrediction struct {
+	ID any `json:"id,omitempty"`
+	// Arrival, P10, P90 and Departure in Unix seconds.
+	Arrival   int64 `json:"arrival"`
+	P10       int64 `json:"p10"`
+	P90       int64 `json:"p90"`
+	Departure int64 `json:"departure"`
+	// Waiting for the time window and Break taken after service, seconds.
+	Waiting  float64 `json:"waiting"`
+	Break    float64 `json:"break,omitempty"`
+	Late     bool    `json:"late"`
+	Distance float64 `json:"distance"` // metres of the leg
+}
+
+// ETAResponse is the answer of POST /v1/eta.
+type ETAResponse struct {
+	Code    string          `json:"code"`
+	Time    int64           `json:"time"`
+	Mode    string          `json:"mode"`
+	Stops   []ETAPrediction `json:"stops"`
+	Vehicle string          `json:"vehicle,omitempty"`
+}
+
+// ETA predicts the arrivals at a vehicle's remaining stops.
+func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
+	if len(req.Stops) == 0 {
+		return nil, &Error{"InvalidQuery", "stops: at least one stop is needed"}
+	}
+	if len(req.Stops) > maxStops {
+		return nil, &Error{"TooBig", fmt.Sprintf("stops: %d stops, at most %d", len(req.Stops), maxStops)}
+	}
+	mode := eta.Live
+	switch req.Mode {
+	case "", "live":
+	case "historical":
+		mode = eta.Historical
+	case "freeflow":
+		mode = eta.FreeFlow
+	default:
+		return nil, &Error{"InvalidValue", fmt.Sprintf("mode %q: want live, historical or freeflow", req.Mode)}
+	}
+	now := l.cfg.Now()
+	if req.Time != nil {
+		t, err := unixTime(*req.Time, "time")
+		if err != nil {
+			return nil, err
+		}
+		now = t
+	}
+	if len(req.Vehicle) > 128 {
+		return nil, &Error{"InvalidValue", "vehicle: id longer than 128 bytes"}
+	}
+	pts := make([]LonLat, 0, len(req.Stops)+1)
+	var start *graph.Endpoint
+	switch {
+	case req.Location != nil:
+		pts = append(pts, *req.Location)
+	case req.Vehicle != "":
+		l.mu.Lock()
+		v := l.vehicles[req.Vehicle]
+		if v != nil && v.pos != nil {
+			ll := v.posLL
+			start = &graph.Endpoint{Points: []graph.EdgePoint{*v.pos}, Lat: ll[1], Lon: ll[0]}
+		}
+		l.mu.Unlock()
+		if start == nil {
+			return nil, &Error{"NotFound", fmt.Sprintf("vehicle %q: no position known; give location", req.Vehicle)}
+		}
+	default:
+		return nil, &Error{"InvalidQuery", "location: give the vehicle's location or a vehicle with known pings"}
+	}
+	plan := eta.Plan{Now: now, Stops: make([]eta.Stop, len(req.Stops))}
+	for i, s := range req.Stops {
+		field := "stops[" + strconv.Itoa(i) + "]"
+		if err := s.Location.Check(); err != nil {
+			return nil, &Error{"InvalidValue", field + ".location: " + err.Error()}
+		}
+		if !(s.Service >= 0 && s.Service < 7*86400) {
+			return nil, &Error{"InvalidValue", fmt.Sprintf("%s.service: %v s is not in [0, 7 days)", field, s.Service)}
+		}
+		st := eta.Stop{Service: time.Duration(s.Service * float64(time.Second))}
+		// The first window that has not closed by now.
+		for k, w := range s.TimeWindows {
+			a, err1 := unixTime(w[0], fmt.Sprintf("%s.time_windows[%d]", field, k))
+			b, err2 := unixTime(w[1], fmt.Sprintf("%s.time_windows[%d]", field, k))
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, err
+			}
+			if b.Before(a) {
+				return nil, &Error{"InvalidValue", fmt.Sprintf("%s.time_windows[%d]: end before start", field, k)}
+			}
+			if !b.Before(now) || k == len(s.TimeWindows)-1 {
+				st.Open, st.Close = a, b
+				break
+			}
+		}
+		plan.Stops[i] = st
+		pts = append(pts, s.Location)
+	}
+	for i, b := range req.Breaks {
+		field := "breaks[" + strconv.Itoa(i) + "]"
+		if len(b.TimeWindows) == 0 {
+			return nil, &Error{"InvalidQuery", field + ".time_windows: one window is needed"}
+		}
+		w := b.TimeWindows[0]
+		a, err1 := unixTime(w[0], field+".time_windows[0]")
+		c, err2 := unixTime(w[1], field+".time_windows[0]")
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		if !(b.Service >= 0 && b.Service < 86400) {
+			return nil, &Error{"InvalidValue", fmt.Sprintf("%s.service: %v s is not in [0, 1 day)", field, b.Service)}
+		}
+		plan.Breaks = append(plan.Breaks, eta.Break{Open: a, Close: c, Duration: time.Duration(b.Service * float64(time.Second))})
+	}
+	eps, _, err := l.r.Snap(pts)
+	if err != nil {
+		return nil, err
+	}
+	if start != nil {
+		eps = append([]graph.Endpoint{*start}, eps...)
+	}
+	snap := l.r.cur.Load()
+	q := snap.queries.Get().(*graph.Query)
+	defer snap.queries.Put(q)
+	dists := make([]float64, len(req.Stops))
+	for i := range req.Stops {
+		rt, err := q.Route(eps[i], eps[i+1])
+		if err != nil {
+			if errors.Is(err, graph.ErrNoRoute) {
+				return nil, &Error{"NoRoute", fmt.Sprintf("stops[%d]: no route from the previous point", i)}
+			}
+			return nil, err
+		}
+		plan.Legs = append(plan.Legs, eta.RouteLeg(&rt))
+		dists[i] = rt.Distance
+	}
+	raw, err := l.traffic.Predict(plan, mode, nil)
+	if err != nil {
+		return nil, &Error{"InvalidValue", err.Error()}
+	}
+	preds, err := l.traffic.Predict(plan, mode, l.cal)
+	if err != nil {
+		return nil, &Error{"InvalidValue", err.Error()}
+	}
+	resp := &ETAResponse{Code: "Ok", Time: now.Unix(), Mode: mode.String(), Vehicle: req.Vehicle, Stops: make([]ETAPrediction, len(preds))}
+	for i, p := range preds {
+		resp.Stops[i] = ETAPrediction{ID: req.Stops[i].ID, Arrival: p.Arrival.Unix(), P10: p.P10.Unix(), P90: p.P90.Unix(),
+			Departure: p.Departure.Unix(), Waiting: p.Waiting.Seconds(), Break: p.Break.Seconds(), Late: p.Late, Distance: dists[i]}
+	}
+	// Remember the raw predictions of a tracked vehicle for calibration.
+	if req.Vehicle != "" && mode == eta.Live {
+		l.mu.Lock()
+		v := l.vehicles[req.Vehicle]
+		if v == nil && len(l.vehicles) < l.cfg.MaxVehicles {
+			v = &vehicle{}
+			l.vehicles[req.Vehicle] = v
+		}
+		if v != nil {
+			if !sameStops(v.stops, req.Stops) {
+				v.stops = v.stops[:0]
+				v.pending = v.pending[:0]
+				for _, s := range req.Stops {
+					v.stops = append(v.stops, s.Location)
+					v.pending = append(v.pending, eta.Pending{})
+				}
+			}
+			for i := range v.pending {
+				v.pending[i].Add(now, raw[i].Arrival)
+			}
+		}
+		l.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// sameStops reports whether a vehicle's remembered stops are the
+// requested ones.
+func sameStops(have []LonLat, req []ETAStop) bool {
+	if len(have) != len(req) {
+		return false
+	}
+	for i := range have {
+		if have[i] != req[i].Location {
+			return false
+		}
+	}
+	return true
+}
+
+// appendMetrics writes the live traffic figures in the Prometheus text
+// format.
+func (l *Live) appendMetrics(b []byte) []byte {
+	if l == nil {
+		return b
+	}
+	gauge := func(name, help string, v float64) {
+		b = append(b, "# HELP "+name+" "+help+"\n# TYPE "+name+" gauge\n"+name+" "...)
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+		b = append(b, '\n')
+	}
+	counter := func(name, help string, v uint64) {
+		b = append(b, "# HELP "+name+" "+help+"\n# TYPE "+name+" counter\n"+name+" "...)
+		b = strconv.AppendUint(b, v, 10)
+		b = append(b, '\n')
+	}
+	ready := 0.0
+	if l.Ready() {
+		ready = 1
+	}
+	gauge("lastmile_traffic_ready", "1 once traffic updates reach routing (customizable hierarchy built).", ready)
+	counter("lastmile_traffic_updates_total", "Routing graph re-customizations applied.", l.updates.Load())
+	gauge("lastmile_traffic_customize_seconds", "Duration of the last re-customization.", time.Duration(l.lastCustomizeNanos.Load()).Seconds())
+	gauge("lastmile_traffic_update_lag_seconds", "Time from the first change of the last applied update to its use by routing.", time.Duration(l.lastLagNanos.Load()).Seconds())
+	counter("lastmile_traffic_observations_total", "Traffic observations and closures accepted.", l.obsAccepted.Load())
+	counter("lastmile_positions_total", "Vehicle pings accepted.", l.pingsAccepted.Load())
+	var reasons []string
+	l.rejected.Range(func(k, _ any) bool { reasons = append(reasons, k.(string)); return true })
+	sort.Strings(reasons)
+	if len(reasons) > 0 {
+		b = append(b, "# HELP lastmile_live_rejected_total Observations and pings rejected, by reason.\n# TYPE lastmile_live_rejected_total counter\n"...)
+		for _, r := range reasons {
+			v, _ := l.rejected.Load(r)
+			b = append(b, "lastmile_live_rejected_total{reason=\""+r+"\"} "...)
+			b = strconv.AppendUint(b, v.(*atomic.Uint64).Load(), 10)
+			b = append(b, '\n')
+		}
+	}
+	return b
+}

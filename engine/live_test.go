@@ -1,0 +1,344 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lastmile/lastmile/graph"
+)
+
+// fakeClock is a settable clock for LiveConfig.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// startLive starts a test server with live traffic on a fake clock and
+// waits until traffic reaches routing.
+func startLive(t *testing.T) (*testServer, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Unix(1767261600, 0)}
+	ts := startServer(t, ServerConfig{Live: LiveConfig{Now: clock.Now, Refresh: 20 * time.Millisecond,
+		MinInterval: time.Millisecond, Horizon: 10 * time.Minute}})
+	deadline := time.Now().Add(30 * time.Second)
+	for !ts.live.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("customizable hierarchy not built within 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return ts, clock
+}
+
+// routeDuration asks GET /v1/route for the duration between two points.
+func (ts *testServer) routeDuration(t *testing.T, a, b LonLat) float64 {
+	t.Helper()
+	ans := ts.do(t, "GET", "/v1/route/"+coordPath([]LonLat{a, b})+"?overview=false", nil)
+	if ans.status != 200 {
+		t.Fatalf("route: %d %s", ans.status, ans.body)
+	}
+	var rr struct {
+		Routes []struct{ Duration float64 }
+	}
+	if err := json.Unmarshal(ans.body, &rr); err != nil || len(rr.Routes) != 1 {
+		t.Fatalf("route answer %s: %v", ans.body, err)
+	}
+	return rr.Routes[0].Duration
+}
+
+// currentRoute returns the route the server's current graph takes.
+func (ts *testServer) currentRoute(t *testing.T, a, b LonLat) graph.Route {
+	t.Helper()
+	eps, _, err := ts.R.Snap([]LonLat{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ts.R.Current().NewQuery().Route(eps[0], eps[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// waitUpdates waits until the update loop applied n more updates.
+func (ts *testServer) waitUpdates(t *testing.T, n uint64) {
+	t.Helper()
+	target := ts.live.updates.Load() + n
+	deadline := time.Now().Add(10 * time.Second)
+	for ts.live.updates.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatal("traffic refresh did not run")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// longRoute picks two road points whose route has at least 8 edges.
+func longRoute(t *testing.T, ts *testServer) (LonLat, LonLat, graph.Route) {
+	t.Helper()
+	for seed := uint64(1); seed < 50; seed++ {
+		pts := roadPoints(ts.R, 2, seed)
+		r := ts.currentRoute(t, pts[0], pts[1])
+		if len(r.Edges) >= 8 {
+			return pts[0], pts[1], r
+		}
+	}
+	t.Fatal("no long route found")
+	return LonLat{}, LonLat{}, graph.Route{}
+}
+
+// TestLiveIncidentReroutesAndClears closes the roads of a route: the next
+// query avoids them; once the closure ends and the live horizon has
+// passed, the route returns to the free-flow one. The same for a jam
+// reported as a speed.
+func TestLiveIncidentReroutesAndClears(t *testing.T) {
+	ts, clock := startLive(t)
+	a, b, r0 := longRoute(t, ts)
+	d0 := ts.routeDuration(t, a, b)
+	if math.Abs(d0-r0.Duration) > 0.05 {
+		t.Fatalf("free-flow route %v s over HTTP, %v s on the graph", d0, r0.Duration)
+	}
+	road := ts.R.G.Road
+	mid := r0.Edges[len(r0.Edges)/2]
+	way := road.Edges[mid].WayID
+	wayEdges := map[uint32]bool{}
+	for e, ed := range road.Edges {
+		if ed.WayID == way {
+			wayEdges[uint32(e)] = true
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		body string
+		wait time.Duration // clock advance until normal again
+	}{
+		{"closure", fmt.Sprintf(`{"observations":[],"closures":[{"way_id":%d,"until":%d}]}`, way, clock.Now().Unix()+300), 6 * time.Minute},
+		{"jam", fmt.Sprintf(`{"observations":[{"way_id":%d,"speed":1}]}`, way), 11 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ans := ts.do(t, "POST", "/v1/traffic?wait=true", []byte(tc.body))
+			if ans.status != 200 {
+				t.Fatalf("traffic: %d %s", ans.status, ans.body)
+			}
+			var tr TrafficResponse
+			if err := json.Unmarshal(ans.body, &tr); err != nil || tr.Accepted != 1 || !tr.Applied {
+				t.Fatalf("traffic answer %s (%v)", ans.body, err)
+			}
+			d1 := ts.routeDuration(t, a, b)
+			r1 := ts.currentRoute(t, a, b)
+			for _, e := range r1.Edges[1 : len(r1.Edges)-1] {
+				if wayEdges[e] {
+					t.Fatalf("route still uses way %d (edge %d) after the %s", way, e, tc.name)
+				}
+			}
+			if d1 <= d0 {
+				t.Fatalf("route after the %s takes %v s, before %v s", tc.name, d1, d0)
+			}
+			clock.Advance(tc.wait)
+			ts.waitUpdates(t, 2)
+			if d2 := ts.routeDuration(t, a, b); d2 != d0 {
+				t.Fatalf("after the %s cleared and the horizon passed: %v s, want the free-flow %v s", tc.name, d2, d0)
+			}
+		})
+	}
+	// The metrics report the updates.
+	m := ts.do(t, "GET", "/metrics", nil)
+	for _, name := range []string{"lastmile_traffic_updates_total", "lastmile_traffic_update_lag_seconds", "lastmile_traffic_ready 1"} {
+		if !strings.Contains(string(m.body), name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+}
+
+// pingsAlong returns pings every interval along a route's geometry at
+// speed m/s.
+func pingsAlong(r graph.Route, vehicle string, t0 time.Time, speed float64, interval time.Duration) []Position {
+	var out []Position
+	step := speed * interval.Seconds()
+	travelled, next := 0.0, 0.0
+	at := t0
+	for i := 1; i < len(r.Geometry); i++ {
+		p, q := r.Geometry[i-1], r.Geometry[i]
+		seg := greatCircle(p.Lat, p.Lon, q.Lat, q.Lon)
+		for next <= travelled+seg {
+			f := 0.0
+			if seg > 0 {
+				f = (next - travelled) / seg
+			}
+			out = append(out, Position{Vehicle: vehicle, Time: float64(at.Unix()),
+				Location: LonLat{p.Lon + f*(q.Lon-p.Lon), p.Lat + f*(q.Lat-p.Lat)}})
+			at = at.Add(interval)
+			next += step
+		}
+		travelled += seg
+	}
+	return out
+}
+
+func TestLivePositionsAndETA(t *testing.T) {
+	ts, clock := startLive(t)
+	a, b, r := longRoute(t, ts)
+	now := clock.Now()
+	pings := pingsAlong(r, "van-1", now.Add(-20*time.Minute), 8, 5*time.Second)
+	if len(pings) < 6 {
+		t.Fatalf("only %d pings along the route", len(pings))
+	}
+	post := func(ps []Position) PositionsResponse {
+		t.Helper()
+		ans := ts.do(t, "POST", "/v1/positions", mustJSON(PositionsRequest{Positions: ps}))
+		if ans.status != 200 {
+			t.Fatalf("positions: %d %s", ans.status, ans.body)
+		}
+		var pr PositionsResponse
+		if err := json.Unmarshal(ans.body, &pr); err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+	// Two batches, as a tracker would send them.
+	half := len(pings) / 2
+	p1, p2 := post(pings[:half]), post(pings[half:])
+	if got := p1.Accepted + p2.Accepted; got < len(pings)*9/10 {
+		t.Fatalf("accepted %d of %d clean pings (%+v %+v)", got, len(pings), p1, p2)
+	}
+	if p1.Traversals+p2.Traversals == 0 {
+		t.Fatalf("no traversal observed from %d pings", len(pings))
+	}
+	if st := ts.live.traffic.Stats(); st.Accepted == 0 {
+		t.Fatalf("traffic received nothing: %+v", st)
+	}
+
+	// Bad pings are counted by reason, the good one in the batch kept.
+	last := pings[len(pings)-1]
+	bad := []Position{
+		{Vehicle: "", Time: last.Time + 10, Location: last.Location},
+		{Vehicle: "van-1", Time: last.Time + 10, Location: LonLat{7.42, 95}},
+		{Vehicle: "van-1", Time: last.Time - 100, Location: last.Location},
+		{Vehicle: "van-2", Time: last.Time, Location: LonLat{7.50, 43.70}}, // in the sea
+		{Vehicle: "van-1", Time: last.Time + 20, Location: last.Location},
+	}
+	pr := post(bad)
+	want := map[string]int{"unknown_vehicle": 1, "bad_coordinate": 1, "out_of_order": 1, "off_map": 1}
+	for k, n := range want {
+		if pr.Rejected[k] != n {
+			t.Errorf("rejected[%s] = %d, want %d (%+v)", k, pr.Rejected[k], n, pr.Rejected)
+		}
+	}
+	if pr.Accepted != 1 {
+		t.Errorf("accepted %d of the batch, want 1: %+v", pr.Accepted, pr)
+	}
+
+	// ETA from an explicit location: arrivals follow the route durations.
+	c := roadPoints(ts.R, 1, 77)[0]
+	etaReq := map[string]any{"location": a, "time": now.Unix(), "stops": []any{
+		map[string]any{"id": "s1", "location": b, "service": 120},
+		map[string]any{"id": "s2", "location": c, "service": 60,
+			"time_windows": [][2]int64{{now.Unix() + 7200, now.Unix() + 9000}}},
+	}}
+	ans := ts.do(t, "POST", "/v1/eta", mustJSON(etaReq))
+	if ans.status != 200 {
+		t.Fatalf("eta: %d %s", ans.status, ans.body)
+	}
+	var er ETAResponse
+	if err := json.Unmarshal(ans.body, &er); err != nil || len(er.Stops) != 2 {
+		t.Fatalf("eta answer %s: %v", ans.body, err)
+	}
+	s1, s2 := er.Stops[0], er.Stops[1]
+	if d := float64(s1.Arrival - now.Unix()); math.Abs(d-r.Duration) > 1.5 {
+		t.Errorf("first arrival %v s after now, route takes %v s", d, r.Duration)
+	}
+	if s1.Departure != s1.Arrival+120 {
+		t.Errorf("departure %d, want arrival %d + 120", s1.Departure, s1.Arrival)
+	}
+	if start := float64(s2.Arrival) + s2.Waiting; s2.Waiting <= 0 || math.Abs(start-float64(now.Unix()+7200)) > 1 || s2.Departure != now.Unix()+7200+60 {
+		t.Errorf("second stop: arrival %d + waiting %v s = %v, want the window start %d; departure %d", s2.Arrival, s2.Waiting, start, now.Unix()+7200, s2.Departure)
+	}
+	if s1.P10 > s1.Arrival || s1.P90 < s1.Arrival {
+		t.Errorf("interval [%d, %d] does not hold arrival %d", s1.P10, s1.P90, s1.Arrival)
+	}
+
+	// By vehicle: its last matched position.
+	ans = ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "time": now.Unix(),
+		"stops": []any{map[string]any{"location": a}}}))
+	if ans.status != 200 {
+		t.Fatalf("eta by vehicle: %d %s", ans.status, ans.body)
+	}
+
+	for _, tc := range []struct {
+		body   any
+		status int
+		code   string
+	}{
+		{map[string]any{"location": a, "stops": []any{}}, 400, "InvalidQuery"},
+		{map[string]any{"vehicle": "nobody", "stops": []any{map[string]any{"location": b}}}, 404, "NotFound"},
+		{map[string]any{"location": a, "mode": "psychic", "stops": []any{map[string]any{"location": b}}}, 400, "InvalidValue"},
+		{map[string]any{"location": a, "stops": []any{map[string]any{"location": []float64{7.50, 43.70}}}}, 422, "NoSegment"},
+		{map[string]any{"location": a, "stops": []any{map[string]any{"location": b, "service": -1}}}, 400, "InvalidValue"},
+		{map[string]any{"location": a, "stops": []any{map[string]any{"location": b, "time_windows": [][2]int{{10, 5}}}}}, 400, "InvalidValue"},
+		{"not an object", 400, "InvalidQuery"},
+	} {
+		ans := ts.do(t, "POST", "/v1/eta", mustJSON(tc.body))
+		var e Error
+		_ = json.Unmarshal(ans.body, &e)
+		if ans.status != tc.status || e.Code != tc.code {
+			t.Errorf("eta %v: %d %s, want %d %s", tc.body, ans.status, ans.body, tc.status, tc.code)
+		}
+	}
+}
+
+func TestLiveTrafficErrors(t *testing.T) {
+	ts, _ := startLive(t)
+	for _, tc := range []struct {
+		body   string
+		status int
+		code   string
+	}{
+		{`{"observations":[{"speed":10}]}`, 400, "InvalidQuery"},
+		{`{"observations":[{"edge":1,"way_id":2,"speed":10}]}`, 400, "InvalidQuery"},
+		{`{"observations":[{"edge":1}]}`, 400, "InvalidQuery"},
+		{`{"observations":[{"way_id":1,"duration":10}]}`, 400, "InvalidQuery"},
+		{`{"observations":[{"edge":1,"speed":10,"time":-5}]}`, 400, "InvalidValue"},
+		{`{"observations":[{"edge":"one","speed":10}]}`, 400, "InvalidQuery"},
+		{`{"observations":[],"closures":[{"edge":1}]}`, 400, "InvalidQuery"},
+		{`{"observations":[],"closures":[{"edge":1,"until":1e300}]}`, 400, "InvalidValue"},
+		{`{"observations":[], "extra": 1}`, 400, "InvalidQuery"},
+		{`{"observations":[`, 400, "InvalidQuery"},
+	} {
+		ans := ts.do(t, "POST", "/v1/traffic", []byte(tc.body))
+		var e Error
+		_ = json.Unmarshal(ans.body, &e)
+		if ans.status != tc.status || e.Code != tc.code {
+			t.Errorf("traffic %s: %d %s, want %d %s", tc.body, ans.status, ans.body, tc.status, tc.code)
+		}
+	}
+	// Entries the model rejects are counted, not fatal.
+	ans := ts.do(t, "POST", "/v1/traffic", []byte(`{"observations":[{"edge":4000000000,"speed":10},{"way_id":-7,"speed":10},{"edge":0,"speed":0.0001},{"edge":0,"speed":30}]}`))
+	if ans.status != 200 {
+		t.Fatalf("traffic: %d %s", ans.status, ans.body)
+	}
+	var tr TrafficResponse
+	if err := json.Unmarshal(ans.body, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Accepted != 1 || tr.Rejected["unknown_edge"] != 1 || tr.Rejected["unknown_way"] != 1 || tr.Rejected["implausible"] != 1 {
+		t.Errorf("answer %+v", tr)
+	}
+}
