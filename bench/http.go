@@ -140,6 +140,12 @@ func HTTP(cfg HTTPConfig) (*HTTPReport, error) {
 		<-served
 	}()
 	base := "http://" + ln.Addr().String()
+	// The server builds its customizable hierarchy for live traffic in
+	// the background after start: wait, so that it does not share the
+	// cores with the measured phases.
+	for t0 := time.Now(); !srv.TrafficReady() && time.Since(t0) < 2*time.Minute; {
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x477))
 	pts := roadNodePoints(g, rng, 4096)

@@ -96,7 +96,7 @@ var trafficDoc = &apiOperation{
 		"speed in km/h or, for an edge, its traversal time in seconds; closures close an edge or a way until a Unix time. " +
 		"Observations are pooled per edge and per H3 cell and road class, outliers rejected (median/MAD), and decay back to the " +
 		"historical profile over the configured horizon. The routing graph is re-customized (customizable contraction hierarchy) " +
-		"at most once per second, so routes, tables and solves follow the traffic; with ?wait=true the answer comes once the " +
+		"at most twice per second, so routes, tables and solves follow the traffic; with ?wait=true the answer comes once the " +
 		"update is used by routing (503 NotReady while the hierarchy is still being built after start). Bad entries are counted " +
 		"by reason in rejected, not fatal.",
 	Params: []apiParam{{Name: "wait", In: "query", Description: "true answers once the update reaches routing.",
@@ -210,3 +210,7 @@ func liveSchemas(s map[string]any) {
 		})),
 	})
 }
+
+// TrafficReady reports whether traffic updates reach routing: the
+// customizable hierarchy, built in the background after start, is ready.
+func (s *Server) TrafficReady() bool { return s.live != nil && s.live.Ready() }

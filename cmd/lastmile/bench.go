@@ -13,21 +13,27 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: lastmile bench route|vrp|http|scale|gate [flags]")
+		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|gate [flags]")
 	}
 	switch args[0] {
 	case "route":
 		return benchRoute(args[1:], stdout, stderr)
 	case "vrp":
 		return benchVRP(args[1:], stdout, stderr)
+	case "eta":
+		return benchETA(args[1:], stdout, stderr)
+	case "match":
+		return benchMatch(args[1:], stdout, stderr)
 	case "http":
 		return benchHTTP(args[1:], stdout, stderr)
 	case "scale":
 		return benchScale(args[1:], stdout, stderr)
+	case "traffic":
+		return benchTraffic(args[1:], stdout, stderr)
 	case "gate":
 		return benchGate(args[1:], stdout, stderr)
 	}
-	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, gate)", args[0])
+	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, gate)", args[0])
 }
 
 func benchRoute(args []string, stdout, stderr io.Writer) error {
@@ -93,6 +99,13 @@ func benchGate(args []string, stdout, stderr io.Writer) error {
 	}
 	bench.WriteRoute(stdout, rep)
 	failed := bench.CheckRouteFloors(stdout, filepath.Base(extract), rep)
+	trep, err := bench.Traffic(bench.TrafficConfig{Graph: extract, Rounds: 3, Pairs: 1000, HTTPDuration: -1,
+		Seed: 7, Logger: newLogger(stderr, true)})
+	if err != nil {
+		return err
+	}
+	bench.WriteTraffic(stdout, trep)
+	failed += bench.CheckTrafficFloors(stdout, trep)
 	if failed > 0 {
 		return fmt.Errorf("bench gate: %d floor(s) not met", failed)
 	}
