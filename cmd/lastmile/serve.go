@@ -39,6 +39,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	jobTTL := fs.Duration("job-ttl", 10*time.Minute, "how long a finished asynchronous solve stays readable")
 	maxFinished := fs.Int("max-finished-jobs", 256, "finished asynchronous solves kept (oldest dropped first)")
 	maxJobSolveTime := fs.Duration("max-job-solve-time", 10*time.Minute, "largest ?time= of an asynchronous solve")
+	horizon := fs.Duration("traffic-horizon", 45*time.Minute, "how long live traffic lasts before decaying back to the profile")
+	trafficInterval := fs.Duration("traffic-interval", 500*time.Millisecond, "least time between two traffic updates of the routing graph")
+	maxObs := fs.Int("max-traffic-observations", 100_000, "most observations per POST /v1/traffic and pings per POST /v1/positions")
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
 	pos, err := parseFlags(fs, args)
@@ -55,7 +58,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		name string
 		v    int
 	}{{"--max-body", *maxBody}, {"--max-table-cells", *maxCells}, {"--max-route-coordinates", *maxCoords}, {"--workers", *workers},
-		{"--max-jobs", *maxJobs}, {"--job-workers", *jobWorkers}, {"--max-finished-jobs", *maxFinished}} {
+		{"--max-jobs", *maxJobs}, {"--job-workers", *jobWorkers}, {"--max-finished-jobs", *maxFinished},
+		{"--max-traffic-observations", *maxObs}} {
 		if c.v <= 0 {
 			return usagef("%s: %d is not a positive number", c.name, c.v)
 		}
@@ -67,7 +71,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		name string
 		v    time.Duration
 	}{{"--timeout", *timeout}, {"--io-timeout", *ioTimeout}, {"--idle-timeout", *idle}, {"--shutdown-timeout", *grace},
-		{"--solve-time", *solveTime}, {"--max-solve-time", *maxSolveTime}, {"--job-ttl", *jobTTL}, {"--max-job-solve-time", *maxJobSolveTime}} {
+		{"--solve-time", *solveTime}, {"--max-solve-time", *maxSolveTime}, {"--job-ttl", *jobTTL}, {"--max-job-solve-time", *maxJobSolveTime},
+		{"--traffic-horizon", *horizon}, {"--traffic-interval", *trafficInterval}} {
 		if d.v <= 0 {
 			return usagef("%s: %v is not a positive duration", d.name, d.v)
 		}
@@ -90,6 +95,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Workers: *workers, MaxComputations: *maxComp, Logger: log,
 		SolveTime: *solveTime, MaxSolveTime: *maxSolveTime,
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
+		MaxTrafficObservations: *maxObs, Live: engine.LiveConfig{Horizon: *horizon, MinInterval: *trafficInterval},
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
