@@ -41,8 +41,16 @@ type HTTPConfig struct {
 	// (default 10).
 	TableSize int
 	// Phases selects the phases by name: "route", "geometry" (routes with
-	// the simplified polyline overview), "table" (default all three).
+	// the simplified polyline overview), "table", "solve" (default all).
 	Phases []string
+	// SolveStops and SolveTime shape the solve phase: VROOM problems of
+	// SolveStops jobs at random road points and 5 vehicles, given as
+	// coordinates (so each request snaps and computes its matrix), solved
+	// with ?time=SolveTime (defaults 100 and 0.5 s). SolveConcurrency
+	// clients send them (default 2: solves are CPU-bound).
+	SolveStops       int
+	SolveTime        time.Duration
+	SolveConcurrency int
 	// Seed makes the coordinates reproducible.
 	Seed uint64
 	// CPUProfile, when not empty, receives a CPU profile of the phases
@@ -101,11 +109,20 @@ func HTTP(cfg HTTPConfig) (*HTTPReport, error) {
 		cfg.TableSize = 10
 	}
 	if cfg.Phases == nil {
-		cfg.Phases = []string{"route", "geometry", "table"}
+		cfg.Phases = []string{"route", "geometry", "table", "solve"}
+	}
+	if cfg.SolveStops <= 0 {
+		cfg.SolveStops = 100
+	}
+	if cfg.SolveTime <= 0 {
+		cfg.SolveTime = 500 * time.Millisecond
+	}
+	if cfg.SolveConcurrency <= 0 {
+		cfg.SolveConcurrency = 2
 	}
 	for _, name := range cfg.Phases {
-		if name != "route" && name != "geometry" && name != "table" {
-			return nil, fmt.Errorf("unknown phase %q (route, geometry, table)", name)
+		if name != "route" && name != "geometry" && name != "table" && name != "solve" {
+			return nil, fmt.Errorf("unknown phase %q (route, geometry, table, solve)", name)
 		}
 	}
 	log := cfg.Logger
@@ -173,14 +190,20 @@ func HTTP(cfg HTTPConfig) (*HTTPReport, error) {
 		b, _ := json.Marshal(req)
 		return base + "/v1/table", b
 	})
+	solves := reqs(16, func() (string, []byte) {
+		return base + "/v1/solve?time=" + strconv.FormatFloat(cfg.SolveTime.Seconds(), 'f', -1, 64), solveProblem(pts, rng, cfg.SolveStops)
+	})
 	type phase struct {
 		name string
 		reqs []benchRequest
+		conc int
+		ok   []byte
 	}
 	known := map[string]phase{
-		"route":    {"route", routes},
-		"geometry": {"route+geometry", geoms},
-		"table":    {fmt.Sprintf("table %dx%d", cfg.TableSize, cfg.TableSize), tables},
+		"route":    {"route", routes, cfg.Concurrency, okPrefix},
+		"geometry": {"route+geometry", geoms, cfg.Concurrency, okPrefix},
+		"table":    {fmt.Sprintf("table %dx%d", cfg.TableSize, cfg.TableSize), tables, cfg.Concurrency, okPrefix},
+		"solve":    {fmt.Sprintf("solve %d stops", cfg.SolveStops), solves, cfg.SolveConcurrency, vroomOK},
 	}
 	var phases []phase
 	for _, name := range cfg.Phases {
@@ -193,7 +216,9 @@ func HTTP(cfg HTTPConfig) (*HTTPReport, error) {
 	}
 	// Warm-up: connections, pools, page faults.
 	for _, ph := range phases {
-		runPhase(client, ph.reqs, cfg.Concurrency, 300*time.Millisecond, 2000)
+		if ph.conc == cfg.Concurrency { // solves warm up nothing the others do not
+			runPhase(client, ph.reqs, ph.conc, 300*time.Millisecond, 2000)
+		}
 	}
 	rep := &HTTPReport{Graph: cfg.Graph, RoadNodes: len(g.Road.Lat), Concurrency: cfg.Concurrency, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	rep.HeapStart, rep.RSSStart = heapInUse(), RSS()
@@ -209,8 +234,8 @@ func HTTP(cfg HTTPConfig) (*HTTPReport, error) {
 		defer pprof.StopCPUProfile()
 	}
 	for _, ph := range phases {
-		log.Info("phase", "name", ph.name, "seconds", cfg.Duration.Seconds(), "concurrency", cfg.Concurrency)
-		res := runPhase(client, ph.reqs, cfg.Concurrency, cfg.Duration, cfg.MaxRequests)
+		log.Info("phase", "name", ph.name, "seconds", cfg.Duration.Seconds(), "concurrency", ph.conc)
+		res := runPhaseOK(client, ph.reqs, ph.conc, cfg.Duration, cfg.MaxRequests, ph.ok)
 		res.Name = ph.name
 		rep.Phases = append(rep.Phases, res)
 		log.Info("phase done", "name", ph.name, "rps", res.RPS, "errors", res.Errors)
@@ -227,9 +252,17 @@ type benchRequest struct {
 
 var okPrefix = []byte(`{"code":"Ok"`)
 
+// vroomOK starts a VROOM-shaped answer without error.
+var vroomOK = []byte(`{"code":0`)
+
 // runPhase drives reqs (cycled) with conc clients until d has passed or
 // max requests were sent.
 func runPhase(c *fasthttp.HostClient, reqs []benchRequest, conc int, d time.Duration, max int) HTTPPhase {
+	return runPhaseOK(c, reqs, conc, d, max, okPrefix)
+}
+
+// runPhaseOK is runPhase with the prefix of a good answer.
+func runPhaseOK(c *fasthttp.HostClient, reqs []benchRequest, conc int, d time.Duration, max int, ok []byte) HTTPPhase {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var all []time.Duration
@@ -264,7 +297,7 @@ func runPhase(c *fasthttp.HostClient, reqs []benchRequest, conc int, d time.Dura
 				err := c.Do(req, resp)
 				t1 := time.Now()
 				lat = append(lat, t1.Sub(t0))
-				if err != nil || resp.StatusCode() != 200 || !bytes.HasPrefix(resp.Body(), okPrefix) {
+				if err != nil || resp.StatusCode() != 200 || !bytes.HasPrefix(resp.Body(), ok) {
 					nerr++
 					if first == "" {
 						if err != nil {
@@ -304,6 +337,44 @@ func runPhase(c *fasthttp.HostClient, reqs []benchRequest, conc int, d time.Dura
 // roadNodePoints returns up to n positions [lon, lat] of road nodes at the
 // tail of routable edges: points that snap, all in the strongly connected
 // part of the graph, so that every pair has a route.
+// solveProblem returns a VROOM problem of n jobs at random points (one
+// to three minutes of service, a third with a two-hour window) and five
+// vehicles from a depot with capacities that fit them all.
+func solveProblem(pts []engine.LonLat, rng *rand.Rand, n int) []byte {
+	type job struct {
+		ID          int        `json:"id"`
+		Location    [2]float64 `json:"location"`
+		Service     int        `json:"service"`
+		Delivery    []int      `json:"delivery"`
+		TimeWindows [][2]int   `json:"time_windows,omitempty"`
+	}
+	type vehicle struct {
+		ID         int        `json:"id"`
+		Start      [2]float64 `json:"start"`
+		End        [2]float64 `json:"end"`
+		Capacity   []int      `json:"capacity"`
+		TimeWindow [2]int     `json:"time_window"`
+	}
+	depot := pts[rng.IntN(len(pts))]
+	var p struct {
+		Jobs     []job     `json:"jobs"`
+		Vehicles []vehicle `json:"vehicles"`
+	}
+	for i := range n {
+		j := job{ID: i + 1, Location: pts[rng.IntN(len(pts))], Service: 60 + rng.IntN(121), Delivery: []int{1}}
+		if i%3 == 0 {
+			a := 8*3600 + rng.IntN(6*3600)
+			j.TimeWindows = [][2]int{{a, a + 7200}}
+		}
+		p.Jobs = append(p.Jobs, j)
+	}
+	for v := range 5 {
+		p.Vehicles = append(p.Vehicles, vehicle{ID: v + 1, Start: depot, End: depot, Capacity: []int{n/5 + 10}, TimeWindow: [2]int{7 * 3600, 20 * 3600}})
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
 func roadNodePoints(g *graph.Graph, rng *rand.Rand, n int) []engine.LonLat {
 	var edges []uint32
 	for e := range g.Road.Edges {

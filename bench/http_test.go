@@ -17,11 +17,12 @@ func TestHTTPShort(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("committed Monaco extract missing: %v", err)
 	}
-	rep, err := HTTP(HTTPConfig{Graph: path, Duration: 300 * time.Millisecond, Concurrency: 4, MaxRequests: 3000, TableSize: 5})
+	rep, err := HTTP(HTTPConfig{Graph: path, Duration: 300 * time.Millisecond, Concurrency: 4, MaxRequests: 3000, TableSize: 5,
+		SolveStops: 20, SolveTime: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Phases) != 3 {
+	if len(rep.Phases) != 4 {
 		t.Fatalf("%d phases", len(rep.Phases))
 	}
 	for _, p := range rep.Phases {

@@ -20,7 +20,7 @@ func benchHTTP(args []string, stdout, stderr io.Writer) error {
 	requests := fs.Int("requests", 2_000_000, "most requests per phase")
 	table := fs.Int("table", 10, "side of the square tables of the table phase")
 	seed := fs.Uint64("seed", 1, "random seed for the coordinates")
-	phases := fs.String("phases", "route,geometry,table", "phases to run, comma-separated")
+	phases := fs.String("phases", "route,geometry,table,solve", "phases to run, comma-separated")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the phases to this file")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
