@@ -42,13 +42,20 @@ func CheckRouteFloors(w io.Writer, extract string, r *RouteReport) int {
 		fmt.Fprintf(w, "FAIL CH disagrees with Dijkstra on %d of %d pairs\n", r.Mismatches, r.Pairs)
 		failed++
 	}
+	return failed + checkFloors(w, floors)
+}
+
+// checkFloors prints each floor with its value and returns how many were
+// not met.
+func checkFloors(w io.Writer, floors []Floor) int {
+	failed := 0
 	for _, fl := range floors {
 		status := "ok  "
 		if !(fl.Value >= fl.Min) {
 			status = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(w, "%s %-42s %8.1f (floor %g)\n", status, fl.Name, fl.Value, fl.Min)
+		fmt.Fprintf(w, "%s %-42s %8.2f (floor %g)\n", status, fl.Name, fl.Value, fl.Min)
 	}
 	return failed
 }

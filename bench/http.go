@@ -140,29 +140,12 @@ func HTTP(cfg HTTPConfig) (*HTTPReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := engine.NewRouter(g, 1000)
-	srv := engine.NewServer(r, engine.ServerConfig{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, stop, err := serveLoopback(g, log)
 	if err != nil {
-		return nil, fmt.Errorf("listen on loopback: %w", err)
+		return nil, err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			log.Warn("shutdown", "err", err)
-		}
-		<-served
-	}()
+	defer stop()
 	base := "http://" + ln.Addr().String()
-	// The server builds its customizable hierarchy for live traffic in
-	// the background after start: wait, so that it does not share the
-	// cores with the measured phases.
-	for t0 := time.Now(); !srv.TrafficReady() && time.Since(t0) < 2*time.Minute; {
-		time.Sleep(10 * time.Millisecond)
-	}
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x477))
 	pts := roadNodePoints(g, rng, 4096)
@@ -337,6 +320,35 @@ func runPhaseOK(c *fasthttp.HostClient, reqs []benchRequest, conc int, d time.Du
 // roadNodePoints returns up to n positions [lon, lat] of road nodes at the
 // tail of routable edges: points that snap, all in the strongly connected
 // part of the graph, so that every pair has a route.
+// serveLoopback starts the server on g at a loopback port and waits until
+// its customizable hierarchy for live traffic, built in the background
+// after start, is ready (so that it does not share the cores with what is
+// measured). stop shuts it down.
+func serveLoopback(g *graph.Graph, log *slog.Logger) (net.Listener, func(), error) {
+	srv := engine.NewServer(engine.NewRouter(g, 1000), engine.ServerConfig{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+		<-served
+	}
+	for t0 := time.Now(); !srv.TrafficReady(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(t0) > 2*time.Minute {
+			stop()
+			return nil, nil, fmt.Errorf("traffic not ready after 2 minutes")
+		}
+	}
+	return ln, stop, nil
+}
+
 // solveProblem returns a VROOM problem of n jobs at random points (one
 // to three minutes of service, a third with a two-hour window) and five
 // vehicles from a depot with capacities that fit them all.

@@ -106,7 +106,7 @@ func TileNetwork(n *graph.Network, k int) *graph.Network {
 	// Links go after all copies' edges, so restriction indices stay valid.
 	for c := 0; c+1 < k; c++ {
 		a, b := uint32(c*nn+east), uint32((c+1)*nn+west)
-		dist := haversine(out.Lat[a], out.Lon[a], out.Lat[b], out.Lon[b])
+		dist := graph.Haversine(out.Lat[a], out.Lon[a], out.Lat[b], out.Lon[b])
 		dur := dist / (50 / 3.6)
 		link := int64(-1 - c)
 		out.Edges = append(out.Edges,
@@ -114,14 +114,6 @@ func TileNetwork(n *graph.Network, k int) *graph.Network {
 			graph.Edge{From: b, To: a, Distance: dist, Duration: dur, WayID: link, Class: graph.ClassPrimary})
 	}
 	return out
-}
-
-func haversine(lat1, lon1, lat2, lon2 float64) float64 {
-	const r = 6371008.8
-	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
-	dp, dl := p2-p1, (lon2-lon1)*math.Pi/180
-	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
-	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
 // WriteScale prints one table row per report, then the stable last line

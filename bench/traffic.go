@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -192,28 +190,11 @@ func loadGraph(path string, log *slog.Logger) (*graph.Graph, error) {
 // trafficHTTP runs the server on loopback: a route load phase, then the
 // same load while three updates are posted and waited for.
 func trafficHTTP(cfg TrafficConfig, g *graph.Graph, routable []uint32, rep *TrafficReport, log *slog.Logger) error {
-	r := engine.NewRouter(g, 1000)
-	srv := engine.NewServer(r, engine.ServerConfig{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, stop, err := serveLoopback(g, log)
 	if err != nil {
-		return fmt.Errorf("listen on loopback: %w", err)
+		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			log.Warn("shutdown", "err", err)
-		}
-		<-served
-	}()
-	for t0 := time.Now(); !srv.TrafficReady(); {
-		if time.Since(t0) > 2*time.Minute {
-			return fmt.Errorf("traffic not ready after 2 minutes")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	defer stop()
 	base := "http://" + ln.Addr().String()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x477))
 	pts := roadNodePoints(g, rng, 4096)
@@ -304,15 +285,7 @@ func CheckTrafficFloors(w io.Writer, r *TrafficReport) int {
 		fmt.Fprintf(w, "FAIL customized graph disagrees with Dijkstra on %d of %d pairs\n", r.Mismatches, r.Checked)
 		failed++
 	}
-	for _, fl := range floors {
-		status := "ok  "
-		if !(fl.Value >= fl.Min) {
-			status = "FAIL"
-			failed++
-		}
-		fmt.Fprintf(w, "%s %-42s %8.2f (floor %g)\n", status, fl.Name, fl.Value, fl.Min)
-	}
-	return failed
+	return failed + checkFloors(w, floors)
 }
 
 // WriteTraffic prints the report.

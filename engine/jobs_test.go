@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lastmile/lastmile/graph"
 	"github.com/lastmile/lastmile/vrp"
 )
 
@@ -468,13 +469,7 @@ func TestServerSolveGeometry(t *testing.T) {
 }
 
 // haversine is the great-circle distance in metres of two [lon, lat].
-func haversine(a, b [2]float64) float64 {
-	const r = 6371008.8
-	la1, la2 := a[1]*math.Pi/180, b[1]*math.Pi/180
-	dla, dlo := la2-la1, (b[0]-a[0])*math.Pi/180
-	h := math.Sin(dla/2)*math.Sin(dla/2) + math.Cos(la1)*math.Cos(la2)*math.Sin(dlo/2)*math.Sin(dlo/2)
-	return 2 * r * math.Asin(math.Sqrt(h))
-}
+func haversine(a, b [2]float64) float64 { return graph.Haversine(a[1], a[0], b[1], b[0]) }
 
 func TestParseSolveExtras(t *testing.T) {
 	tests := []struct {

@@ -626,21 +626,12 @@ func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
 		return 0
 	}
 	s := v.stops[0]
-	if greatCircle(p[1], p[0], s[1], s[0]) > l.cfg.StopRadius {
+	if graph.Haversine(p[1], p[0], s[1], s[0]) > l.cfg.StopRadius {
 		return 0
 	}
 	v.pending[0].Resolve(l.cal, at)
 	v.stops, v.pending = v.stops[1:], v.pending[1:]
 	return 1
-}
-
-// greatCircle returns the great-circle distance in metres.
-func greatCircle(lat1, lon1, lat2, lon2 float64) float64 {
-	const r = 6371008.8
-	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
-	dp, dl := p2-p1, (lon2-lon1)*math.Pi/180
-	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
-	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
 }
 
 // ETAStop is a remaining stop of POST /v1/eta.

@@ -177,7 +177,7 @@ func pingsAlong(r graph.Route, vehicle string, t0 time.Time, speed float64, inte
 	at := t0
 	for i := 1; i < len(r.Geometry); i++ {
 		p, q := r.Geometry[i-1], r.Geometry[i]
-		seg := greatCircle(p.Lat, p.Lon, q.Lat, q.Lon)
+		seg := graph.Haversine(p.Lat, p.Lon, q.Lat, q.Lon)
 		for next <= travelled+seg {
 			f := 0.0
 			if seg > 0 {

@@ -366,14 +366,6 @@ func mmPlanarDist(lat1, lon1, lat2, lon2 float64) float64 {
 	return mmEarthRadius * math.Sqrt(x*x+y*y)
 }
 
-// mmGreatCircle is the haversine distance in metres.
-func mmGreatCircle(lat1, lon1, lat2, lon2 float64) float64 {
-	p1, p2 := lat1*mmDegToRad, lat2*mmDegToRad
-	dp, dl := p2-p1, (lon2-lon1)*mmDegToRad
-	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
-	return 2 * mmEarthRadius * math.Asin(math.Sqrt(min(1, a)))
-}
-
 // mmCand is a candidate position of a ping on an edge.
 type mmCand struct {
 	edge     uint32
@@ -718,7 +710,7 @@ func (m *Matcher) tooFast(a, b *Ping) bool {
 	if dt <= 0 {
 		return false
 	}
-	gc := mmGreatCircle(a.Lat, a.Lon, b.Lat, b.Lon)
+	gc := graph.Haversine(a.Lat, a.Lon, b.Lat, b.Lon)
 	return gc-3*m.opt.Sigma > m.opt.MaxSpeed*dt
 }
 
@@ -757,7 +749,7 @@ func (m *Matcher) viterbi(st *mmState, pings []Ping, res *MatchResult) {
 // candidate of s was reached.
 func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) bool {
 	pa, pb := &pings[st.step[s-1]], &pings[st.step[s]]
-	gc := mmGreatCircle(pa.Lat, pa.Lon, pb.Lat, pb.Lon)
+	gc := graph.Haversine(pa.Lat, pa.Lon, pb.Lat, pb.Lon)
 	dt := pb.Time.Sub(pa.Time).Seconds()
 	bound := m.bound(gc, dt)
 	a0, a1 := st.cfirst[s-1], st.cfirst[s]
@@ -894,7 +886,7 @@ func (m *Matcher) buildPath(st *mmState, pings []Ping, res *MatchResult) {
 		}
 		a := &st.cands[st.cfirst[s-1]+st.chosen[s-1]]
 		pa := &pings[st.step[s-1]]
-		gc := mmGreatCircle(pa.Lat, pa.Lon, pings[st.step[s]].Lat, pings[st.step[s]].Lon)
+		gc := graph.Haversine(pa.Lat, pa.Lon, pings[st.step[s]].Lat, pings[st.step[s]].Lon)
 		var d float64
 		var ok bool
 		st.route, d, ok = m.routeEdges(st, st.route[:0], a, c, m.bound(gc, t.Sub(pa.Time).Seconds()))

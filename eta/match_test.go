@@ -311,7 +311,7 @@ func mmCheckResult(tb testing.TB, m *Matcher, pings []Ping, res MatchResult) {
 		if int(p.Edge) >= len(m.net.Edges) || !m.g.Routable(p.Edge) || !(p.Fraction >= 0 && p.Fraction <= 1) {
 			tb.Fatalf("point %d: bad match %+v", i, p)
 		}
-		if d := mmGreatCircle(p.Lat, p.Lon, pings[i].Lat, pings[i].Lon); d > m.opt.Radius+1 {
+		if d := graph.Haversine(p.Lat, p.Lon, pings[i].Lat, pings[i].Lon); d > m.opt.Radius+1 {
 			tb.Fatalf("point %d matched %.1f m away, radius %v", i, d, m.opt.Radius)
 		}
 	}
@@ -426,7 +426,7 @@ func TestMatchNoiseless(t *testing.T) {
 		sc.add(tr.truth, res.Edges, len(tr.pings), res.Breaks)
 		for i, p := range res.Points {
 			total++
-			if !p.OK || mmGreatCircle(p.Lat, p.Lon, tr.pings[i].Lat, tr.pings[i].Lon) > 1 {
+			if !p.OK || graph.Haversine(p.Lat, p.Lon, tr.pings[i].Lat, tr.pings[i].Lon) > 1 {
 				far++
 			}
 		}
@@ -635,7 +635,7 @@ func TestMatchTeleportRun(t *testing.T) {
 	for {
 		a = mmSimulate(t, m, q, rng, 10, 5, 1000)
 		b = mmSimulate(t, m, q, rng, 10, 5, 1000)
-		if mmGreatCircle(a.pings[len(a.pings)-1].Lat, a.pings[len(a.pings)-1].Lon, b.pings[0].Lat, b.pings[0].Lon) > 1500 {
+		if graph.Haversine(a.pings[len(a.pings)-1].Lat, a.pings[len(a.pings)-1].Lon, b.pings[0].Lat, b.pings[0].Lon) > 1500 {
 			break
 		}
 	}

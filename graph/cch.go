@@ -369,30 +369,48 @@ func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
 // parallel.
 func (c *CCH) lowerTriangles(cu *customization) {
 	n := len(c.rank)
-	for l := 0; l+1 < len(c.levelFirst); l++ {
+	c.byLevels(cu.workers, false, func(ranks []uint32) {
+		idx, _ := cu.scratch.Get().([]uint32)
+		if idx == nil {
+			idx = make([]uint32, n)
+		}
+		for _, v := range ranks {
+			c.relaxNode(cu, v, idx)
+		}
+		cu.scratch.Put(idx)
+	})
+}
+
+// byLevels calls f on the ranks of each elimination-tree level, bottom-up
+// or top-down, splitting a level among workers goroutines (ranks of one
+// level are independent: neither is an ancestor of the other).
+func (c *CCH) byLevels(workers int, topDown bool, f func(ranks []uint32)) {
+	levels := len(c.levelFirst) - 1
+	for i := range levels {
+		l := i
+		if topDown {
+			l = levels - 1 - i
+		}
 		ranks := c.byLevel[c.levelFirst[l]:c.levelFirst[l+1]]
-		workers := cu.workers
+		w := workers
 		if len(ranks) < 256 {
-			workers = 1
+			w = 1
+		}
+		if w == 1 {
+			f(ranks)
+			continue
 		}
 		var wg sync.WaitGroup
-		chunk := (len(ranks) + workers - 1) / workers
-		for w := range workers {
-			lo, hi := w*chunk, min((w+1)*chunk, len(ranks))
+		chunk := (len(ranks) + w - 1) / w
+		for k := range w {
+			lo, hi := k*chunk, min((k+1)*chunk, len(ranks))
 			if lo >= hi {
 				continue
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				idx, _ := cu.scratch.Get().([]uint32)
-				if idx == nil {
-					idx = make([]uint32, n)
-				}
-				for _, v := range ranks[lo:hi] {
-					c.relaxNode(cu, v, idx)
-				}
-				cu.scratch.Put(idx)
+				f(ranks[lo:hi])
 			}()
 		}
 		wg.Wait()
@@ -435,29 +453,11 @@ func (c *CCH) relaxNode(cu *customization, v uint32, idx []uint32) {
 func (c *CCH) perfect(cu *customization) {
 	cu.exUp = slices.Clone(cu.up)
 	cu.exDown = slices.Clone(cu.down)
-	for l := len(c.levelFirst) - 2; l >= 0; l-- {
-		ranks := c.byLevel[c.levelFirst[l]:c.levelFirst[l+1]]
-		workers := cu.workers
-		if len(ranks) < 256 {
-			workers = 1
+	c.byLevels(cu.workers, true, func(ranks []uint32) {
+		for _, x := range ranks {
+			c.exactNode(cu, x)
 		}
-		var wg sync.WaitGroup
-		chunk := (len(ranks) + workers - 1) / workers
-		for w := range workers {
-			lo, hi := w*chunk, min((w+1)*chunk, len(ranks))
-			if lo >= hi {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for _, x := range ranks[lo:hi] {
-					c.exactNode(cu, x)
-				}
-			}()
-		}
-		wg.Wait()
-	}
+	})
 }
 
 // exactNode computes the exact weights of the arcs of rank x.

@@ -1,5 +1,7 @@
 package graph
 
+import "math"
+
 // Network is the road network as an importer hands it over, before
 // preparation: intersections, directed road edges with their shape, and
 // turn restrictions. It is the only thing the graph package needs from an
@@ -95,4 +97,20 @@ func (c RoadClass) String() string {
 		return classNames[c]
 	}
 	return "invalid"
+}
+
+// EarthRadius is the mean Earth radius in metres (IUGG), used for
+// great-circle distances.
+const EarthRadius = 6371008.8
+
+// Haversine returns the great-circle distance in metres between two points
+// given in degrees (haversine formula, R. W. Sinnott, "Virtues of the
+// Haversine", Sky and Telescope 68(2), 1984). One definition for the
+// importer, the matcher, the server and the benchmarks.
+func Haversine(lat1, lon1, lat2, lon2 float64) float64 {
+	const rad = math.Pi / 180
+	s1 := math.Sin((lat2 - lat1) * rad / 2)
+	s2 := math.Sin((lon2 - lon1) * rad / 2)
+	a := s1*s1 + math.Cos(lat1*rad)*math.Cos(lat2*rad)*s2*s2
+	return 2 * EarthRadius * math.Asin(math.Sqrt(min(a, 1)))
 }

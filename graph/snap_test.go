@@ -97,7 +97,7 @@ func TestSnapMatchesBruteForce(t *testing.T) {
 				}
 				// The point at that fraction along the edge is the snapped point.
 				plat, plon := pointAlong(s, pt.Edge, pt.Fraction)
-				if dd := haversine(plat, plon, ep.Lat, ep.Lon); dd > 0.01 {
+				if dd := Haversine(plat, plon, ep.Lat, ep.Lon); dd > 0.01 {
 					t.Fatalf("query %d: point at fraction %.4f of edge %d is %.3f m from the snapped point", q, pt.Fraction, pt.Edge, dd)
 				}
 			}
@@ -141,13 +141,6 @@ func pointAlong(s *Snapper, e uint32, f float64) (lat, lon float64) {
 		want -= seg
 	}
 	return s.point(e, 0)
-}
-
-func haversine(lat1, lon1, lat2, lon2 float64) float64 {
-	dlat := (lat2 - lat1) * degToRad
-	dlon := (lon2 - lon1) * degToRad
-	a := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(lat1*degToRad)*math.Cos(lat2*degToRad)*math.Sin(dlon/2)*math.Sin(dlon/2)
-	return 2 * earthRadius * math.Asin(math.Sqrt(a))
 }
 
 func TestSnapErrors(t *testing.T) {

@@ -19,19 +19,6 @@ const (
 	noNode          = math.MaxUint32
 )
 
-// haversine returns the great-circle distance in metres between two points
-// given in degrees (haversine formula, R. W. Sinnott, "Virtues of the
-// Haversine", Sky and Telescope 68(2), 1984).
-func haversine(lat1, lon1, lat2, lon2 float64) float64 {
-	const rad = math.Pi / 180
-	dlat := (lat2 - lat1) * rad
-	dlon := (lon2 - lon1) * rad
-	s1 := math.Sin(dlat / 2)
-	s2 := math.Sin(dlon / 2)
-	a := s1*s1 + math.Cos(lat1*rad)*math.Cos(lat2*rad)*s2*s2
-	return 2 * earthRadius * math.Asin(math.Sqrt(min(a, 1)))
-}
-
 func validCoord(lat, lon float64) bool {
 	return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
 }
@@ -216,7 +203,7 @@ func build(c *collector, nt *nodeTable, st *Stats, opt Options, tm *stageTimer) 
 			dist := 0.0
 			for k := prev; k < i; k++ {
 				a, b := orig(pn[k]), orig(pn[k+1])
-				dist += haversine(nt.lat[a], nt.lon[a], nt.lat[b], nt.lon[b])
+				dist += graph.Haversine(nt.lat[a], nt.lon[a], nt.lat[b], nt.lon[b])
 			}
 			dist = max(dist, minEdgeDistance)
 			st.ChainNodes += int64(i - prev - 1)

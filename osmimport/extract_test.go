@@ -78,7 +78,7 @@ func checkInvariants(t *testing.T, net *graph.Network) {
 			t.Fatalf("edge %d: bad class %d", i, e.Class)
 		}
 		// The distance is at least the straight line between the endpoints.
-		if d := haversine(net.Lat[e.From], net.Lon[e.From], net.Lat[e.To], net.Lon[e.To]); d > e.Distance*(1+1e-9)+1e-6 {
+		if d := graph.Haversine(net.Lat[e.From], net.Lon[e.From], net.Lat[e.To], net.Lon[e.To]); d > e.Distance*(1+1e-9)+1e-6 {
 			t.Fatalf("edge %d: distance %v shorter than straight line %v", i, e.Distance, d)
 		}
 		// The distance is the length of From, shape points, To in this order.
@@ -89,7 +89,7 @@ func checkInvariants(t *testing.T, net *graph.Network) {
 			if k < e.ShapeEnd {
 				la, lo = net.ShapeLat[k], net.ShapeLon[k]
 			}
-			d += haversine(lat, lon, la, lo)
+			d += graph.Haversine(lat, lon, la, lo)
 			lat, lon = la, lo
 		}
 		if math.Abs(max(d, minEdgeDistance)-e.Distance) > 1e-6*e.Distance {

@@ -145,7 +145,7 @@ func TestFixtureChain(t *testing.T) {
 	for i := 0; i+1 < len(nodes); i++ {
 		a1, o1 := fxPos(nodes[i].x, nodes[i].y)
 		a2, o2 := fxPos(nodes[i+1].x, nodes[i+1].y)
-		want += haversine(a1, o1, a2, o2)
+		want += graph.Haversine(a1, o1, a2, o2)
 	}
 	// Independent check of the haversine sum against an equirectangular
 	// approximation, which is within 0.1 % at this scale.
@@ -280,7 +280,7 @@ func TestFixtureIsolatedRoundabout(t *testing.T) {
 func haversineXY(x1, y1, x2, y2 float64) float64 {
 	a1, o1 := fxPos(x1, y1)
 	a2, o2 := fxPos(x2, y2)
-	return haversine(a1, o1, a2, o2)
+	return graph.Haversine(a1, o1, a2, o2)
 }
 
 // barrierFixture is a square: way 10 runs 1-2-3 along the bottom with
