@@ -127,9 +127,12 @@ type vehicle struct {
 	posTime time.Time
 	posLL   LonLat
 	// Stops of the vehicle's last ETA request not yet reached, with the
-	// predictions made for them.
-	stops   []LonLat
+	// predictions made for them, and its breaks and mode, so that
+	// GET /v1/eta/{vehicle} re-estimates from the latest ping.
+	stops   []ETAStop
 	pending []eta.Pending
+	breaks  []ETABreak
+	mode    string
 }
 
 // NewLive prepares live traffic for r. The customizable hierarchy is
@@ -625,7 +628,7 @@ func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
 	if len(v.stops) == 0 {
 		return 0
 	}
-	s := v.stops[0]
+	s := v.stops[0].Location
 	if graph.Haversine(p[1], p[0], s[1], s[0]) > l.cfg.StopRadius {
 		return 0
 	}
@@ -827,13 +830,13 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		}
 		if v != nil {
 			if !sameStops(v.stops, req.Stops) {
-				v.stops = v.stops[:0]
+				v.stops = append(v.stops[:0], req.Stops...)
 				v.pending = v.pending[:0]
-				for _, s := range req.Stops {
-					v.stops = append(v.stops, s.Location)
+				for range req.Stops {
 					v.pending = append(v.pending, eta.Pending{})
 				}
 			}
+			v.breaks, v.mode = req.Breaks, req.Mode
 			for i := range v.pending {
 				v.pending[i].Add(now, raw[i].Arrival)
 			}
@@ -845,16 +848,36 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 
 // sameStops reports whether a vehicle's remembered stops are the
 // requested ones.
-func sameStops(have []LonLat, req []ETAStop) bool {
+func sameStops(have, req []ETAStop) bool {
 	if len(have) != len(req) {
 		return false
 	}
 	for i := range have {
-		if have[i] != req[i].Location {
+		if have[i].Location != req[i].Location {
 			return false
 		}
 	}
 	return true
+}
+
+// VehicleETA re-estimates the arrivals at the remaining stops of a
+// vehicle's last ETA request from its latest matched position, at now:
+// stops its pings have reached are gone, the rest are predicted again.
+func (l *Live) VehicleETA(id string, maxStops int) (*ETAResponse, error) {
+	l.mu.Lock()
+	v := l.vehicles[id]
+	var req ETARequest
+	if v != nil {
+		req = ETARequest{Vehicle: id, Stops: append([]ETAStop(nil), v.stops...), Breaks: v.breaks, Mode: v.mode}
+	}
+	l.mu.Unlock()
+	if v == nil {
+		return nil, &Error{"NotFound", fmt.Sprintf("vehicle %q: unknown", id)}
+	}
+	if len(req.Stops) == 0 {
+		return nil, &Error{"NotFound", fmt.Sprintf("vehicle %q: no remaining stops (POST /v1/eta with its stops first)", id)}
+	}
+	return l.ETA(&req, maxStops)
 }
 
 // appendMetrics writes the live traffic figures in the Prometheus text

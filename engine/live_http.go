@@ -90,6 +90,33 @@ func (s *Server) handleETA(ctx *fasthttp.RequestCtx, _ []byte) error {
 	return s.writeJSON(ctx, v)
 }
 
+// handleVehicleETA answers GET /v1/eta/{vehicle}.
+func (s *Server) handleVehicleETA(ctx *fasthttp.RequestCtx, param []byte) error {
+	if s.live == nil {
+		return errNoGraph
+	}
+	if err := checkQuery(ctx.QueryArgs(), nil); err != nil {
+		return err
+	}
+	id := string(param)
+	v, err := s.compute(func() (any, error) { return s.live.VehicleETA(id, s.cfg.MaxRouteCoordinates) })
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(ctx, v)
+}
+
+var vehicleETADoc = &apiOperation{
+	ID: "vehicleEta", Summary: "Re-estimated arrivals of a tracked vehicle", Tags: []string{"traffic"},
+	Description: "The remaining stops of the vehicle's last POST /v1/eta, predicted again from its latest matched ping " +
+		"(POST /v1/positions) at the server's current time; stops its pings have reached are dropped. 404 NotFound for a " +
+		"vehicle without position or remaining stops.",
+	Params: []apiParam{{Name: "vehicle", In: "path", Required: true, Description: "Vehicle id.",
+		Schema: map[string]any{"type": "string"}, Example: "van-1"}},
+	OK:     apiContent{Description: "One prediction per remaining stop.", MediaType: "application/json", Ref: "ETAResponse"},
+	Errors: []int{404, 422, 503},
+}
+
 var trafficDoc = &apiOperation{
 	ID: "traffic", Summary: "Live traffic: speed observations and road closures", Tags: []string{"traffic"},
 	Description: "Each observation names a road edge (as map matching and /v1/nearest report them) or an OpenStreetMap way id, with a " +

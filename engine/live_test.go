@@ -213,6 +213,15 @@ func TestLivePositionsAndETA(t *testing.T) {
 		}
 		return pr
 	}
+	// The dispatcher asks for the van's ETAs at departure: a stop half way
+	// and the end. Its pings then pass the first stop.
+	midPt := r.Geometry[len(r.Geometry)/2]
+	mid := LonLat{midPt.Lon, midPt.Lat}
+	start := time.Unix(int64(pings[0].Time), 0)
+	if a := ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "location": a, "time": start.Unix(),
+		"stops": []any{map[string]any{"location": mid}, map[string]any{"location": b}}})); a.status != 200 {
+		t.Fatalf("eta at departure: %d %s", a.status, a.body)
+	}
 	// Two batches, as a tracker would send them.
 	half := len(pings) / 2
 	p1, p2 := post(pings[:half]), post(pings[half:])
@@ -224,6 +233,15 @@ func TestLivePositionsAndETA(t *testing.T) {
 	}
 	if st := ts.live.traffic.Stats(); st.Accepted == 0 {
 		t.Fatalf("traffic received nothing: %+v", st)
+	}
+	if p1.Arrivals+p2.Arrivals != 2 {
+		t.Fatalf("%d stops reached, want both", p1.Arrivals+p2.Arrivals)
+	}
+	if ts.live.cal.Len() == 0 {
+		t.Fatal("the calibrator learned nothing from the arrivals")
+	}
+	if a := ts.do(t, "GET", "/v1/eta/van-1", nil); a.status != 404 {
+		t.Fatalf("re-estimate with every stop reached: %d %s, want 404", a.status, a.body)
 	}
 
 	// Bad pings are counted by reason, the good one in the batch kept.
@@ -275,11 +293,21 @@ func TestLivePositionsAndETA(t *testing.T) {
 		t.Errorf("interval [%d, %d] does not hold arrival %d", s1.P10, s1.P90, s1.Arrival)
 	}
 
-	// By vehicle: its last matched position.
+	// By vehicle: its last matched position; then re-estimated by id.
 	ans = ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "time": now.Unix(),
-		"stops": []any{map[string]any{"location": a}}}))
+		"stops": []any{map[string]any{"id": "back", "location": a}}}))
 	if ans.status != 200 {
 		t.Fatalf("eta by vehicle: %d %s", ans.status, ans.body)
+	}
+	ans = ts.do(t, "GET", "/v1/eta/van-1", nil)
+	if ans.status != 200 {
+		t.Fatalf("GET eta by vehicle: %d %s", ans.status, ans.body)
+	}
+	if err := json.Unmarshal(ans.body, &er); err != nil || len(er.Stops) != 1 || er.Stops[0].ID != "back" {
+		t.Fatalf("re-estimate %s: %v", ans.body, err)
+	}
+	if a := ts.do(t, "GET", "/v1/eta/nobody", nil); a.status != 404 {
+		t.Errorf("unknown vehicle: %d %s", a.status, a.body)
 	}
 
 	for _, tc := range []struct {

@@ -198,6 +198,7 @@ func endpoints() []endpoint {
 		{Method: "GET", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobGet, Doc: jobGetDoc},
 		{Method: "DELETE", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobDelete, Doc: jobDeleteDoc},
 		{Method: "POST", Pattern: "/v1/eta", Handle: (*Server).handleETA, Doc: etaDoc},
+		{Method: "GET", Pattern: "/v1/eta/{vehicle}", Handle: (*Server).handleVehicleETA, Doc: vehicleETADoc},
 		{Method: "POST", Pattern: "/v1/traffic", Handle: (*Server).handleTraffic, Doc: trafficDoc},
 		{Method: "POST", Pattern: "/v1/positions", Handle: (*Server).handlePositions, Doc: positionsDoc},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},

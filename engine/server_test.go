@@ -1048,6 +1048,11 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 							t.Errorf("%s %s: job id: %v", method, path, err)
 						}
 					}
+					if path == "/v1/eta/{vehicle}" {
+						// A vehicle's ETA needs a tracked vehicle: its pings
+						// and stops from the documented examples.
+						trackDocumentedVehicle(t, ts, doc, ex)
+					}
 					url = strings.Replace(url, "{"+name+"}", ex, 1)
 				case "query":
 					if vals, ok := p["schema"].(map[string]any)["enum"].([]any); ok {
@@ -1448,5 +1453,31 @@ validate(json.load(open(sys.argv[1])))
 print("valid")`, path).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("valid")) {
 		t.Fatalf("openapi-spec-validator: %v\n%s", err, out)
+	}
+}
+
+// trackDocumentedVehicle posts the documented /v1/positions example with
+// the vehicle id, then the documented /v1/eta example for that vehicle,
+// so that GET /v1/eta/{vehicle} has a position and stops.
+func trackDocumentedVehicle(t *testing.T, ts *testServer, doc *apiDoc, id string) {
+	t.Helper()
+	example := func(path string) map[string]any {
+		ex, _ := doc.get("paths", path, "post", "requestBody", "content", "application/json", "example").(map[string]any)
+		if ex == nil {
+			t.Fatalf("POST %s has no example", path)
+		}
+		return decodeAny(t, mustJSON(ex)).(map[string]any)
+	}
+	pos := example("/v1/positions")
+	for _, p := range pos["positions"].([]any) {
+		p.(map[string]any)["vehicle"] = id
+	}
+	if a := ts.do(t, "POST", "/v1/positions", mustJSON(pos)); a.status != 200 {
+		t.Fatalf("positions: %d %s", a.status, a.body)
+	}
+	req := example("/v1/eta")
+	req["vehicle"] = id
+	if a := ts.do(t, "POST", "/v1/eta", mustJSON(req)); a.status != 200 {
+		t.Fatalf("eta: %d %s", a.status, a.body)
 	}
 }
