@@ -108,6 +108,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "lastmile is serving %s on %s\nTry:\n  curl '%s/v1/route/%.5f,%.5f;%.5f,%.5f?overview=false'\n",
 			*gpath, url, url, a[0], a[1], b[0], b[1])
 		fmt.Fprintf(stdout, "  curl -X POST %s/v1/table -d '{\"coordinates\":[[%.5f,%.5f],[%.5f,%.5f]]}'\n", url, a[0], a[1], b[0], b[1])
+		fmt.Fprintf(stdout, "  curl -X POST %s/v1/eta -d '{\"location\":[%.5f,%.5f],\"stops\":[{\"location\":[%.5f,%.5f],\"service\":120}]}'\n",
+			url, a[0], a[1], b[0], b[1])
 		fmt.Fprintf(stdout, "  curl %s/v1/openapi.json   (every endpoint)\n", url)
 		fmt.Fprintln(stdout, "Stop with Ctrl-C.")
 	}
