@@ -26,7 +26,9 @@ type PrepareOptions struct {
 
 // PrepareStats reports where preprocessing time went.
 type PrepareStats struct {
-	Import, Build time.Duration
+	// Import, Build (contraction) and CCH (the customizable hierarchy's
+	// nested-dissection order, saved with the graph for live traffic).
+	Import, Build, CCH time.Duration
 	// ImportStats are the importer's counts.
 	ImportStats *osmimport.Stats
 }
@@ -39,7 +41,8 @@ func IsOSM(path string) bool {
 }
 
 // Prepare imports an OpenStreetMap file with the car profile and builds the
-// routable graph with its contraction hierarchy.
+// routable graph with its contraction hierarchy and the order of its
+// customizable hierarchy (for live traffic; saved with the graph).
 func Prepare(path string, opt PrepareOptions) (*graph.Graph, PrepareStats, error) {
 	var st PrepareStats
 	log := logger(opt.Logger)
@@ -57,6 +60,14 @@ func Prepare(path string, opt PrepareOptions) (*graph.Graph, PrepareStats, error
 	}
 	st.Build = time.Since(t1)
 	log.Info("contracted", "file", path, "seconds", st.Build.Seconds())
+	t2 := time.Now()
+	c, err := graph.NewCCH(g, opt.Workers)
+	if err != nil {
+		return nil, st, fmt.Errorf("prepare %s: %w", path, err)
+	}
+	c.KeepCCHOrder()
+	st.CCH = time.Since(t2)
+	log.Info("customizable hierarchy ordered", "file", path, "seconds", st.CCH.Seconds())
 	return g, st, nil
 }
 

@@ -121,7 +121,12 @@ func NewCCH(g *Graph, workers int) (*CCH, error) {
 		x[v] = (net.Lon[ed.From] + net.Lon[ed.To]) / 2 * cosLat
 		y[v] = (net.Lat[ed.From] + net.Lat[ed.To]) / 2
 	}
-	order := nestedDissection(first, adj, x, y, workers)
+	var order []uint32
+	if g.cchOrder != nil {
+		order = g.cchOrder // saved with the graph (KeepCCHOrder)
+	} else {
+		order = nestedDissection(first, adj, x, y, workers)
+	}
 	if len(order) != n {
 		return nil, fmt.Errorf("graph: cch: order has %d nodes, want %d", len(order), n)
 	}
@@ -259,6 +264,11 @@ func NewCCH(g *Graph, workers int) (*CCH, error) {
 	c.BuildTime = time.Since(t1)
 	return c, nil
 }
+
+// KeepCCHOrder records c's metric-independent order in its base graph, so
+// that WriteTo saves it and a NewCCH on the loaded graph skips nested
+// dissection. Call it before the graph is shared between goroutines.
+func (c *CCH) KeepCCHOrder() { c.base.cchOrder = c.order }
 
 // findArc returns the index of the arc lo→hi (ranks, lo < hi).
 func (c *CCH) findArc(lo, hi uint32) (uint32, bool) {

@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -140,5 +142,37 @@ func TestCustomizeErrors(t *testing.T) {
 		if _, err := c.Customize(dur, 1); err == nil {
 			t.Fatalf("duration %v accepted", bad)
 		}
+	}
+}
+
+// TestCCHOrderSaved: a graph saved after KeepCCHOrder loads with the
+// order, NewCCH reuses it, and a damaged order is a corrupt file.
+func TestCCHOrderSaved(t *testing.T) {
+	n := genNetwork(4, testConfigs[3].opt)
+	g := mustBuild(t, n)
+	c, err := NewCCH(g, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.KeepCCHOrder()
+	b := serialize(t, g)
+	lg, err := Load(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := NewCCH(lg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(lc.order, c.order) || lc.Arcs() != c.Arcs() {
+		t.Fatalf("loaded order differs (arcs %d, want %d)", lc.Arcs(), c.Arcs())
+	}
+	// Swap two entries into a duplicate: not a permutation.
+	bad := &Graph{Road: g.Road, weight: g.weight, chOfEdge: g.chOfEdge, rank: g.rank, edgeOfCH: g.edgeOfCH, nodeW: g.nodeW,
+		turnFirst: g.turnFirst, turnHead: g.turnHead, fwd: g.fwd, bwd: g.bwd, stats: g.stats}
+	bad.cchOrder = slices.Clone(c.order)
+	bad.cchOrder[0] = bad.cchOrder[1]
+	if _, err := Load(bytes.NewReader(serialize(t, bad))); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("duplicate in the CCH order: %v, want ErrCorrupt", err)
 	}
 }

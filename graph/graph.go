@@ -83,6 +83,9 @@ type Graph struct {
 	rturnFirst, rturnHead []uint32
 
 	fwd, bwd upGraph
+	// cchOrder is the nested-dissection order of the customizable
+	// hierarchy when it was computed before saving (see KeepCCHOrder).
+	cchOrder []uint32
 	// noStall turns stall-on-demand off (customized CCH snapshots).
 	noStall bool
 

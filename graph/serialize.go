@@ -71,6 +71,10 @@ const (
 	secTimes
 	secRank
 	numSec = secRank
+	// secCCHOrder, optional, holds the nested-dissection order of the
+	// customizable hierarchy (rank -> CH node), so that a loaded graph
+	// skips computing it. Older readers skip it as unknown.
+	secCCHOrder = numSec + 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -201,6 +205,9 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 		mkSection(secFwdFirst, g.fwd.First), mkSection(secFwdHead, g.fwd.Head), mkSection(secFwdWeight, g.fwd.Weight), mkSection(secFwdMid, g.fwd.Mid),
 		mkSection(secBwdFirst, g.bwd.First), mkSection(secBwdHead, g.bwd.Head), mkSection(secBwdWeight, g.bwd.Weight), mkSection(secBwdMid, g.bwd.Mid),
 		mkSection(secTimes, times), mkSection(secRank, g.rank),
+	}
+	if g.cchOrder != nil {
+		secs = append(secs, mkSection(secCCHOrder, g.cchOrder))
 	}
 	table := make([]byte, len(secs)*tableEntry)
 	off := uint64(len(table))
@@ -367,6 +374,7 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 	}
 	var secs [numSec + 1][]byte
 	var seen [numSec + 1]bool
+	var cchOrder []byte
 	want := [numSec + 1]uint32{}
 	for id := 1; id <= numSec; id++ {
 		switch id {
@@ -385,6 +393,14 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 		size := binary.LittleEndian.Uint32(t[4:])
 		count := binary.LittleEndian.Uint64(t[8:])
 		off := binary.LittleEndian.Uint64(t[16:])
+		if id == secCCHOrder {
+			if cchOrder != nil || size != 4 || off%8 != 0 || off < uint64(nsec*tableEntry) || off > uint64(len(data)) ||
+				count > (uint64(len(data))-off)/4 {
+				return nil, corrupt("section %d (CCH order) malformed or repeated", id)
+			}
+			cchOrder = data[off : off+count*4]
+			continue
+		}
 		if id == 0 || id > numSec {
 			continue // unknown sections are skipped
 		}
@@ -449,6 +465,12 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
+	if cchOrder != nil {
+		g.cchOrder = fromBytes[uint32](cchOrder)
+		if !isPermutation(g.cchOrder, len(g.edgeOfCH)) {
+			return nil, corrupt("CCH order is not a permutation of the %d CH nodes", len(g.edgeOfCH))
+		}
+	}
 	times := fromBytes[int64](secs[secTimes])
 	if len(times) != 4 {
 		return nil, corrupt("%d build times, want 4", len(times))
@@ -460,6 +482,21 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 		TurnGraphTime: time.Duration(times[0]), SCCTime: time.Duration(times[1]), ContractTime: time.Duration(times[2]), TotalTime: time.Duration(times[3])}
 	g.countArcs()
 	return g, nil
+}
+
+// isPermutation reports whether p holds each of 0..n-1 once.
+func isPermutation(p []uint32, n int) bool {
+	if len(p) != n {
+		return false
+	}
+	seen := make([]bool, n)
+	for _, v := range p {
+		if int(v) >= n || seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return true
 }
 
 // validate checks every index of a loaded graph against its array, so that
