@@ -38,6 +38,15 @@ const (
 // interval proportional to the prediction within a bucket. It is safe for
 // concurrent use.
 type Calibrator struct {
+	// IntervalOnly keeps the prediction as the point estimate and uses the
+	// learnt quantiles for P10 and P90 only (Interval then returns the
+	// prediction as the median). Set it when the residuals' median is not
+	// a stable correction: in the simulated benchmark (bench.ETA) the
+	// median learnt from other days and other times of day made the
+	// 30-minute MAPE worse on validation days (see CalibrateMedian in
+	// bench.ETAConfig). Set it before use.
+	IntervalOnly bool
+
 	mu    sync.Mutex
 	res   [numBuckets][]float64 // ring buffers of residuals
 	head  [numBuckets]int
@@ -131,8 +140,9 @@ func (c *Calibrator) quantiles(b int) (q [3]float64, ok bool) {
 
 // Interval returns the P10, P90 and median of the time to arrival for a
 // prediction of predicted made horizon ahead: predicted × exp(q) for the
-// learnt residual quantiles q of the horizon's bucket. With too few
-// residuals all three are predicted.
+// learnt residual quantiles q of the horizon's bucket (the median stays
+// predicted with IntervalOnly). With too few residuals all three are
+// predicted.
 func (c *Calibrator) Interval(horizon, predicted time.Duration) (p10, p90, median time.Duration) {
 	if c == nil {
 		return predicted, predicted, predicted
@@ -144,7 +154,11 @@ func (c *Calibrator) Interval(horizon, predicted time.Duration) (p10, p90, media
 		return predicted, predicted, predicted
 	}
 	f := float64(predicted)
-	return time.Duration(f * math.Exp(q[0])), time.Duration(f * math.Exp(q[2])), time.Duration(f * math.Exp(q[1]))
+	median = time.Duration(f * math.Exp(q[1]))
+	if c.IntervalOnly {
+		median = predicted
+	}
+	return time.Duration(f * math.Exp(q[0])), time.Duration(f * math.Exp(q[2])), median
 }
 
 // Pending remembers the predictions made for one stop until the vehicle

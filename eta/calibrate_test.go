@@ -156,3 +156,29 @@ func TestPending(t *testing.T) {
 		t.Errorf("median %v outside [%v, %v]", med, lo, hi)
 	}
 }
+
+// TestCalibratorIntervalOnly: the same residuals give the same P10/P90, but
+// the median stays the prediction.
+func TestCalibratorIntervalOnly(t *testing.T) {
+	full, only := NewCalibrator(), NewCalibrator()
+	only.IntervalOnly = true
+	rng := rand.New(rand.NewPCG(7, 7))
+	for range 500 {
+		p := 20*time.Minute + time.Duration(rng.IntN(300))*time.Second
+		a := time.Duration(float64(p) * math.Exp(0.1+0.2*rng.NormFloat64()))
+		full.Add(p, p, a)
+		only.Add(p, p, a)
+	}
+	h := 25 * time.Minute
+	lo1, hi1, med1 := full.Interval(h, h)
+	lo2, hi2, med2 := only.Interval(h, h)
+	if lo1 != lo2 || hi1 != hi2 {
+		t.Errorf("intervals differ: [%v, %v] vs [%v, %v]", lo1, hi1, lo2, hi2)
+	}
+	if med2 != h || !(med1 > h) {
+		t.Errorf("median %v with IntervalOnly (want %v), %v without (want above)", med2, h, med1)
+	}
+	if !(lo2 < h && h < hi2) {
+		t.Errorf("interval [%v, %v] misses the prediction %v", lo2, hi2, h)
+	}
+}

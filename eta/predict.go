@@ -73,6 +73,171 @@ type Plan struct {
 	Legs   []Leg
 	Stops  []Stop
 	Breaks []Break
+	// Bias corrects the travel times of the Live mode for what the
+	// vehicle's own progress today revealed (see Progress); the zero value
+	// changes nothing.
+	Bias Bias
+}
+
+// Bias is a multiplicative correction of a vehicle's predicted travel
+// times: an edge entered lag after Plan.Now takes exp(Log·w(lag)) times
+// the Live model's time, where w falls linearly from 1 at lag 0 to 0 at
+// Horizon (a zero Horizon means no decay). The decay reflects that what a
+// vehicle learnt about its surroundings (a congested district, a slow
+// profile) holds less the further ahead it drives.
+type Bias struct {
+	Log     float64
+	Horizon time.Duration
+}
+
+// factor returns the multiplier exp(Log·w(lag)).
+func (b *Bias) factor(lag time.Duration) float64 {
+	if b.Log == 0 {
+		return 1
+	}
+	w := 1.0
+	if b.Horizon > 0 {
+		w = max(0, 1-float64(lag)/float64(b.Horizon))
+	}
+	return math.Exp(b.Log * w)
+}
+
+// Progress learns a vehicle's travel-time bias from its own driving today:
+// each completed stretch (typically the rest of a leg, predicted when the
+// vehicle was first seen on it) gives the log ratio of the actual to the
+// predicted travel time, and Bias returns their recency-weighted mean
+// shrunk toward 0 (no bias), in the manner of a normal-normal empirical
+// Bayes estimate: Σ a_i r_i / (Σ a_i + Prior), a_i = exp(-(now-t_i)/Memory).
+// It captures what the live traffic feed misses on the vehicle's own roads
+// (a district slower than the probes show, roads the probes rarely
+// cover). The zero value is ready to use with the defaults; a Progress is
+// not safe for concurrent use.
+type Progress struct {
+	// Prior is the weight, in stretches, of the prior bias 0: with Prior
+	// 2 one observed stretch counts one third. 0 (or any value that is
+	// not positive and finite) means 2.
+	Prior float64
+	// Memory is the time constant of the recency weighting; 0 means
+	// none (all of today's stretches count alike).
+	Memory time.Duration
+	at     []time.Time
+	r      []float64
+}
+
+// Observe records a stretch whose travel the model predicted as predicted
+// and which took actual, completed at time at. Non-positive durations are
+// ignored; the log ratio is clamped to [-1, 1] so that one odd stretch (a
+// stop on the way, a closure) cannot dominate.
+func (p *Progress) Observe(at time.Time, predicted, actual time.Duration) {
+	if predicted <= 0 || actual <= 0 {
+		return
+	}
+	r := math.Log(float64(actual) / float64(predicted))
+	if math.IsNaN(r) {
+		return
+	}
+	p.at = append(p.at, at)
+	p.r = append(p.r, max(-1, min(1, r)))
+}
+
+// Len returns the number of stretches observed.
+func (p *Progress) Len() int { return len(p.r) }
+
+// Residuals returns the (clamped) log ratios of the stretches observed, in
+// order; the slice is the Progress's own and valid until the next Observe
+// or Reset.
+func (p *Progress) Residuals() []float64 { return p.r }
+
+// ProgressPrior estimates the Prior of Progress from past vehicle-days,
+// each the residuals of one vehicle on one day (Progress.Residuals), by
+// the method of moments of the one-way random-effects model r_ij = μ_i +
+// ε_ij, Var ε = σ², E μ_i² = τ² (Morris, "Parametric empirical Bayes
+// inference", JASA 1983): σ² is the pooled within-vehicle-day variance,
+// τ² the mean of m_i² − σ²/n_i over the vehicle-days (m_i their means,
+// the prior mean being 0), and the prior σ²/τ², the number of stretches
+// at which a vehicle's own mean counts as much as the prior. When the
+// vehicles show no bias beyond the noise (τ² <= 0) it returns 1000, which
+// all but turns the bias off. ok is false with fewer than 2 vehicle-days
+// of at least 2 stretches.
+func ProgressPrior(days [][]float64) (prior float64, ok bool) {
+	const minPrior, maxPrior = 0.25, 1000
+	var ss, tau float64
+	dof, k := 0, 0
+	for _, r := range days {
+		if len(r) < 2 {
+			continue
+		}
+		m := 0.0
+		for _, x := range r {
+			m += x
+		}
+		m /= float64(len(r))
+		for _, x := range r {
+			ss += (x - m) * (x - m)
+		}
+		dof += len(r) - 1
+		k++
+	}
+	if k < 2 || dof == 0 {
+		return 0, false
+	}
+	s2 := ss / float64(dof)
+	for _, r := range days {
+		if len(r) < 2 {
+			continue
+		}
+		m := 0.0
+		for _, x := range r {
+			m += x
+		}
+		m /= float64(len(r))
+		tau += m*m - s2/float64(len(r))
+	}
+	tau /= float64(k)
+	if !(tau > 0) {
+		return maxPrior, true
+	}
+	return max(minPrior, min(maxPrior, s2/tau)), true
+}
+
+// Reset forgets every stretch (a new day or a new vehicle), keeping the
+// buffers.
+func (p *Progress) Reset() { p.at, p.r = p.at[:0], p.r[:0] }
+
+// Bias returns the shrunk log bias at now (stretches completed after now
+// do not count).
+func (p *Progress) Bias(now time.Time) float64 { return p.BiasToward(now, 0) }
+
+// BiasToward is Bias shrunk toward mean instead of 0: (Σ a_i r_i + Prior ·
+// mean) / (Σ a_i + Prior). With the bias of the whole fleet as mean
+// (another Progress fed every vehicle's stretches) this is a two-level
+// hierarchical estimate: what is common to the day (a city-wide slow day)
+// is learnt from all vehicles, what is particular to a vehicle's district
+// from its own stretches. mean is clamped to [-1, 1] (NaN counts as 0), so
+// the result is a valid Bias.Log.
+func (p *Progress) BiasToward(now time.Time, mean float64) float64 {
+	if math.IsNaN(mean) {
+		mean = 0
+	}
+	mean = max(-maxBiasLog, min(maxBiasLog, mean))
+	prior := p.Prior
+	if !(prior > 0) || math.IsInf(prior, 0) {
+		prior = 2
+	}
+	var sum, w float64
+	for i, r := range p.r {
+		lag := now.Sub(p.at[i])
+		if lag < 0 {
+			continue
+		}
+		a := 1.0
+		if p.Memory > 0 {
+			a = math.Exp(-float64(lag) / float64(p.Memory))
+		}
+		sum += a * r
+		w += a
+	}
+	return (sum + prior*mean) / (w + prior)
 }
 
 // Prediction is the forecast for one stop. Arrival is the expected arrival
@@ -87,6 +252,10 @@ type Prediction struct {
 	// Late reports an Arrival after the stop's Close.
 	Late bool
 }
+
+// maxBiasLog bounds |Bias.Log|: a vehicle 2.7 times slower or faster than
+// the model on average is a broken plan or clock, not a bias.
+const maxBiasLog = 1
 
 // maxEdgeSeconds bounds one edge's travel time (a week): beyond it the
 // network's free-flow duration is corrupt.
@@ -105,6 +274,9 @@ func (t *Traffic) validate(p *Plan, mode Mode) error {
 	}
 	if len(p.Legs) != len(p.Stops) {
 		return fmt.Errorf("%w: %d legs for %d stops", errPlan, len(p.Legs), len(p.Stops))
+	}
+	if !(math.Abs(p.Bias.Log) <= maxBiasLog) || p.Bias.Horizon < 0 {
+		return fmt.Errorf("%w: bias %v over horizon %v (want |log| <= %v, horizon >= 0)", errPlan, p.Bias.Log, p.Bias.Horizon, maxBiasLog)
 	}
 	for i := range p.Legs {
 		l := &p.Legs[i]
@@ -199,6 +371,9 @@ func (t *Traffic) Predict(p Plan, mode Mode, cal *Calibrator) ([]Prediction, err
 			}
 			if math.IsInf(f, 1) {
 				return nil, fmt.Errorf("predict: leg %d: edge %d is closed at %v", i, e, cur)
+			}
+			if mode == Live {
+				f *= p.Bias.factor(cur.Sub(p.Now))
 			}
 			d := t.net.Edges[e].Duration * frac * f
 			if !(d >= 0) || d > maxEdgeSeconds {

@@ -210,6 +210,9 @@ func TestPredictBadPlans(t *testing.T) {
 		{"window inverted", func(p *Plan) { p.Stops[0].Close = etaAt(8, 0, 0) }, Live},
 		{"negative break", func(p *Plan) { p.Breaks[0].Duration = -time.Minute }, Live},
 		{"unknown mode", func(p *Plan) {}, Mode(7)},
+		{"NaN bias", func(p *Plan) { p.Bias.Log = math.NaN() }, Live},
+		{"bias beyond e", func(p *Plan) { p.Bias.Log = -1.5 }, Live},
+		{"negative bias horizon", func(p *Plan) { p.Bias = Bias{Log: 0.1, Horizon: -time.Second} }, Live},
 	}
 	for _, tc := range tests {
 		p := etaChainPlan()
@@ -607,6 +610,113 @@ func TestPredictLiveMatchesFactor(t *testing.T) {
 		}
 		if got[0].Arrival != cur {
 			t.Errorf("trip %d: Predict %v, hand walk %v", k, got[0].Arrival, cur)
+		}
+	}
+}
+
+// TestPredictBias checks the vehicle bias against hand-computed walks on
+// the chain at 07:00 (profile 1, no live data: 100 + 200 + 300 s).
+func TestPredictBias(t *testing.T) {
+	_, tr := etaChain(t)
+	now := etaAt(7, 0, 0)
+	plan := Plan{Now: now, Legs: []Leg{{Edges: []uint32{0, 1, 2}, SrcFraction: 0, DstFraction: 1}}, Stops: []Stop{{}}}
+	tests := []struct {
+		name string
+		mode Mode
+		bias Bias
+		want float64 // seconds to arrival
+	}{
+		{"none", Live, Bias{}, 600},
+		{"doubled, no decay", Live, Bias{Log: math.Ln2}, 1200},
+		// e0 at lag 0: x2 = 200 s; e1 at lag 200 s, w = 0.5: x√2 =
+		// 282.84 s; e2 at lag 482.84 s beyond the horizon: 300 s.
+		{"doubled, 400 s horizon", Live, Bias{Log: math.Ln2, Horizon: 400 * time.Second}, 200 + 200*math.Sqrt2 + 300},
+		{"halved", Live, Bias{Log: -math.Ln2}, 300},
+		{"historical ignores it", Historical, Bias{Log: math.Ln2}, 600},
+		{"free flow ignores it", FreeFlow, Bias{Log: math.Ln2}, 600},
+	}
+	for _, tc := range tests {
+		plan.Bias = tc.bias
+		got, err := tr.Predict(plan, tc.mode, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if d := got[0].Arrival.Sub(now).Seconds(); math.Abs(d-tc.want) > 1e-6 {
+			t.Errorf("%s: %v s to arrival, want %v", tc.name, d, tc.want)
+		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	at := etaAt(9, 0, 0)
+	min := time.Minute
+	tests := []struct {
+		name    string
+		p       Progress
+		obs     [][2]time.Duration // predicted, actual; completed i minutes after at
+		now     time.Time
+		want    float64
+		wantLen int
+	}{
+		{"empty", Progress{}, nil, at, 0, 0},
+		// Default prior 2: two stretches 20 % slow count half.
+		{"default prior", Progress{}, [][2]time.Duration{{10 * min, 12 * min}, {5 * min, 6 * min}}, at.Add(time.Hour), math.Log(1.2) / 2, 2},
+		{"prior 1", Progress{Prior: 1}, [][2]time.Duration{{10 * min, 12 * min}}, at.Add(time.Hour), math.Log(1.2) / 2, 1},
+		// A stretch completed after now does not count.
+		{"future", Progress{Prior: 1}, [][2]time.Duration{{10 * min, 12 * min}, {10 * min, 30 * min}}, at.Add(30 * time.Second), math.Log(1.2) / 2, 2},
+		// Clamped to log ratio 1.
+		{"clamped", Progress{Prior: 1}, [][2]time.Duration{{min, time.Hour}}, at.Add(time.Hour), 0.5, 1},
+		{"ignored", Progress{Prior: 1}, [][2]time.Duration{{0, min}, {min, -min}}, at.Add(time.Hour), 0, 0},
+		// Memory 1 min: weights 1 (at now) and 1/e (a minute before).
+		{"memory", Progress{Prior: 1, Memory: min}, [][2]time.Duration{{10 * min, 20 * min}, {10 * min, 5 * min}}, at.Add(time.Minute),
+			(math.Exp(-1)*math.Ln2 - math.Ln2) / (math.Exp(-1) + 1 + 1), 2},
+	}
+	for _, tc := range tests {
+		p := tc.p
+		for i, o := range tc.obs {
+			p.Observe(at.Add(time.Duration(i)*time.Minute), o[0], o[1])
+		}
+		if p.Len() != tc.wantLen {
+			t.Errorf("%s: Len %d, want %d", tc.name, p.Len(), tc.wantLen)
+		}
+		if got := p.Bias(tc.now); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s: bias %v, want %v", tc.name, got, tc.want)
+		}
+		p.Reset()
+		if p.Len() != 0 || p.Bias(tc.now) != 0 {
+			t.Errorf("%s: not empty after Reset", tc.name)
+		}
+	}
+}
+
+func TestProgressPrior(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	draw := func(tau, sigma float64) [][]float64 {
+		days := make([][]float64, 400)
+		for i := range days {
+			mu := tau * rng.NormFloat64()
+			days[i] = make([]float64, 15)
+			for j := range days[i] {
+				days[i][j] = mu + sigma*rng.NormFloat64()
+			}
+		}
+		return days
+	}
+	// σ²/τ² = 0.04/0.01 = 4 stretches.
+	if p, ok := ProgressPrior(draw(0.1, 0.2)); !ok || p < 3.2 || p > 5 {
+		t.Errorf("tau 0.1, sigma 0.2: prior %v (%v), want about 4", p, ok)
+	}
+	// No bias between vehicles: the prior all but turns it off.
+	if p, ok := ProgressPrior(draw(0, 0.2)); !ok || p < 50 {
+		t.Errorf("tau 0: prior %v (%v), want >= 50", p, ok)
+	}
+	// Strong biases, little noise: the floor.
+	if p, ok := ProgressPrior(draw(0.5, 0.01)); !ok || p != 0.25 {
+		t.Errorf("tau 0.5, sigma 0.01: prior %v (%v), want the floor 0.25", p, ok)
+	}
+	for _, days := range [][][]float64{nil, {{0.1, 0.2}}, {{0.1}, {0.2}, {0.3}}} {
+		if _, ok := ProgressPrior(days); ok {
+			t.Errorf("%v: estimated from too little", days)
 		}
 	}
 }
