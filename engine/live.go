@@ -133,7 +133,16 @@ type vehicle struct {
 	pending []eta.Pending
 	breaks  []ETABreak
 	mode    string
+	// The vehicle's own progress (eta.Progress): the first prediction of
+	// the stop it drives to, made at legMade for legPred, is compared with
+	// the arrival; the learnt bias corrects its later ETAs.
+	progress         eta.Progress
+	legMade, legPred time.Time
 }
+
+// vanBiasHorizon is how far ahead a vehicle's learnt bias applies, fading
+// linearly (the horizon bench.ETA uses: 30 minutes).
+const vanBiasHorizon = 30 * time.Minute
 
 // NewLive prepares live traffic for r. The customizable hierarchy is
 // built by Start in the background.
@@ -147,7 +156,12 @@ func NewLive(r *Router, cfg LiveConfig) (*Live, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live traffic: %w", err)
 	}
-	l := &Live{r: r, cfg: cfg, log: logger(cfg.Logger), traffic: tr, matcher: m, cal: eta.NewCalibrator(),
+	// The calibrator gives the interval only: correcting the point
+	// estimate by the residuals' median made the 30-minute error worse on
+	// the simulator's validation days (bench.ETA).
+	cal := eta.NewCalibrator()
+	cal.IntervalOnly = true
+	l := &Live{r: r, cfg: cfg, log: logger(cfg.Logger), traffic: tr, matcher: m, cal: cal,
 		vehicles: map[string]*vehicle{}, appliedCh: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.Profile != nil {
@@ -634,6 +648,10 @@ func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
 	}
 	v.pending[0].Resolve(l.cal, at)
 	v.stops, v.pending = v.stops[1:], v.pending[1:]
+	if !v.legMade.IsZero() {
+		v.progress.Observe(at, v.legPred.Sub(v.legMade), at.Sub(v.legMade))
+		v.legMade = time.Time{}
+	}
 	return 1
 }
 
@@ -807,6 +825,13 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		plan.Legs = append(plan.Legs, eta.RouteLeg(&rt))
 		dists[i] = rt.Distance
 	}
+	if req.Vehicle != "" && mode == eta.Live {
+		l.mu.Lock()
+		if v := l.vehicles[req.Vehicle]; v != nil {
+			plan.Bias = eta.Bias{Log: v.progress.Bias(now), Horizon: vanBiasHorizon}
+		}
+		l.mu.Unlock()
+	}
 	raw, err := l.traffic.Predict(plan, mode, nil)
 	if err != nil {
 		return nil, &Error{"InvalidValue", err.Error()}
@@ -829,7 +854,8 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			l.vehicles[req.Vehicle] = v
 		}
 		if v != nil {
-			if !sameStops(v.stops, req.Stops) {
+			changed := !sameStops(v.stops, req.Stops)
+			if changed {
 				v.stops = append(v.stops[:0], req.Stops...)
 				v.pending = v.pending[:0]
 				for range req.Stops {
@@ -839,6 +865,9 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			v.breaks, v.mode = req.Breaks, req.Mode
 			for i := range v.pending {
 				v.pending[i].Add(now, raw[i].Arrival)
+			}
+			if v.legMade.IsZero() || changed {
+				v.legMade, v.legPred = now, raw[0].Arrival
 			}
 		}
 		l.mu.Unlock()

@@ -240,6 +240,12 @@ func TestLivePositionsAndETA(t *testing.T) {
 	if ts.live.cal.Len() == 0 {
 		t.Fatal("the calibrator learned nothing from the arrivals")
 	}
+	ts.live.mu.Lock()
+	legs := ts.live.vehicles["van-1"].progress.Len()
+	ts.live.mu.Unlock()
+	if legs != 1 {
+		t.Fatalf("the van's progress holds %d legs, want the one predicted at departure", legs)
+	}
 	if a := ts.do(t, "GET", "/v1/eta/van-1", nil); a.status != 404 {
 		t.Fatalf("re-estimate with every stop reached: %d %s, want 404", a.status, a.body)
 	}
