@@ -61,11 +61,9 @@ func Prepare(path string, opt PrepareOptions) (*graph.Graph, PrepareStats, error
 	st.Build = time.Since(t1)
 	log.Info("contracted", "file", path, "seconds", st.Build.Seconds())
 	t2 := time.Now()
-	c, err := graph.NewCCH(g, opt.Workers)
-	if err != nil {
+	if err := g.ComputeCCHOrder(opt.Workers); err != nil {
 		return nil, st, fmt.Errorf("prepare %s: %w", path, err)
 	}
-	c.KeepCCHOrder()
 	st.CCH = time.Since(t2)
 	log.Info("customizable hierarchy ordered", "file", path, "seconds", st.CCH.Seconds())
 	return g, st, nil

@@ -66,66 +66,10 @@ func NewCCH(g *Graph, workers int) (*CCH, error) {
 		return nil, errors.New("graph: cch: empty graph")
 	}
 	t0 := time.Now()
-	// Symmetric adjacency of the edge-based graph, without loops and
-	// duplicates.
-	first := make([]uint32, n+1)
-	var adj []uint32
-	{
-		deg := make([]uint32, n+1)
-		for v := range n {
-			for _, h := range g.turnHead[g.turnFirst[v]:g.turnFirst[v+1]] {
-				if h != uint32(v) {
-					deg[v+1]++
-					deg[h+1]++
-				}
-			}
-		}
-		for i := range n {
-			deg[i+1] += deg[i]
-		}
-		adj = make([]uint32, deg[n])
-		fill := slices.Clone(deg[:n])
-		for v := range n {
-			for _, h := range g.turnHead[g.turnFirst[v]:g.turnFirst[v+1]] {
-				if h != uint32(v) {
-					adj[fill[v]] = h
-					fill[v]++
-					adj[fill[h]] = uint32(v)
-					fill[h]++
-				}
-			}
-		}
-		k := uint32(0)
-		for v := range n {
-			s := adj[deg[v]:deg[v+1]]
-			slices.Sort(s)
-			s = slices.Compact(s)
-			copy(adj[k:], s)
-			first[v] = k
-			k += uint32(len(s))
-		}
-		first[n] = k
-		adj = adj[:k]
-	}
-	// Planar coordinates of the CH nodes: edge midpoints, longitude scaled
-	// by the cosine of the mean latitude.
-	net := g.Road
-	x, y := make([]float64, n), make([]float64, n)
-	var latSum float64
-	for _, e := range g.edgeOfCH {
-		latSum += net.Lat[net.Edges[e].From]
-	}
-	cosLat := math.Cos(latSum / float64(n) * math.Pi / 180)
-	for v, e := range g.edgeOfCH {
-		ed := &net.Edges[e]
-		x[v] = (net.Lon[ed.From] + net.Lon[ed.To]) / 2 * cosLat
-		y[v] = (net.Lat[ed.From] + net.Lat[ed.To]) / 2
-	}
-	var order []uint32
-	if g.cchOrder != nil {
-		order = g.cchOrder // saved with the graph (KeepCCHOrder)
-	} else {
-		order = nestedDissection(first, adj, x, y, workers)
+	first, adj := g.turnAdjacency()
+	order := g.cchOrder // saved with the graph (ComputeCCHOrder)
+	if order == nil {
+		order = g.dissect(first, adj, workers)
 	}
 	if len(order) != n {
 		return nil, fmt.Errorf("graph: cch: order has %d nodes, want %d", len(order), n)
@@ -265,10 +209,89 @@ func NewCCH(g *Graph, workers int) (*CCH, error) {
 	return c, nil
 }
 
-// KeepCCHOrder records c's metric-independent order in its base graph, so
-// that WriteTo saves it and a NewCCH on the loaded graph skips nested
-// dissection. Call it before the graph is shared between goroutines.
-func (c *CCH) KeepCCHOrder() { c.base.cchOrder = c.order }
+// turnAdjacency returns the edge-based graph made symmetric, without loops
+// and duplicates, in CSR form.
+func (g *Graph) turnAdjacency() (first, adj []uint32) {
+	n := len(g.edgeOfCH)
+	// Symmetric adjacency of the edge-based graph, without loops and
+	// duplicates.
+	first = make([]uint32, n+1)
+	{
+		deg := make([]uint32, n+1)
+		for v := range n {
+			for _, h := range g.turnHead[g.turnFirst[v]:g.turnFirst[v+1]] {
+				if h != uint32(v) {
+					deg[v+1]++
+					deg[h+1]++
+				}
+			}
+		}
+		for i := range n {
+			deg[i+1] += deg[i]
+		}
+		adj = make([]uint32, deg[n])
+		fill := slices.Clone(deg[:n])
+		for v := range n {
+			for _, h := range g.turnHead[g.turnFirst[v]:g.turnFirst[v+1]] {
+				if h != uint32(v) {
+					adj[fill[v]] = h
+					fill[v]++
+					adj[fill[h]] = uint32(v)
+					fill[h]++
+				}
+			}
+		}
+		k := uint32(0)
+		for v := range n {
+			s := adj[deg[v]:deg[v+1]]
+			slices.Sort(s)
+			s = slices.Compact(s)
+			copy(adj[k:], s)
+			first[v] = k
+			k += uint32(len(s))
+		}
+		first[n] = k
+		adj = adj[:k]
+	}
+	return first, adj
+}
+
+// dissect computes the nested-dissection order (rank -> CH node) of the
+// symmetric edge-based graph (first, adj).
+func (g *Graph) dissect(first, adj []uint32, workers int) []uint32 {
+	n := len(g.edgeOfCH)
+	// Planar coordinates of the CH nodes: edge midpoints, longitude scaled
+	// by the cosine of the mean latitude.
+	net := g.Road
+	x, y := make([]float64, n), make([]float64, n)
+	var latSum float64
+	for _, e := range g.edgeOfCH {
+		latSum += net.Lat[net.Edges[e].From]
+	}
+	cosLat := math.Cos(latSum / float64(n) * math.Pi / 180)
+	for v, e := range g.edgeOfCH {
+		ed := &net.Edges[e]
+		x[v] = (net.Lon[ed.From] + net.Lon[ed.To]) / 2 * cosLat
+		y[v] = (net.Lat[ed.From] + net.Lat[ed.To]) / 2
+	}
+	return nestedDissection(first, adj, x, y, workers)
+}
+
+// ComputeCCHOrder computes the metric-independent order of the
+// customizable hierarchy (nested dissection, a few seconds on a city) and
+// keeps it in g, so that WriteTo saves it and NewCCH, on g or on the
+// loaded file, skips it. Call it before g is shared between goroutines.
+func (g *Graph) ComputeCCHOrder(workers int) error {
+	if len(g.edgeOfCH) == 0 {
+		return errors.New("graph: cch: empty graph")
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	first, adj := g.turnAdjacency()
+	g.cchOrder = g.dissect(first, adj, workers)
+	return nil
+}
 
 // findArc returns the index of the arc lo→hi (ranks, lo < hi).
 func (c *CCH) findArc(lo, hi uint32) (uint32, bool) {

@@ -145,16 +145,18 @@ func TestCustomizeErrors(t *testing.T) {
 	}
 }
 
-// TestCCHOrderSaved: a graph saved after KeepCCHOrder loads with the
+// TestCCHOrderSaved: a graph saved after ComputeCCHOrder loads with the
 // order, NewCCH reuses it, and a damaged order is a corrupt file.
 func TestCCHOrderSaved(t *testing.T) {
 	n := genNetwork(4, testConfigs[3].opt)
 	g := mustBuild(t, n)
+	if err := g.ComputeCCHOrder(2); err != nil {
+		t.Fatal(err)
+	}
 	c, err := NewCCH(g, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.KeepCCHOrder()
 	b := serialize(t, g)
 	lg, err := Load(bytes.NewReader(b))
 	if err != nil {

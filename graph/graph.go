@@ -84,7 +84,7 @@ type Graph struct {
 
 	fwd, bwd upGraph
 	// cchOrder is the nested-dissection order of the customizable
-	// hierarchy when it was computed before saving (see KeepCCHOrder).
+	// hierarchy when it was computed before saving (see ComputeCCHOrder).
 	cchOrder []uint32
 	// noStall turns stall-on-demand off (customized CCH snapshots).
 	noStall bool
