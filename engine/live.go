@@ -430,7 +430,7 @@ func (l *Live) Observe(req *TrafficRequest) (TrafficResponse, uint64, error) {
 		if c.Edge != nil {
 			edges = []uint32{*c.Edge}
 		} else {
-			edges = l.wayEdges(*c.WayID)
+			edges = l.traffic.WayEdges(*c.WayID)
 			if len(edges) == 0 {
 				resp.Rejected["unknown_way"]++
 				continue
@@ -454,17 +454,6 @@ func (l *Live) Observe(req *TrafficRequest) (TrafficResponse, uint64, error) {
 		l.reject(k, v)
 	}
 	return resp, l.changed(accepted), nil
-}
-
-// wayEdges returns the edges of an OSM way.
-func (l *Live) wayEdges(way int64) []uint32 {
-	var out []uint32
-	for e, ed := range l.r.G.Road.Edges {
-		if ed.WayID == way {
-			out = append(out, uint32(e))
-		}
-	}
-	return out
 }
 
 // rejectReason names a rejection by the eta package's error.

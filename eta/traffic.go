@@ -405,6 +405,16 @@ func (t *Traffic) count(c *int) {
 	t.mu.Unlock()
 }
 
+// WayEdges returns the edges of OSM way wayID (both directions of a two-way
+// road), nil for an unknown way. The slice is the Traffic's own: read only.
+func (t *Traffic) WayEdges(wayID int64) []uint32 {
+	i, found := slices.BinarySearch(t.wayIDs, wayID)
+	if !found {
+		return nil
+	}
+	return t.wayEdges[t.wayStart[i]:t.wayStart[i+1]]
+}
+
 // ObserveWay records a speed (m/s) measured at time at on OSM way wayID as a
 // traversal of every edge of the way (both directions of a two-way road) at
 // that speed, and returns how many edges accepted it. An unknown way or an
@@ -412,8 +422,8 @@ func (t *Traffic) count(c *int) {
 // implausible for a short edge) the others still count, and the error is
 // returned only when none accepted.
 func (t *Traffic) ObserveWay(wayID int64, at time.Time, speed float64) (int, error) {
-	i, found := slices.BinarySearch(t.wayIDs, wayID)
-	if !found {
+	edges := t.WayEdges(wayID)
+	if edges == nil {
 		t.count(&t.stats.UnknownWay)
 		return 0, fmt.Errorf("observe way %d: %w", wayID, ErrUnknownWay)
 	}
@@ -427,7 +437,7 @@ func (t *Traffic) ObserveWay(wayID int64, at time.Time, speed float64) (int, err
 	}
 	n := 0
 	var first error
-	for _, e := range t.wayEdges[t.wayStart[i]:t.wayStart[i+1]] {
+	for _, e := range edges {
 		err := t.Observe(Observation{Edge: e, Time: at, Duration: t.net.Edges[e].Distance / speed})
 		if err == nil {
 			n++
