@@ -26,6 +26,14 @@ func (m *model) segCompatible(a, b int) bool {
 // evalPieces returns the internal cost and feasibility of vehicle v serving
 // the concatenation of pieces.
 func (s *state) evalPieces(v int, ps []piece) (int64, bool) {
+	c, ok := s.evalPiecesCheap(v, ps)
+	return c, ok && s.confirmPieces(v, ps)
+}
+
+// evalPiecesCheap returns the cost of vehicle v serving the pieces and
+// whether the segment check passes: exact on the fast path, a necessary
+// condition otherwise (confirmPieces decides).
+func (s *state) evalPiecesCheap(v int, ps []piece) (int64, bool) {
 	m := s.m
 	n := 0
 	for _, p := range ps {
@@ -34,12 +42,45 @@ func (s *state) evalPieces(v int, ps []piece) (int64, bool) {
 	if n == 0 {
 		return 0, true
 	}
-	if !m.fast {
+	if !m.segs {
+		// cost only; confirmPieces simulates
 		buf := s.buildPieces(s.buf[:0], ps)
 		s.buf = buf
-		c := m.routeCost(v, buf)
-		return c, m.feasible(v, buf, s.w)
+		return m.routeCost(v, buf), true
 	}
+	return s.evalPiecesSeg(v, ps, n)
+}
+
+// confirmPieces completes evalPiecesCheap off the fast path: the time labels
+// decide in O(1) plus the middle pieces when m.brk, otherwise the rebuilt
+// route is simulated (skills, precedence, loads, windows, breaks, limits).
+func (s *state) confirmPieces(v int, ps []piece) bool {
+	m := s.m
+	if m.fast {
+		return true
+	}
+	n := 0
+	for _, p := range ps {
+		n += p.b - p.a
+	}
+	if n == 0 {
+		return true
+	}
+	if m.brk {
+		return s.labelPiecesOK(v, ps)
+	}
+	if n > m.veh[v].maxTasks {
+		return false
+	}
+	buf := s.buildPieces(s.buf[:0], ps)
+	s.buf = buf
+	return m.feasible(v, buf, s.w)
+}
+
+// evalPiecesSeg is evalPieces by segment concatenation: exact on the fast
+// path, a relaxation (necessary condition) otherwise.
+func (s *state) evalPiecesSeg(v int, ps []piece, n int) (int64, bool) {
+	m := s.m
 	vi := &m.veh[v]
 	if n > vi.maxTasks {
 		return 0, false
@@ -133,19 +174,24 @@ func (s *state) tryMove(r1 int, p1 []piece, r2 int, p2 []piece) bool {
 	if r2 >= 0 {
 		old += s.rcost[r2]
 	}
-	c1, ok := s.evalPieces(r1, p1)
+	// cost and cheap checks first; the exact time check only for improving
+	// moves
+	c1, ok := s.evalPiecesCheap(r1, p1)
 	if !ok {
 		return false
 	}
 	c := c1
 	if r2 >= 0 {
-		c2, ok := s.evalPieces(r2, p2)
+		c2, ok := s.evalPiecesCheap(r2, p2)
 		if !ok {
 			return false
 		}
 		c += c2
 	}
 	if c >= old {
+		return false
+	}
+	if !s.confirmPieces(r1, p1) || (r2 >= 0 && !s.confirmPieces(r2, p2)) {
 		return false
 	}
 	n1 := s.buildPieces(nil, p1)

@@ -256,6 +256,11 @@ type model struct {
 	// merged into their hull) used as a necessary-condition filter before
 	// the exact simulation. False with shipments or more than 4 dimensions.
 	segs bool
+	// brk is true when, off the fast path, insertions are still checked
+	// exactly in O(1) with per-route time labels (brk.go): at most one break
+	// per vehicle (no max_load), no setup, no shipments; several windows
+	// are allowed.
+	brk bool
 	// nseg caches nodeSeg per node on the fast path.
 	nseg []seg
 	// vclass groups interchangeable vehicles so that only one empty vehicle
@@ -710,8 +715,10 @@ func compileMode(p *Problem, structural bool) (*model, error) {
 		sk := append([]int(nil), p.Vehicles[v].Skills...)
 		sort.Ints(sk)
 		key := fmt.Sprint(vi.typ, vi.start, vi.end, vi.cap, vi.tw, vi.maxTasks, vi.maxTravel, vi.maxDist, vi.fixed, sk)
-		if len(vi.breaks) > 0 {
-			key = fmt.Sprint("breaks", v)
+		for _, b := range vi.breaks {
+			// identical breaks (ids and descriptions aside) keep vehicles
+			// interchangeable
+			key += fmt.Sprint("|break", b.TimeWindows, b.Service, b.MaxLoad != nil, b.MaxLoad)
 		}
 		c, ok := classes[key]
 		if !ok {
@@ -720,6 +727,7 @@ func compileMode(p *Problem, structural bool) (*model, error) {
 		}
 		m.vclass = append(m.vclass, c)
 	}
+	m.brk = !m.fast && m.brkEligible()
 	if m.segs {
 		m.nseg = make([]seg, m.nNodes)
 		for i := range m.nseg {

@@ -45,6 +45,7 @@ type state struct {
 	rcost   []int64   // internal cost per route
 	routeOf []int32   // vehicle per node, -1 when unassigned
 	fw, bw  [][]seg   // fast path: prefix/suffix segments per route
+	bt      [][]bpt   // when m.brk: time labels per route (brk.go)
 	// removable marks nodes the solver may plan (false for nodes no vehicle
 	// can serve alone).
 	plannable []bool
@@ -76,6 +77,9 @@ func newState(m *model) *state {
 	if m.segs {
 		s.fw = make([][]seg, nV)
 		s.bw = make([][]seg, nV)
+		if m.brk {
+			s.bt = make([][]bpt, nV)
+		}
 		for v := 0; v < nV; v++ {
 			s.refresh(v)
 		}
@@ -91,6 +95,9 @@ func (s *state) copyFrom(o *state) {
 		if s.m.segs {
 			s.fw[v] = append(s.fw[v][:0], o.fw[v]...)
 			s.bw[v] = append(s.bw[v][:0], o.bw[v]...)
+		}
+		if s.m.brk {
+			s.bt[v] = append(s.bt[v][:0], o.bt[v]...)
 		}
 	}
 	copy(s.routeOf, o.routeOf)
@@ -123,15 +130,13 @@ func (s *state) refresh(v int) {
 	bw = bw[:n+2]
 	fw[0] = m.depotSeg(v, false)
 	for i := 1; i <= n; i++ {
-		ns := m.nodeSeg(seq[i-1])
-		fw[i] = m.concat(t, &fw[i-1], &ns)
+		m.concatTo(&fw[i], t, &fw[i-1], &m.nseg[seq[i-1]])
 	}
 	end := m.depotSeg(v, true)
 	fw[n+1] = m.concat(t, &fw[n], &end)
 	bw[n+1] = end
 	for i := n; i >= 1; i-- {
-		ns := m.nodeSeg(seq[i-1])
-		bw[i] = m.concat(t, &ns, &bw[i+1])
+		m.concatTo(&bw[i], t, &m.nseg[seq[i-1]], &bw[i+1])
 	}
 	st := m.depotSeg(v, false)
 	bw[0] = m.concat(t, &st, &bw[1])
@@ -139,6 +144,9 @@ func (s *state) refresh(v int) {
 	s.rcost[v] = 0
 	if n > 0 {
 		s.rcost[v] = fw[n+1].cost + m.veh[v].fixed
+	}
+	if m.brk {
+		s.refreshLabels(v)
 	}
 }
 
@@ -245,13 +253,29 @@ func (s *state) bestInsert(u int32, r *rng, blink float64) (bv, bpos int, bdelta
 			}
 		}
 		prev := vi.start
+		var fwv []seg
+		var pc int64
+		if m.segs {
+			fwv = s.fw[v]
+		}
 		for k := 0; k <= len(seq); k++ {
-			next := vi.end
-			if k < len(seq) {
-				next = m.loc[seq[k]]
+			var d int64
+			if fwv != nil {
+				// the prefix segments give the next location and the cost
+				// of the arc the insertion replaces
+				f := &fwv[k+1]
+				next := f.last
+				d = extra - (f.cost - pc) + m.arcCost(t, prev, lu) + m.arcCost(t, lu, next)
+				pc = f.cost
+				prev = next
+			} else {
+				next := vi.end
+				if k < len(seq) {
+					next = m.loc[seq[k]]
+				}
+				d = extra + m.arcCost(t, prev, lu) + m.arcCost(t, lu, next) - m.arcCost(t, prev, next)
+				prev = next
 			}
-			d := extra + m.arcCost(t, prev, lu) + m.arcCost(t, lu, next) - m.arcCost(t, prev, next)
-			prev = next
 			if d >= bdelta {
 				continue
 			}
@@ -261,11 +285,14 @@ func (s *state) bestInsert(u int32, r *rng, blink float64) (bv, bpos int, bdelta
 			ok := true
 			if m.segs {
 				ok = m.insertOK(t, vi, &s.fw[v][k], &useg, &s.bw[v][k+1])
+				if ok && m.brk {
+					ok = s.labelInsertOK(v, k, u)
+				}
 			}
 			if !ok {
 				continue
 			}
-			if !m.fast {
+			if !m.fast && !m.brk {
 				// exact check deferred: simulate candidates cheapest first
 				s.cands = append(s.cands, cand{d, int32(v), int32(k), 0})
 				continue
@@ -273,7 +300,7 @@ func (s *state) bestInsert(u int32, r *rng, blink float64) (bv, bpos int, bdelta
 			bv, bpos, bdelta = v, k, d
 		}
 	}
-	if !m.fast {
+	if !m.fast && !m.brk {
 		s.heapCands()
 		for len(s.cands) > 0 {
 			c := s.popCand()
@@ -476,15 +503,18 @@ func (s *state) insertAt(v, pos int, u int32) {
 	bw := append(s.bw[v], seg{})
 	copy(bw[pos+2:], bw[pos+1:n+1])
 	for i := pos + 1; i <= n; i++ {
-		fw[i] = m.concat(t, &fw[i-1], &m.nseg[seq[i-1]])
+		m.concatTo(&fw[i], t, &fw[i-1], &m.nseg[seq[i-1]])
 	}
 	fw[n+1] = m.concat(t, &fw[n], &bw[n+1])
 	for i := pos + 1; i >= 1; i-- {
-		bw[i] = m.concat(t, &m.nseg[seq[i-1]], &bw[i+1])
+		m.concatTo(&bw[i], t, &m.nseg[seq[i-1]], &bw[i+1])
 	}
 	bw[0] = m.concat(t, &fw[0], &bw[1])
 	s.fw[v], s.bw[v] = fw, bw
 	s.rcost[v] = fw[n+1].cost + m.veh[v].fixed
+	if m.brk {
+		s.labelsAfterInsert(v, pos)
+	}
 }
 
 func (s *state) insertPairAt(v, i, j int, p, q int32) {
@@ -499,19 +529,68 @@ func (s *state) insertPairAt(v, i, j int, p, q int32) {
 	s.refresh(v)
 }
 
-// removeNodes deletes the given nodes from their routes (no refresh).
-func (s *state) removeFrom(v int, del func(int32) bool) {
+// removeFrom deletes the nodes for which del is true from route v (no
+// refresh) and returns the first and last index removed (in the old route)
+// and how many were removed.
+func (s *state) removeFrom(v int, del func(int32) bool) (first, last, removed int) {
 	seq := s.routes[v]
 	k := 0
-	for _, n := range seq {
+	first, last = -1, -1
+	for i, n := range seq {
 		if del(n) {
 			s.routeOf[n] = -1
+			if first < 0 {
+				first = i
+			}
+			last = i
 			continue
 		}
 		seq[k] = n
 		k++
 	}
 	s.routes[v] = seq[:k]
+	return first, last, len(seq) - k
+}
+
+// refreshRemoved updates the cached data of route v after removeFrom took
+// out r tasks whose old indices spanned [a, b]: prefixes before a and
+// suffixes after b keep their values (suffixes shifted by r), so only the
+// segments and labels across the removed span are recomputed.
+func (s *state) refreshRemoved(v, a, b, r int) {
+	m := s.m
+	if r == 0 {
+		return
+	}
+	if !m.segs || len(s.fw[v]) != len(s.routes[v])+r+2 {
+		s.refresh(v)
+		return
+	}
+	seq := s.routes[v]
+	n := len(seq)
+	for i := a; i < n; i++ {
+		s.pos[seq[i]] = int32(i)
+	}
+	t := &m.types[m.veh[v].typ]
+	fw, bw := s.fw[v], s.bw[v]
+	// old positions b+2 .. n+r+1 move to b+2-r .. n+1
+	copy(bw[b+2-r:], bw[b+2:n+r+2])
+	fw, bw = fw[:n+2], bw[:n+2]
+	for i := a + 1; i <= n; i++ {
+		m.concatTo(&fw[i], t, &fw[i-1], &m.nseg[seq[i-1]])
+	}
+	fw[n+1] = m.concat(t, &fw[n], &bw[n+1])
+	for i := b + 1 - r; i >= 1; i-- {
+		m.concatTo(&bw[i], t, &m.nseg[seq[i-1]], &bw[i+1])
+	}
+	bw[0] = m.concat(t, &fw[0], &bw[1])
+	s.fw[v], s.bw[v] = fw, bw
+	s.rcost[v] = 0
+	if n > 0 {
+		s.rcost[v] = fw[n+1].cost + m.veh[v].fixed
+	}
+	if m.brk {
+		s.labelsAfterRemoval(v, a, b, r)
+	}
 }
 
 // insertNode inserts an unassigned node (job or shipment pickup/delivery,
@@ -649,7 +728,11 @@ func (s *state) bestInsertGranular(u int32, r *rng, blink float64) (bv, bpos int
 		if !m.insertOK(t, vi, &s.fw[v][k], useg, &s.bw[v][k+1]) {
 			return
 		}
-		if !m.fast {
+		if m.brk {
+			if !s.labelInsertOK(v, k, u) {
+				return
+			}
+		} else if !m.fast {
 			buf := append(s.buf[:0], seq[:k]...)
 			buf = append(buf, u)
 			buf = append(buf, seq[k:]...)

@@ -59,13 +59,20 @@ func (m *model) depotSeg(v int, end bool) seg {
 
 // concat returns a ⊕ b for a vehicle of type t.
 func (m *model) concat(t *vtype, a, b *seg) seg {
+	var r seg
+	m.concatTo(&r, t, a, b)
+	return r
+}
+
+// concatTo stores a ⊕ b in *r (which must not alias a or b); hot loops use
+// it to avoid copying the result.
+func (m *model) concatTo(r *seg, t *vtype, a, b *seg) {
 	var du, ds, c int64
 	la, fb := a.last, b.first
 	if la >= 0 && fb >= 0 {
 		k := int(la)*m.nLoc + int(fb)
 		du, ds, c = t.dur[k], t.dist[k], t.cost[k]
 	}
-	var r seg
 	delta := a.dur - a.tw + du
 	dWT := max(b.e-delta-a.l, 0)
 	dTW := max(a.e+delta-b.l, 0)
@@ -77,11 +84,8 @@ func (m *model) concat(t *vtype, a, b *seg) seg {
 	r.dist = a.dist + b.dist + ds
 	r.cost = a.cost + b.cost + c
 	r.n = a.n + b.n
+	// an open (virtual) start stays virtual
 	r.first = a.first
-	if r.first < 0 && a.n == 0 {
-		// open start: travel from the virtual start is free, keep it virtual
-		r.first = a.first
-	}
 	r.last = b.last
 	if b.n == 0 && b.last < 0 {
 		r.last = -1
@@ -91,7 +95,9 @@ func (m *model) concat(t *vtype, a, b *seg) seg {
 		r.pick[d] = a.pick[d] + b.pick[d]
 		r.peak[d] = max(a.peak[d]+b.del[d], a.pick[d]+b.peak[d])
 	}
-	return r
+	for d := m.dims; d < maxFastDims; d++ {
+		r.del[d], r.pick[d], r.peak[d] = 0, 0, 0
+	}
 }
 
 // segOK reports whether a complete route segment (start ... end) is

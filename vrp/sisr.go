@@ -35,6 +35,7 @@ type worker struct {
 	ruined   []bool
 	saved    []savedRoute
 	touched  []bool
+	span     [][4]int // per ruined route: vehicle, first and last removed index, count
 	demand   []int64
 	depotC   []int64
 	t0, tf   float64
@@ -259,11 +260,14 @@ func (w *worker) ruin() {
 	for _, n := range w.removed {
 		mark[n] = st
 	}
+	span := w.span[:0]
 	for i := range w.ruined {
 		if w.touched[i] {
-			s.removeFrom(i, func(n int32) bool { return mark[n] == st })
+			a, b, r := s.removeFrom(i, func(n int32) bool { return mark[n] == st })
+			span = append(span, [4]int{i, a, b, r})
 		}
 	}
+	w.span = span
 	// dedupe removed
 	j := 0
 	for _, n := range w.removed {
@@ -274,10 +278,8 @@ func (w *worker) ruin() {
 		}
 	}
 	w.removed = w.removed[:j]
-	for i := range w.ruined {
-		if w.touched[i] {
-			s.refresh(i)
-		}
+	for _, x := range w.span {
+		s.refreshRemoved(x[0], x[1], x[2], x[3])
 	}
 }
 
