@@ -139,12 +139,7 @@ func TestLabelPieces(t *testing.T) {
 		if !m.brk {
 			t.Fatal("expected the time-label path")
 		}
-		var used []int
-		for v, seq := range s.routes {
-			if len(seq) > 0 {
-				used = append(used, v)
-			}
-		}
+		used := usedRoutes(s)
 		if len(used) < 2 {
 			continue
 		}
@@ -174,13 +169,7 @@ func TestLabelPieces(t *testing.T) {
 				target = r2
 			}
 			seq := s.buildPieces(nil, ps)
-			dup := map[int32]bool{}
-			hasDup := false
-			for _, x := range seq {
-				hasDup = hasDup || dup[x]
-				dup[x] = true
-			}
-			if hasDup {
+			if hasDuplicate(seq) {
 				continue
 			}
 			c, ok := s.evalPieces(target, ps)

@@ -36,12 +36,7 @@ func TestEvalPieces(t *testing.T) {
 		if !m.fast {
 			t.Fatal("expected fast path")
 		}
-		var used []int
-		for v, seq := range s.routes {
-			if len(seq) > 0 {
-				used = append(used, v)
-			}
-		}
+		used := usedRoutes(s)
 		if len(used) < 2 {
 			continue
 		}
@@ -72,13 +67,7 @@ func TestEvalPieces(t *testing.T) {
 				target = r2
 			}
 			seq := s.buildPieces(nil, ps)
-			dup := map[int32]bool{}
-			hasDup := false
-			for _, x := range seq {
-				hasDup = hasDup || dup[x]
-				dup[x] = true
-			}
-			if hasDup {
+			if hasDuplicate(seq) {
 				continue // moves never duplicate tasks
 			}
 			c, ok := s.evalPieces(target, ps)
@@ -215,4 +204,28 @@ func TestInsertDeltas(t *testing.T) {
 	if n < 100 {
 		t.Fatalf("only %d insertions checked", n)
 	}
+}
+
+// usedRoutes returns the vehicles whose route is not empty.
+func usedRoutes(s *state) []int {
+	var used []int
+	for v, seq := range s.routes {
+		if len(seq) > 0 {
+			used = append(used, v)
+		}
+	}
+	return used
+}
+
+// hasDuplicate reports whether a task appears twice in seq (a move that
+// copies a piece instead of moving it).
+func hasDuplicate(seq []int32) bool {
+	seen := map[int32]bool{}
+	for _, x := range seq {
+		if seen[x] {
+			return true
+		}
+		seen[x] = true
+	}
+	return false
 }
