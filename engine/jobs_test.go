@@ -373,16 +373,20 @@ func TestServerShutdownCancelsJobs(t *testing.T) {
 // TestServerSolveTimeout: a synchronous solve that cannot finish within the
 // request timeout is answered 503 Timeout (the documented status).
 func TestServerSolveTimeout(t *testing.T) {
-	ts := startServer(t, ServerConfig{Timeout: 100 * time.Millisecond})
+	// 700 stops that all fit one vehicle: snapping, the 700x700 matrix and
+	// inserting every job take far longer than the 30 ms allowed, however
+	// idle the machine (with a small capacity the solver gave up on most
+	// jobs within 100 ms on an idle machine).
+	ts := startServer(t, ServerConfig{Timeout: 30 * time.Millisecond})
 	pts := roadPoints(ts.R, 700, 11)
 	var jobs []string
 	for i, p := range pts[1:] {
 		jobs = append(jobs, fmt.Sprintf(`{"id":%d,"location":[%g,%g],"delivery":[1]}`, i+1, p[0], p[1]))
 	}
-	body := fmt.Sprintf(`{"vehicles":[{"id":1,"start":[%g,%g],"capacity":[50]}],"jobs":[%s]}`, pts[0][0], pts[0][1], strings.Join(jobs, ","))
+	body := fmt.Sprintf(`{"vehicles":[{"id":1,"start":[%g,%g],"capacity":[1000]}],"jobs":[%s]}`, pts[0][0], pts[0][1], strings.Join(jobs, ","))
 	a := ts.do(t, "POST", "/v1/solve", []byte(body))
 	if a.status != 503 || !strings.Contains(string(a.body), `"Timeout"`) {
-		t.Fatalf("huge solve with a 100 ms timeout: %d %s, want 503 Timeout", a.status, clip(a.body, 200))
+		t.Fatalf("huge solve with a 30 ms timeout: %d %s, want 503 Timeout", a.status, clip(a.body, 200))
 	}
 	// The abandoned computation is cancelled and releases its slot.
 	t0 := time.Now()
