@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -323,18 +322,11 @@ func TestServerJobExpiry(t *testing.T) {
 // TestServerShutdownCancelsJobs checks that Shutdown cancels a running and
 // a queued job promptly, waits for their goroutines, and refuses new jobs.
 func TestServerShutdownCancelsJobs(t *testing.T) {
-	r := monaco(t)
-	s, err := newServer(r, ServerConfig{JobWorkers: 1}, endpoints())
+	s, err := newServer(monaco(t).fork(), ServerConfig{JobWorkers: 1}, endpoints())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	ts := &testServer{Server: s, url: "http://" + ln.Addr().String()}
+	ts, served := serveTest(t, s)
 	a := submit(t, ts, "?async=true&time=60", monacoProblem)
 	b := submit(t, ts, "?async=true&time=60", monacoProblem)
 	waitStatus(t, ts, a, "running")

@@ -107,8 +107,11 @@ type Live struct {
 	anyLive   atomic.Bool
 
 	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	// durBuf holds the durations of the last update, reused by apply (the
+	// update loop's goroutine only).
+	durBuf []float64
+	stop   chan struct{}
+	done   chan struct{}
 
 	// Counters for /metrics.
 	updates            atomic.Uint64
@@ -238,8 +241,8 @@ func (l *Live) apply(c *graph.CCH) error {
 	seq, since := l.seq.Load(), l.pendingAt
 	l.applyMu.Unlock()
 	t0 := time.Now()
-	dur := l.traffic.Durations(l.cfg.Now(), nil)
-	g, err := c.Customize(dur, l.cfg.Workers)
+	l.durBuf = l.traffic.Durations(l.cfg.Now(), l.durBuf)
+	g, err := c.Customize(l.durBuf, l.cfg.Workers)
 	if err != nil {
 		return err
 	}

@@ -127,12 +127,8 @@ func startServer(t *testing.T, cfg ServerConfig, extra ...endpoint) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
+	ts, done := serveTest(t, s)
+	ts.logs = logs
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -143,7 +139,20 @@ func startServer(t *testing.T, cfg ServerConfig, extra ...endpoint) *testServer 
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{Server: s, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), logs: logs}
+	return ts
+}
+
+// serveTest serves s on 127.0.0.1:0 and returns the test server and the
+// channel Serve's result arrives on once s is shut down.
+func serveTest(t *testing.T, s *Server) (*testServer, chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	return &testServer{Server: s, url: "http://" + ln.Addr().String(), addr: ln.Addr().String()}, done
 }
 
 var client = &http.Client{Timeout: 20 * time.Second}
