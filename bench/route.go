@@ -48,6 +48,7 @@ type RouteReport struct {
 	Graph                    string
 	RoadNodes, RoadEdges     int
 	Shortcuts                int
+	TransitNodes             int
 	ImportTime, ContractTime time.Duration
 	PeakRSSPrepare           int64 // bytes, high-water mark after preparing (0 when loaded)
 	FileBytes                int64
@@ -146,7 +147,7 @@ func Route(cfg RouteConfig) (*RouteReport, error) {
 	}
 	runtime.GC()
 	st := g.Stats()
-	rep.RoadNodes, rep.RoadEdges, rep.Shortcuts = st.RoadNodes, st.RoadEdges, st.Shortcuts
+	rep.RoadNodes, rep.RoadEdges, rep.Shortcuts, rep.TransitNodes = st.RoadNodes, st.RoadEdges, st.Shortcuts, st.TransitNodes
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x1a57))
 	eps := RandomEndpoints(g, rng, 2*cfg.Pairs)
@@ -168,15 +169,14 @@ func Route(cfg RouteConfig) (*RouteReport, error) {
 		return out, time.Since(t0)
 	}
 	ch, chT := runAll(q.Route)
-	t0 := time.Now()
-	for i := range cfg.Pairs {
-		_, _, _ = q.Cost(eps[2*i], eps[2*i+1])
-	}
-	costT := time.Since(t0)
+	cost, costT := runAll(func(s, t graph.Endpoint) (graph.Route, error) {
+		d, l, err := q.Cost(s, t)
+		return graph.Route{Duration: d, Distance: l}, err
+	})
 	dj, dT := runAll(q.Dijkstra)
 	bd, bT := runAll(q.BidirDijkstra)
 	for i := range ch {
-		if ch[i] != dj[i] || ch[i] != bd[i] {
+		if ch[i] != dj[i] || ch[i] != bd[i] || cost[i] != dj[i] {
 			rep.Mismatches++
 		}
 	}
@@ -273,6 +273,7 @@ func WriteRoute(w io.Writer, r *RouteReport) {
 	fmt.Fprintf(w, "| %-38s | %s |\n|%s|%s|\n", "measure", "value", strings.Repeat("-", 40), "---")
 	row("graph", r.Graph)
 	row("road nodes / road edges / shortcuts", fmt.Sprintf("%d / %d / %d", r.RoadNodes, r.RoadEdges, r.Shortcuts))
+	row("transit nodes (table for cost queries)", fmt.Sprintf("%d", r.TransitNodes))
 	if r.ImportTime > 0 {
 		row("import (s)", fmt.Sprintf("%.2f", r.ImportTime.Seconds()))
 		row("contraction (s)", fmt.Sprintf("%.2f", r.ContractTime.Seconds()))

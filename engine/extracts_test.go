@@ -300,6 +300,10 @@ func TestExtractsAgainstReference(t *testing.T) {
 						if ch.Duration != ref.Duration || ch.Distance != ref.Distance {
 							fail("pair %d: CH %.3f s %.2f m, Dijkstra %.3f s %.2f m", i, ch.Duration, ch.Distance, ref.Duration, ref.Distance)
 						}
+						// Cost searches below the transit table
+						if d, l, err := q.Cost(s, d); err != nil || d != ref.Duration || l != ref.Distance {
+							fail("pair %d: Cost %.3f s %.2f m (%v), Dijkstra %.3f s %.2f m", i, d, l, err, ref.Duration, ref.Distance)
+						}
 						if len(ch.Edges) == 0 {
 							fail("pair %d: empty path", i)
 							continue

@@ -391,7 +391,7 @@ func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
 		return nil, err
 	}
 	ng.stats = g.stats
-	ng.countArcs()
+	ng.countStats()
 	return ng, nil
 }
 

@@ -70,6 +70,10 @@ func TestCCHMatchesDijkstra(t *testing.T) {
 					if (err1 == nil) != (err2 == nil) {
 						t.Fatalf("%s pair %d: CCH error %v, Dijkstra error %v", m.name, k, err1, err2)
 					}
+					// Cost takes its own path (chSearch without a transit table).
+					if d, l, err := q.Cost(src, dst); (err == nil) != (err2 == nil) || d != dj.Duration || l != dj.Distance {
+						t.Fatalf("%s pair %d: Cost %v s %v m (%v), Dijkstra %v s %v m (%v)", m.name, k, d, l, err, dj.Duration, dj.Distance, err2)
+					}
 					if err1 != nil {
 						if !errors.Is(err1, ErrNoRoute) {
 							t.Fatalf("%s pair %d: %v", m.name, k, err1)

@@ -53,6 +53,9 @@ type Stats struct {
 	// UpArcs is the number of arcs of the upward forward plus backward graphs,
 	// Shortcuts how many of them are shortcuts.
 	UpArcs, Shortcuts int
+	// TransitNodes is the number of top nodes with a distance table for
+	// cost queries (see transit.go).
+	TransitNodes int
 	// Build times per stage (zero for a loaded graph).
 	TurnGraphTime, SCCTime, ContractTime, TotalTime time.Duration
 }
@@ -86,6 +89,9 @@ type Graph struct {
 	// cchOrder is the nested-dissection order of the customizable
 	// hierarchy when it was computed before saving (see ComputeCCHOrder).
 	cchOrder []uint32
+	// transit is the distance table between the top nodes that Cost
+	// queries use (none on customized snapshots).
+	transit transitTable
 	// noStall turns stall-on-demand off (customized CCH snapshots).
 	noStall bool
 
@@ -201,7 +207,7 @@ func Build(n *Network, opt BuildOptions) (*Graph, error) {
 		RoadNodes: len(n.Lat), RoadEdges: len(n.Edges), CHNodes: nl, TurnArcs: len(g.turnHead),
 		TurnGraphTime: t1.Sub(t0), SCCTime: t2.Sub(t1), ContractTime: t3.Sub(t2),
 	}
-	g.countArcs()
+	g.countStats()
 	g.stats.TotalTime = time.Since(t0)
 	log.Info("contraction hierarchy built", "ch_nodes", nl, "up_arcs", g.stats.UpArcs, "shortcuts", g.stats.Shortcuts,
 		"contract", t3.Sub(t2), "total", g.stats.TotalTime)
@@ -209,7 +215,8 @@ func Build(n *Network, opt BuildOptions) (*Graph, error) {
 }
 
 // derive computes the arrays that follow from the stored ones: node
-// weights, the reversed turn graph and the children of shortcuts.
+// weights, the reversed turn graph, the children of shortcuts and the
+// transit table.
 func (g *Graph) derive() error {
 	n := len(g.edgeOfCH)
 	g.nodeW = make([]int64, n)
@@ -233,10 +240,17 @@ func (g *Graph) derive() error {
 		}
 	}
 	g.fwd.End, g.bwd.End = g.fwd.First[1:], g.bwd.First[1:]
-	return g.linkChildren()
+	if err := g.linkChildren(); err != nil {
+		return err
+	}
+	g.buildTransit(transitCount(len(g.rank)), runtime.GOMAXPROCS(0))
+	return nil
 }
 
-func (g *Graph) countArcs() {
+// countStats sets the size figures of the stats that follow from the
+// arrays.
+func (g *Graph) countStats() {
+	g.stats.TransitNodes = g.transit.k
 	g.stats.UpArcs = len(g.fwd.Head) + len(g.bwd.Head)
 	g.stats.Shortcuts = 0
 	for _, m := range g.fwd.Mid {

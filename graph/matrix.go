@@ -60,22 +60,88 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 	}
 	m := &Matrix{Rows: len(src), Cols: len(dst),
 		Durations: make([]float64, len(src)*len(dst)), Distances: make([]float64, len(src)*len(dst))}
+	// Sources leave at their fraction, targets are entered up to theirs
+	// (see Endpoint for the partial costs).
+	endSeeds := func(eps []Endpoint, ok []bool, target bool) func(int, []seed) []seed {
+		return func(i int, buf []seed) []seed {
+			if !ok[i] {
+				return buf
+			}
+			for k, p := range eps[i].Points {
+				if v, ok := g.endNode(p.Edge); ok {
+					wt := g.weight[p.Edge]
+					off := wt - scaleWeight(wt, p.Fraction)
+					if target {
+						off = -off
+					}
+					buf = append(buf, seed{node: v, point: int32(k), extra: noNode, off: off})
+				}
+			}
+			return buf
+		}
+	}
+	g.seedTable(len(src), len(dst), endSeeds(src, srcOK, false), endSeeds(dst, dstOK, true), workers,
+		func(i int, row []int64) {
+			out := i * len(dst)
+			for j, d := range row {
+				if d >= infWeight || !dstOK[j] {
+					m.Durations[out+j], m.Distances[out+j] = math.Inf(1), math.Inf(1)
+				} else {
+					m.Durations[out+j], m.Distances[out+j] = weightSeconds(d), weightMetres(d)
+				}
+			}
+		})
+
+	// Pairs sharing an edge: point-to-point queries.
+	byEdge := map[uint32][]int{}
+	for j, ep := range dst {
+		for _, p := range ep.Points {
+			if l := byEdge[p.Edge]; len(l) == 0 || l[len(l)-1] != j {
+				byEdge[p.Edge] = append(l, j)
+			}
+		}
+	}
+	var q *Query
+	for i, ep := range src {
+		if !srcOK[i] {
+			continue
+		}
+		for _, p := range ep.Points {
+			for _, j := range byEdge[p.Edge] {
+				if !dstOK[j] {
+					continue
+				}
+				if q == nil {
+					q = g.getQuery()
+					defer g.queries.Put(q)
+				}
+				d, l, err := q.Cost(ep, dst[j])
+				if err != nil {
+					d, l = math.Inf(1), math.Inf(1)
+				}
+				m.Durations[i*len(dst)+j], m.Distances[i*len(dst)+j] = d, l
+			}
+		}
+	}
+	return m, nil
+}
+
+// seedTable runs the bucket algorithm of Matrix from rows sources to cols
+// targets given as search seeds (srcSeeds and dstSeeds append the seeds of
+// one source or target to buf; none means unreachable) and passes each
+// row of packed weights (infWeight where there is no route) to row, from
+// several goroutines at once. Rows are reused after row returns.
+func (g *Graph) seedTable(rows, cols int, srcSeeds, dstSeeds func(i int, buf []seed) []seed, workers int, row func(i int, dist []int64)) {
 	n := len(g.edgeOfCH)
-	workers = min(workers, max(len(src), len(dst), 1))
+	workers = min(workers, max(rows, cols, 1))
 
 	// Backward searches fill per-worker entry lists.
 	entries := make([][]bucketEntry, workers)
-	g.runParallel(workers, len(dst), func(w int, s *side, j int) {
-		if !dstOK[j] {
+	g.runParallel(workers, cols, func(w int, s *side, j int) {
+		var buf [4]seed
+		ts := dstSeeds(j, buf[:0])
+		if len(ts) == 0 {
 			return
-		}
-		var seeds [4]seed
-		ts := seeds[:0]
-		for k, p := range dst[j].Points {
-			if v, ok := g.endNode(p.Edge); ok {
-				wt := g.weight[p.Edge]
-				ts = append(ts, seed{node: v, point: int32(k), extra: noNode, off: scaleWeight(wt, p.Fraction) - wt})
-			}
 		}
 		s.seed(ts)
 		for s.heap.len() > 0 {
@@ -112,24 +178,17 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 	entries = nil
 
 	// Forward searches scan the buckets.
-	rows := make([][]int64, workers)
-	for w := range rows {
-		rows[w] = make([]int64, len(dst))
+	rowBuf := make([][]int64, workers)
+	for w := range rowBuf {
+		rowBuf[w] = make([]int64, cols)
 	}
-	g.runParallel(workers, len(src), func(w int, s *side, i int) {
-		row := rows[w]
-		for j := range row {
-			row[j] = infWeight
+	g.runParallel(workers, rows, func(w int, s *side, i int) {
+		r := rowBuf[w]
+		for j := range r {
+			r[j] = infWeight
 		}
-		if srcOK[i] {
-			var seeds [4]seed
-			ss := seeds[:0]
-			for k, p := range src[i].Points {
-				if v, ok := g.endNode(p.Edge); ok {
-					wt := g.weight[p.Edge]
-					ss = append(ss, seed{node: v, point: int32(k), extra: noNode, off: wt - scaleWeight(wt, p.Fraction)})
-				}
-			}
+		var buf [4]seed
+		if ss := srcSeeds(i, buf[:0]); len(ss) > 0 {
 			s.seed(ss)
 			for s.heap.len() > 0 {
 				u, du, stalled := g.upStep(s, 0)
@@ -137,54 +196,14 @@ func (g *Graph) Matrix(src, dst []Endpoint, workers int) (*Matrix, error) {
 					continue
 				}
 				for k := bFirst[u]; k < bFirst[u+1]; k++ {
-					if d := du + bDist[k]; d < row[bTarget[k]] {
-						row[bTarget[k]] = d
+					if d := du + bDist[k]; d < r[bTarget[k]] {
+						r[bTarget[k]] = d
 					}
 				}
 			}
 		}
-		out := i * len(dst)
-		for j, d := range row {
-			if d >= infWeight || !dstOK[j] {
-				m.Durations[out+j], m.Distances[out+j] = math.Inf(1), math.Inf(1)
-			} else {
-				m.Durations[out+j], m.Distances[out+j] = weightSeconds(d), weightMetres(d)
-			}
-		}
+		row(i, r)
 	})
-
-	// Pairs sharing an edge: point-to-point queries.
-	byEdge := map[uint32][]int{}
-	for j, ep := range dst {
-		for _, p := range ep.Points {
-			if l := byEdge[p.Edge]; len(l) == 0 || l[len(l)-1] != j {
-				byEdge[p.Edge] = append(l, j)
-			}
-		}
-	}
-	var q *Query
-	for i, ep := range src {
-		if !srcOK[i] {
-			continue
-		}
-		for _, p := range ep.Points {
-			for _, j := range byEdge[p.Edge] {
-				if !dstOK[j] {
-					continue
-				}
-				if q == nil {
-					q = g.getQuery()
-					defer g.queries.Put(q)
-				}
-				d, l, err := q.Cost(ep, dst[j])
-				if err != nil {
-					d, l = math.Inf(1), math.Inf(1)
-				}
-				m.Durations[i*len(dst)+j], m.Distances[i*len(dst)+j] = d, l
-			}
-		}
-	}
-	return m, nil
 }
 
 // upStep settles the next node of s in direction dir with

@@ -127,8 +127,12 @@ type Query struct {
 	directSrc, directDst int32
 	minS, minT           int64
 	path, stack          []uint32
+	accF, accB           []access // transit nodes reached (transitSearch)
 	// Settled counts the nodes settled by the last CH search (statistics).
 	Settled int
+	// NoTransit makes Cost search the whole hierarchy instead of stopping
+	// below the transit table (to measure what the table gains).
+	NoTransit bool
 }
 
 // NewQuery returns a Query for g. Its buffers are sized for the graph, so
@@ -230,16 +234,22 @@ func (q *Query) Route(src, dst Endpoint) (Route, error) {
 }
 
 // Cost returns the duration (s) and distance (m) of the shortest route
-// like Route, without building the path.
+// like Route, without building the path. On a graph with a transit table
+// (see transit.go) it searches only below the transit nodes.
 func (q *Query) Cost(src, dst Endpoint) (duration, distance float64, err error) {
-	best, meet, err := q.chSearch(src, dst)
+	var best int64
+	if q.g.transit.k > 0 && !q.NoTransit {
+		best, err = q.transitSearch(src, dst)
+	} else {
+		best, _, err = q.chSearch(src, dst)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
-	if meet == noNode && q.direct == infWeight {
+	best = min(best, q.direct)
+	if best >= infWeight {
 		return 0, 0, ErrNoRoute
 	}
-	best = min(best, q.direct)
 	return weightSeconds(best), weightMetres(best), nil
 }
 

@@ -480,7 +480,7 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 	}
 	g.stats = Stats{RoadNodes: len(n.Lat), RoadEdges: ne, CHNodes: len(g.edgeOfCH), TurnArcs: len(g.turnHead),
 		TurnGraphTime: time.Duration(times[0]), SCCTime: time.Duration(times[1]), ContractTime: time.Duration(times[2]), TotalTime: time.Duration(times[3])}
-	g.countArcs()
+	g.countStats()
 	return g, nil
 }
 
