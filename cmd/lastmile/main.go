@@ -34,7 +34,8 @@ func commands() []command {
 		{"table", "table --graph G LON,LAT ...: many-to-many durations and distances as JSON", cmdTable},
 		{"solve", "solve [--graph G] [--time 10s] [--seed N] problem.json: VROOM-format problem in, solution out", cmdSolve},
 		{"bench", "bench route|vrp|gate: benchmarks (see README)", cmdBench},
-		{"serve", "serve --graph G --addr HOST:PORT [--data DIR]: the HTTP API", cmdServe},
+		{"serve", "serve --graph G --addr HOST:PORT [--data DIR] [--profile P]: the HTTP API", cmdServe},
+		{"profile", "profile --graph G --traces T.csv -o OUT.lmp [--tz ZONE]: fit a historical speed profile from GPS traces", cmdProfile},
 	}
 }
 

@@ -68,6 +68,10 @@ func TestCLI(t *testing.T) {
 		{"unknown command", []string{"fly"}, 2, nil, "unknown command", nil},
 		{"unknown flag", []string{"route", "--nope"}, 2, nil, "nope", nil},
 		{"prepare without output", []string{"prepare", "x.osm.pbf"}, 2, nil, "usage", nil},
+		{"profile without output", []string{"profile", "--graph", g, "--traces", problem}, 2, nil, "usage", nil},
+		{"profile bad time zone", []string{"profile", "--graph", g, "--traces", problem, "-o", filepath.Join(t.TempDir(), "p.lmp"), "--tz", "Mars/Olympus"}, 2, nil, "Mars/Olympus", nil},
+		{"profile bad traces", []string{"profile", "--graph", g, "--traces", problem, "-o", filepath.Join(t.TempDir(), "p.lmp")}, 1, nil, "p.json", nil},
+		{"serve missing profile", []string{"serve", "--graph", g, "--addr", "127.0.0.1:0", "--profile", "/nonexistent.lmp"}, 1, nil, "nonexistent.lmp", nil},
 		{"prepare empty file", []string{"prepare", "/dev/null", "-o", filepath.Join(t.TempDir(), "x.lmg")}, 1, nil, "/dev/null", nil},
 	}
 	for _, tc := range tests {

@@ -42,6 +42,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	horizon := fs.Duration("traffic-horizon", 45*time.Minute, "how long live traffic lasts before decaying back to the profile")
 	trafficInterval := fs.Duration("traffic-interval", 500*time.Millisecond, "least time between two traffic updates of the routing graph")
 	maxObs := fs.Int("max-traffic-observations", 100_000, "most observations per POST /v1/traffic and pings per POST /v1/positions")
+	profile := fs.String("profile", "", "historical speed profile (lastmile profile) for ETAs and as the base of live traffic; default free flow")
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
 	pos, err := parseFlags(fs, args)
@@ -89,13 +90,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	r := engine.NewRouter(g, *radius)
 	log.Info("graph ready", "file", *gpath, "seconds", time.Since(t0).Seconds())
+	live := engine.LiveConfig{Horizon: *horizon, MinInterval: *trafficInterval}
+	if *profile != "" {
+		if live.Profile, err = engine.LoadProfile(*profile, g); err != nil {
+			return err
+		}
+		st := live.Profile.Stats()
+		log.Info("profile loaded", "file", *profile, "zone", live.Profile.Location().String(), "edges", st.Edges, "groups", st.Groups, "classes", st.Classes)
+	}
 	srv := engine.NewServer(r, engine.ServerConfig{
 		MaxBodyBytes: *maxBody, MaxTableCells: *maxCells, MaxRouteCoordinates: *maxCoords, MaxHeaderBytes: *maxHeader,
 		Timeout: *timeout, ReadTimeout: *ioTimeout, WriteTimeout: *ioTimeout, IdleTimeout: *idle,
 		Workers: *workers, MaxComputations: *maxComp, Logger: log,
 		SolveTime: *solveTime, MaxSolveTime: *maxSolveTime,
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
-		MaxTrafficObservations: *maxObs, Live: engine.LiveConfig{Horizon: *horizon, MinInterval: *trafficInterval},
+		MaxTrafficObservations: *maxObs, Live: live,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

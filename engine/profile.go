@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"github.com/lastmile/lastmile/datasets"
+	"github.com/lastmile/lastmile/eta"
+	"github.com/lastmile/lastmile/graph"
+)
+
+// ProfileFit reports what FitTracesProfile used.
+type ProfileFit struct {
+	Traces, Pings, Traversals int
+	// Rejected counts pings the matcher rejected, by reason.
+	Rejected map[string]int
+	Profile  eta.ProfileStats
+}
+
+// FitTracesProfile matches recorded GPS traces onto g (HMM map matching)
+// and fits a historical speed profile from the whole-edge traversals, in
+// the time zone loc: the profile a server starts with (serve --profile)
+// so that its "historical" ETAs come from real trips instead of free flow.
+// Traces without timestamps are an error.
+func FitTracesProfile(g *graph.Graph, traces []datasets.Trace, loc *time.Location, log *slog.Logger) (*eta.Profile, ProfileFit, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := eta.NewMatcher(g, eta.MatchOptions{})
+	if err != nil {
+		return nil, ProfileFit{}, err
+	}
+	fit := ProfileFit{Rejected: map[string]int{}}
+	var obs []eta.Observation
+	var pings []eta.Ping
+	last := time.Now()
+	for i, tr := range traces {
+		pings = pings[:0]
+		for _, p := range tr.Points {
+			if p.Time == 0 {
+				return nil, fit, fmt.Errorf("fit profile: trace %s has no timestamps", tr.ID)
+			}
+			pings = append(pings, eta.Ping{Time: time.Unix(p.Time, 0).UTC(), Lat: p.Lat, Lon: p.Lon, Speed: math.NaN(), Heading: math.NaN()})
+		}
+		if len(pings) == 0 {
+			continue
+		}
+		mr, err := m.Match(pings)
+		if err != nil {
+			return nil, fit, fmt.Errorf("fit profile: trace %s: %w", tr.ID, err)
+		}
+		fit.Traces++
+		fit.Pings += len(pings)
+		for r, n := range mr.Rejected {
+			fit.Rejected[r] += n
+		}
+		for _, t := range mr.Traversals {
+			if t.Full {
+				obs = append(obs, eta.Observation{Edge: t.Edge, Time: t.Enter, Duration: t.Exit.Sub(t.Enter).Seconds()})
+			}
+		}
+		if time.Since(last) > 2*time.Second {
+			last = time.Now()
+			log.Info("matching traces", "done", i+1, "total", len(traces), "traversals", len(obs))
+		}
+	}
+	fit.Traversals = len(obs)
+	p, err := eta.FitProfile(g.Road, obs, eta.ProfileOptions{Location: loc, Logger: log})
+	if err != nil {
+		return nil, fit, fmt.Errorf("fit profile: %w", err)
+	}
+	fit.Profile = p.Stats()
+	return p, fit, nil
+}
+
+// SaveProfile writes p, fitted on g's road network, to path.
+func SaveProfile(p *eta.Profile, g *graph.Graph, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("save profile: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	if err := eta.WriteProfile(w, p, g.Road); err != nil {
+		f.Close()
+		return fmt.Errorf("save profile %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("save profile %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save profile %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadProfile reads a profile saved by SaveProfile and checks that it was
+// fitted on g's road network.
+func LoadProfile(path string, g *graph.Graph) (*eta.Profile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load profile: %w", err)
+	}
+	defer f.Close()
+	p, err := eta.ReadProfile(f, g.Road)
+	if err != nil {
+		return nil, fmt.Errorf("load profile %s: %w", path, err)
+	}
+	return p, nil
+}
