@@ -11,6 +11,7 @@ import (
 
 	"github.com/lastmile/lastmile/datasets"
 	"github.com/lastmile/lastmile/datasets/sim"
+	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/eta"
 	"github.com/lastmile/lastmile/graph"
 )
@@ -217,12 +218,8 @@ func Match(cfg MatchConfig) (MatchResult, error) {
 	}
 	res.TraceRejected = map[string]int{}
 	for _, tr := range traces {
-		pings = pings[:0]
-		for _, p := range tr.Points {
-			if p.Time == 0 {
-				return res, fmt.Errorf("bench: Match: trace %s has no timestamps", tr.ID)
-			}
-			pings = append(pings, eta.Ping{Time: time.Unix(p.Time, 0).UTC(), Lat: p.Lat, Lon: p.Lon, Speed: math.NaN(), Heading: math.NaN()})
+		if pings, err = engine.TracePings(pings[:0], tr); err != nil {
+			return res, fmt.Errorf("bench: Match: %w", err)
 		}
 		if len(pings) == 0 {
 			continue

@@ -39,12 +39,8 @@ func FitTracesProfile(g *graph.Graph, traces []datasets.Trace, loc *time.Locatio
 	var pings []eta.Ping
 	last := time.Now()
 	for i, tr := range traces {
-		pings = pings[:0]
-		for _, p := range tr.Points {
-			if p.Time == 0 {
-				return nil, fit, fmt.Errorf("fit profile: trace %s has no timestamps", tr.ID)
-			}
-			pings = append(pings, eta.Ping{Time: time.Unix(p.Time, 0).UTC(), Lat: p.Lat, Lon: p.Lon, Speed: math.NaN(), Heading: math.NaN()})
+		if pings, err = TracePings(pings[:0], tr); err != nil {
+			return nil, fit, fmt.Errorf("fit profile: %w", err)
 		}
 		if len(pings) == 0 {
 			continue
@@ -75,6 +71,18 @@ func FitTracesProfile(g *graph.Graph, traces []datasets.Trace, loc *time.Locatio
 	}
 	fit.Profile = p.Stats()
 	return p, fit, nil
+}
+
+// TracePings appends the fixes of a recorded trace to dst as matcher pings
+// (speed and heading unknown); a fix without a timestamp is an error.
+func TracePings(dst []eta.Ping, tr datasets.Trace) ([]eta.Ping, error) {
+	for _, p := range tr.Points {
+		if p.Time == 0 {
+			return dst, fmt.Errorf("trace %s has no timestamps", tr.ID)
+		}
+		dst = append(dst, eta.Ping{Time: time.Unix(p.Time, 0).UTC(), Lat: p.Lat, Lon: p.Lon, Speed: math.NaN(), Heading: math.NaN()})
+	}
+	return dst, nil
 }
 
 // SaveProfile writes p, fitted on g's road network, to path.
