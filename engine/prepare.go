@@ -5,6 +5,7 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,6 +74,16 @@ func Prepare(path string, opt PrepareOptions) (*graph.Graph, PrepareStats, error
 // file in the same directory), so that a crash never leaves half a file
 // under the final name.
 func Save(g *graph.Graph, path string) error {
+	return writeFileAtomic(path, func(w io.Writer) error {
+		_, err := g.WriteTo(w)
+		return err
+	})
+}
+
+// writeFileAtomic writes path through write into a temporary file beside
+// it, renamed over path only when complete: a failed write never leaves a
+// truncated file where a good one is expected.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".lastmile-*.tmp")
 	if err != nil {
@@ -80,7 +91,7 @@ func Save(g *graph.Graph, path string) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	if _, err := g.WriteTo(f); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return fmt.Errorf("save %s: %w", path, err)
 	}

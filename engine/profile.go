@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -85,25 +85,10 @@ func TracePings(dst []eta.Ping, tr datasets.Trace) ([]eta.Ping, error) {
 	return dst, nil
 }
 
-// SaveProfile writes p, fitted on g's road network, to path.
+// SaveProfile writes p, fitted on g's road network, to path (replaced
+// only once the new file is complete).
 func SaveProfile(p *eta.Profile, g *graph.Graph, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("save profile: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	if err := eta.WriteProfile(w, p, g.Road); err != nil {
-		f.Close()
-		return fmt.Errorf("save profile %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("save profile %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save profile %s: %w", path, err)
-	}
-	return nil
+	return writeFileAtomic(path, func(w io.Writer) error { return eta.WriteProfile(w, p, g.Road) })
 }
 
 // LoadProfile reads a profile saved by SaveProfile and checks that it was
