@@ -85,20 +85,17 @@ func ReadProfile(r io.Reader, net *graph.Network) (*Profile, error) {
 		return fmt.Errorf("eta: read profile: corrupt file: "+format, args...)
 	}
 	br := bufio.NewReader(r)
+	// Everything before the checksum is read through the hash.
+	h := crc32.New(castagnoli)
+	tr := io.TeeReader(br, h)
 	var magic [8]byte
-	if _, err := io.ReadFull(br, magic[:]); err != nil || string(magic[:]) != profileMagic {
+	if _, err := io.ReadFull(tr, magic[:]); err != nil || string(magic[:]) != profileMagic {
 		return nil, corrupt("not a lastmile profile (bad magic)")
 	}
-	crc := crc32.Update(0, castagnoli, magic[:])
 	var hdr [12]uint64
-	if err := binary.Read(br, binary.LittleEndian, &hdr); err != nil {
+	if err := binary.Read(tr, binary.LittleEndian, &hdr); err != nil {
 		return nil, corrupt("truncated header")
 	}
-	var hb [12 * 8]byte
-	for i, v := range hdr {
-		binary.LittleEndian.PutUint64(hb[i*8:], v)
-	}
-	crc = crc32.Update(crc, castagnoli, hb[:])
 	if hdr[0] != profileVersion {
 		return nil, fmt.Errorf("eta: read profile: format version %d, this build reads %d", hdr[0], profileVersion)
 	}
@@ -115,19 +112,18 @@ func ReadProfile(r io.Reader, net *graph.Network) (*Profile, error) {
 		return nil, corrupt("%d rows for %d edges", nRows, nEdges)
 	}
 	zone := make([]byte, zoneLen)
-	if _, err := io.ReadFull(br, zone); err != nil {
+	if _, err := io.ReadFull(tr, zone); err != nil {
 		return nil, corrupt("truncated time zone")
 	}
-	crc = crc32.Update(crc, castagnoli, zone)
 	loc, err := time.LoadLocation(string(zone))
 	if err != nil {
 		return nil, fmt.Errorf("eta: read profile: time zone %q: %w", zone, err)
 	}
 	raw := make([]byte, 4*(nEdges+int(nRows)*NumBins))
-	if _, err := io.ReadFull(br, raw); err != nil {
+	if _, err := io.ReadFull(tr, raw); err != nil {
 		return nil, corrupt("truncated tables")
 	}
-	crc = crc32.Update(crc, castagnoli, raw)
+	crc := h.Sum32()
 	var want uint32
 	if err := binary.Read(br, binary.LittleEndian, &want); err != nil {
 		return nil, corrupt("missing checksum")

@@ -89,10 +89,9 @@ func (q *Query) transitSearch(src, dst Endpoint) (int64, error) {
 	best := int64(infWeight)
 	q.Settled = 0
 	q.accF, q.accB = q.accF[:0], q.accB[:0]
-	// forward first: its labels are final when the backward search checks
-	// meetings against them
-	// Labels from infWeight up come from closed roads (customized graphs)
-	// and are never expanded.
+	// Forward first: its labels are final when the backward search checks
+	// meetings against them. Labels from infWeight up (a closed road) are
+	// never expanded, as in chSearch.
 	for s := &q.fw; s.heap.len() > 0 && s.heap.minKey() < infWeight; {
 		it := s.heap.pop()
 		q.Settled++
