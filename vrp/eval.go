@@ -39,7 +39,8 @@ func (m *model) travel(t *vtype, a, b int32) (dur, dist, cost int64) {
 		return 0, 0, 0
 	}
 	k := int(a)*m.nLoc + int(b)
-	return t.dur[k], t.dist[k], t.cost[k]
+	x := &t.arcs[k]
+	return x.dur, x.dist, x.cost
 }
 
 // routeCost returns the internal cost of serving seq with vehicle v (fixed

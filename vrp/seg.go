@@ -71,7 +71,8 @@ func (m *model) concatTo(r *seg, t *vtype, a, b *seg) {
 	la, fb := a.last, b.first
 	if la >= 0 && fb >= 0 {
 		k := int(la)*m.nLoc + int(fb)
-		du, ds, c = t.dur[k], t.dist[k], t.cost[k]
+		a := &t.arcs[k]
+		du, ds, c = a.dur, a.dist, a.cost
 	}
 	delta := a.dur - a.tw + du
 	dWT := max(b.e-delta-a.l, 0)
@@ -90,13 +91,29 @@ func (m *model) concatTo(r *seg, t *vtype, a, b *seg) {
 	if b.n == 0 && b.last < 0 {
 		r.last = -1
 	}
-	for d := 0; d < m.dims; d++ {
-		r.del[d] = a.del[d] + b.del[d]
-		r.pick[d] = a.pick[d] + b.pick[d]
-		r.peak[d] = max(a.peak[d]+b.del[d], a.pick[d]+b.peak[d])
-	}
-	for d := m.dims; d < maxFastDims; d++ {
-		r.del[d], r.pick[d], r.peak[d] = 0, 0, 0
+	// Dimensions beyond m.dims are zero in every segment of the model
+	// (node and depot segments are built so, and concatenations of zeros
+	// stay zero), so only the first m.dims are combined; one and two
+	// dimensions, the common cases, without a loop.
+	switch m.dims {
+	case 0:
+	case 1:
+		r.del[0] = a.del[0] + b.del[0]
+		r.pick[0] = a.pick[0] + b.pick[0]
+		r.peak[0] = max(a.peak[0]+b.del[0], a.pick[0]+b.peak[0])
+	case 2:
+		r.del[0] = a.del[0] + b.del[0]
+		r.pick[0] = a.pick[0] + b.pick[0]
+		r.peak[0] = max(a.peak[0]+b.del[0], a.pick[0]+b.peak[0])
+		r.del[1] = a.del[1] + b.del[1]
+		r.pick[1] = a.pick[1] + b.pick[1]
+		r.peak[1] = max(a.peak[1]+b.del[1], a.pick[1]+b.peak[1])
+	default:
+		for d := range m.dims {
+			r.del[d] = a.del[d] + b.del[d]
+			r.pick[d] = a.pick[d] + b.pick[d]
+			r.peak[d] = max(a.peak[d]+b.del[d], a.pick[d]+b.peak[d])
+		}
 	}
 }
 
