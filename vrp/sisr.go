@@ -12,6 +12,10 @@ const (
 	sisrCbar  = 10
 	sisrLmax  = 10
 	sisrBlink = 0.01
+	// sisrSwap is the share of iterations that exchange the routes of two
+	// vehicles of different classes instead of ruining and recreating
+	// (see swapVehicles).
+	sisrSwap = 0.01
 	// Start and final temperatures as multiples of the mean
 	// nearest-neighbour arc cost (tuned on Solomon and X instances).
 	sisrT0 = 10.0
@@ -44,6 +48,8 @@ type worker struct {
 	// prioSpread is true when tasks have different priorities.
 	prioSpread bool
 	order      []int32
+	// swaps is true when the fleet has vehicles of more than one class.
+	swaps bool
 }
 
 // lsK is the granular neighbourhood size of the local search.
@@ -86,6 +92,11 @@ func newWorker(m *model, init *state, seed int64, idx int, nb [][]int32) *worker
 	for n := 1; n < m.nNodes; n++ {
 		if m.prio[n] != m.prio[0] {
 			w.prioSpread = true
+		}
+	}
+	for v := range m.veh {
+		if m.vclass[v] != m.vclass[0] {
+			w.swaps = true
 		}
 	}
 	w.ruined = make([]bool, len(m.veh))
@@ -358,8 +369,14 @@ func (w *worker) insertTracked(u int32) {
 // temperature temp.
 func (w *worker) step(temp float64) {
 	w.iters++
-	w.ruin()
-	w.recreate()
+	if w.swaps && w.r.float() < sisrSwap {
+		if !w.swapVehicles() {
+			return
+		}
+	} else {
+		w.ruin()
+		w.recreate()
+	}
 	o := w.cur.obj()
 	accept := false
 	switch {
@@ -381,4 +398,35 @@ func (w *worker) step(temp float64) {
 		w.bestObj = o
 		w.best.copyFrom(w.cur)
 	}
+}
+
+// swapVehicles exchanges the routes of two random vehicles of different
+// classes (one of them may be unused) when each route stays feasible on its
+// new vehicle, and reports whether it did. Ruin and recreate moves tasks
+// between routes but never a whole route to another vehicle: with a
+// heterogeneous fleet (capacities, skills, shifts, costs) a route stuck on
+// a small vehicle keeps the search from filling a larger one. Between
+// vehicles of the same type the exchange costs nothing, so the annealing
+// accepts it and the following ruins work with the other vehicle's room.
+func (w *worker) swapVehicles() bool {
+	s := w.cur
+	m := w.m
+	V := len(m.veh)
+	a := w.r.intn(V)
+	b := w.r.intn(V - 1)
+	if b >= a {
+		b++
+	}
+	if m.vclass[a] == m.vclass[b] || (len(s.routes[a]) == 0 && len(s.routes[b]) == 0) {
+		return false
+	}
+	if !m.feasible(b, s.routes[a], s.w) || !m.feasible(a, s.routes[b], s.w) {
+		return false
+	}
+	w.touch(a)
+	w.touch(b)
+	s.routes[a], s.routes[b] = s.routes[b], s.routes[a]
+	s.refresh(a)
+	s.refresh(b)
+	return true
 }
