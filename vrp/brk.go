@@ -300,6 +300,16 @@ func (s *state) labelInsertOK(v, k int, u int32) bool {
 		d2, _, _ = m.travel(t, lu, m.loc[seq[k]])
 	}
 	p, q := &bp[k], &bp[k+1]
+	// Necessary conditions first (most candidates fail them): u cannot
+	// be reached before the earlier of the two completion times at k, nor
+	// served before or after the hull of its windows, and the next
+	// position must still be reached by its later latest arrival; a break
+	// only adds time.
+	hull := &m.nseg[u] // e, l: the hull of u's windows
+	lo := min(p.e0, p.e1)
+	if lo >= inf || lo+d1 > hull.l || max(lo+d1, hull.e)+m.serv[u]+d2 > max(q.l0, q.l1) {
+		return false
+	}
 	f0 := inf
 	if p.e0 < inf {
 		f0 = m.serveAt(u, p.e0+d1)

@@ -261,6 +261,10 @@ type model struct {
 	// per vehicle (no max_load), no setup, no shipments; several windows
 	// are allowed.
 	brk bool
+	// light is true when SISR workers keep light routes (light.go): the
+	// label path without a load dimension that mixes pickups and
+	// deliveries.
+	light bool
 	// nseg caches nodeSeg per node on the fast path.
 	nseg []seg
 	// vclass groups interchangeable vehicles so that only one empty vehicle
@@ -747,6 +751,7 @@ func compileMode(p *Problem, structural bool) (*model, error) {
 		m.vclass = append(m.vclass, c)
 	}
 	m.brk = !m.fast && m.brkEligible()
+	m.light = m.lightEligible()
 	if m.segs {
 		m.nseg = make([]seg, m.nNodes)
 		for i := range m.nseg {

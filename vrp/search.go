@@ -106,6 +106,16 @@ type state struct {
 	// cands and gl are scratch buffers of the insertion searches.
 	cands []cand
 	gl    []int64
+	// light is true for a state with light routes (light.go): fw and bw of
+	// route v are valid only while stale[v] is false; acost[v] holds the
+	// cost of each arc of route v (start → first … last → end) and tot[v]
+	// its totals (loads, travel time, distance, arc cost, tasks), rloc[v]
+	// the location of each of its tasks.
+	light bool
+	stale []bool
+	acost [][]int64
+	rloc  [][]int32
+	tot   []seg
 }
 
 func newState(m *model) *state {
@@ -142,10 +152,34 @@ func (s *state) copyFrom(o *state) {
 	}
 	copy(s.routeOf, o.routeOf)
 	copy(s.pos, o.pos)
+	switch {
+	case s.light && o.light:
+		for v := range o.routes {
+			s.acost[v] = append(s.acost[v][:0], o.acost[v]...)
+			s.rloc[v] = append(s.rloc[v][:0], o.rloc[v]...)
+		}
+		copy(s.tot, o.tot)
+		copy(s.stale, o.stale)
+	case s.light:
+		for v := range o.routes {
+			s.lightRoute(v)
+			s.stale[v] = false
+		}
+	case o.light:
+		for v := range o.routes {
+			if o.stale[v] {
+				s.refreshSegs(v)
+			}
+		}
+	}
 }
 
 // refresh recomputes cached data of route v after a change.
 func (s *state) refresh(v int) {
+	if s.light {
+		s.refreshLight(v)
+		return
+	}
 	m := s.m
 	seq := s.routes[v]
 	if !m.segs {
@@ -158,6 +192,17 @@ func (s *state) refresh(v int) {
 	if !m.segs {
 		return
 	}
+	s.refreshSegs(v)
+	if m.brk {
+		s.refreshLabels(v)
+	}
+}
+
+// refreshSegs recomputes the prefix/suffix segments and the cost of route
+// v (segment path).
+func (s *state) refreshSegs(v int) {
+	m := s.m
+	seq := s.routes[v]
 	t := &m.types[m.veh[v].typ]
 	n := len(seq)
 	fw := s.fw[v][:0]
@@ -184,9 +229,6 @@ func (s *state) refresh(v int) {
 	s.rcost[v] = 0
 	if n > 0 {
 		s.rcost[v] = fw[n+1].cost + m.veh[v].fixed
-	}
-	if m.brk {
-		s.refreshLabels(v)
 	}
 }
 
@@ -263,6 +305,9 @@ func (s *state) insertTarget(v int, u int32, add int) (vi *vinfo, t *vtype, extr
 func (s *state) bestInsert(u int32, r *rng, blink float64) (bv, bpos int, bdelta int64) {
 	if s.gnb != nil && s.m.segs {
 		return s.bestInsertGranular(u, r, blink)
+	}
+	if s.light {
+		return s.bestInsertLight(u, r, blink)
 	}
 	m := s.m
 	bv, bdelta = -1, math.MaxInt64
@@ -528,6 +573,10 @@ func (s *state) gapLoads(seq []int32) []int64 {
 }
 
 func (s *state) insertAt(v, pos int, u int32) {
+	if s.light {
+		s.insertAtLight(v, pos, u)
+		return
+	}
 	seq := s.routes[v]
 	seq = append(seq, 0)
 	copy(seq[pos+1:], seq[pos:])
@@ -606,6 +655,10 @@ func (s *state) removeFrom(v int, del func(int32) bool) (first, last, removed in
 func (s *state) refreshRemoved(v, a, b, r int) {
 	m := s.m
 	if r == 0 {
+		return
+	}
+	if s.light {
+		s.refreshRemovedLight(v, a, b, r)
 		return
 	}
 	if !m.segs || len(s.fw[v]) != len(s.routes[v])+r+2 {
@@ -772,7 +825,11 @@ func (s *state) bestInsertGranular(u int32, r *rng, blink float64) (bv, bpos int
 		if r.blink(blink) {
 			return
 		}
-		if !m.insertOK(t, vi, &s.fw[v][k], useg, &s.bw[v][k+1]) {
+		if s.light {
+			if !s.lightLimitsOK(v, prev, next, lu) {
+				return
+			}
+		} else if !m.insertOK(t, vi, &s.fw[v][k], useg, &s.bw[v][k+1]) {
 			return
 		}
 		if m.brk {
@@ -800,6 +857,9 @@ func (s *state) bestInsertGranular(u int32, r *rng, blink float64) (bv, bpos int
 			return false
 		}
 		tot := &s.fw[v][len(seq)+1]
+		if s.light {
+			tot = &s.tot[v]
+		}
 		for d := 0; d < m.dims; d++ {
 			if tot.del[d]+useg.del[d] > vi.cap[d] || tot.pick[d]+useg.pick[d] > vi.cap[d] {
 				return false

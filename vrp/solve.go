@@ -38,6 +38,9 @@ type Options struct {
 	NoLocalSearch bool
 	// Context, when set, stops the search early when cancelled.
 	Context context.Context
+	// segments keeps the full route segments in the search where light
+	// routes would do (light.go); tests compare both.
+	segments bool
 }
 
 // Solve plans routes for p. Tasks no vehicle can serve (skills, capacity,
@@ -94,6 +97,10 @@ func Solve(p *Problem, opt Options) (*Solution, error) {
 	workers := make([]*worker, opt.Workers)
 	for i := range workers {
 		workers[i] = newWorker(m, init, opt.Seed, i, nb)
+		if m.light && !opt.segments {
+			workers[i].cur.setLight(true)
+			workers[i].best.setLight(true)
+		}
 	}
 	deadline := time.Time{}
 	if opt.TimeLimit > 0 {
@@ -177,6 +184,7 @@ func Solve(p *Problem, opt Options) (*Solution, error) {
 	best := init
 	if len(workers) > 0 {
 		best = workers[0].best
+		best.setLight(false)
 		if !opt.NoLocalSearch {
 			best.localSearch(nb, lsK, workers[0].shuffled(), lsStop)
 		}

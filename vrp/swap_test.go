@@ -2,6 +2,7 @@ package vrp
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -87,4 +88,47 @@ func TestSwapVehicles(t *testing.T) {
 
 func sameRoutes(a, b [][]int32) bool {
 	return slices.EqualFunc(a, b, func(x, y []int32) bool { return slices.Equal(x, y) })
+}
+
+// TestLightSameSearch checks that light routes (light.go) make the same
+// decisions as full segments: for a fixed seed and iteration count, Solve
+// returns the same routes either way on random problems of the label path
+// (breaks, several windows, skills, limits, open routes, several
+// dimensions, pickup-only dimensions).
+func TestLightSameSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	light := 0
+	for it := 0; it < 24; it++ {
+		o := genOpts{jobs: 20 + r.IntN(40), vehicles: 2 + r.IntN(4), tw: true, multiTW: it%2 == 0, breaks: true,
+			skills: it%3 == 0, limits: it%4 == 1, open: it%5 == 2, dims: 1 + r.IntN(3), prio: it%6 == 3}
+		p := genProblem(r, o)
+		for v := range p.Vehicles {
+			for b := range p.Vehicles[v].Breaks {
+				p.Vehicles[v].Breaks[b].MaxLoad = nil
+			}
+			p.Vehicles[v].Breaks = p.Vehicles[v].Breaks[:min(1, len(p.Vehicles[v].Breaks))]
+		}
+		if it%3 == 2 {
+			// a pickup-only problem
+			for j := range p.Jobs {
+				p.Jobs[j].Pickup, p.Jobs[j].Delivery = p.Jobs[j].Delivery, nil
+			}
+		}
+		m, err := compile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.light {
+			t.Fatalf("instance %d: not on the light path (brk %v)", it, m.brk)
+		}
+		light++
+		opt := Options{Iterations: 3000, Seed: int64(it), EpochIterations: 700}
+		a := solveAndCheck(t, p, opt)
+		opt.segments = true
+		b := solveAndCheck(t, p, opt)
+		if a.Summary.Cost != b.Summary.Cost || !reflect.DeepEqual(a.Routes, b.Routes) {
+			t.Fatalf("instance %d: light routes cost %d, segments %d", it, a.Summary.Cost, b.Summary.Cost)
+		}
+	}
+	t.Logf("%d light instances", light)
 }
