@@ -213,7 +213,9 @@ func (s *state) nextTravel(v, i int) int64 {
 
 // labelsAfterRemoval updates the labels of route v after r tasks whose old
 // indices spanned [a, b] were removed: forward labels before a and backward
-// labels after b (shifted by r) are kept.
+// labels after b (shifted by r) are kept. Beyond the span, a recomputed
+// label equal to the task's old one ends its pass, as in
+// labelsAfterInsert (the entries moved with their tasks).
 func (s *state) labelsAfterRemoval(v, a, b, r int) {
 	m := s.m
 	seq := s.routes[v]
@@ -231,12 +233,20 @@ func (s *state) labelsAfterRemoval(v, a, b, r int) {
 	for i := a; i < n; i++ {
 		u := seq[i]
 		du, _, _ := m.travel(t, prev, m.loc[u])
-		bp[i+1].e0, bp[i+1].e1 = m.fwdStep(vi, u, du, bp[i].e0, bp[i].e1)
+		e0, e1 := m.fwdStep(vi, u, du, bp[i].e0, bp[i].e1)
+		if i > b-r && e0 == bp[i+1].e0 && e1 == bp[i+1].e1 {
+			break
+		}
+		bp[i+1].e0, bp[i+1].e1 = e0, e1
 		prev = m.loc[u]
 	}
 	bp[n+1].e0, bp[n+1].e1 = inf, inf
 	for i := b - r; i >= 0; i-- {
-		bp[i+1].l0, bp[i+1].l1 = m.bwdStep(vi, seq[i], s.nextTravel(v, i), bp[i+2].l0, bp[i+2].l1)
+		l0, l1 := m.bwdStep(vi, seq[i], s.nextTravel(v, i), bp[i+2].l0, bp[i+2].l1)
+		if i < a && l0 == bp[i+1].l0 && l1 == bp[i+1].l1 {
+			break
+		}
+		bp[i+1].l0, bp[i+1].l1 = l0, l1
 	}
 }
 
