@@ -856,9 +856,11 @@ func (s *state) bestInsertGranular(u int32, r *rng, blink float64) (bv, bpos int
 		if len(seq)+1 > vi.maxTasks {
 			return false
 		}
-		tot := &s.fw[v][len(seq)+1]
+		var tot *seg
 		if s.light {
 			tot = &s.tot[v]
+		} else {
+			tot = &s.fw[v][len(seq)+1]
 		}
 		for d := 0; d < m.dims; d++ {
 			if tot.del[d]+useg.del[d] > vi.cap[d] || tot.pick[d]+useg.pick[d] > vi.cap[d] {

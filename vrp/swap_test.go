@@ -94,13 +94,17 @@ func sameRoutes(a, b [][]int32) bool {
 // decisions as full segments: for a fixed seed and iteration count, Solve
 // returns the same routes either way on random problems of the label path
 // (breaks, several windows, skills, limits, open routes, several
-// dimensions, pickup-only dimensions).
+// dimensions, pickup-only dimensions, granular reinsertion).
 func TestLightSameSearch(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	light := 0
-	for it := 0; it < 24; it++ {
+	for it := 0; it < 26; it++ {
 		o := genOpts{jobs: 20 + r.IntN(40), vehicles: 2 + r.IntN(4), tw: true, multiTW: it%2 == 0, breaks: true,
 			skills: it%3 == 0, limits: it%4 == 1, open: it%5 == 2, dims: 1 + r.IntN(3), prio: it%6 == 3}
+		if it >= 24 {
+			// above granularMin: the granular reinsertion
+			o.jobs, o.vehicles, o.horizon = granularMin+20, 8, 60000
+		}
 		p := genProblem(r, o)
 		for v := range p.Vehicles {
 			for b := range p.Vehicles[v].Breaks {
