@@ -142,7 +142,8 @@ func (s *state) copyFrom(o *state) {
 	for v := range o.routes {
 		s.routes[v] = append(s.routes[v][:0], o.routes[v]...)
 		s.rcost[v] = o.rcost[v]
-		if s.m.segs {
+		if s.m.segs && !(s.light && o.light && o.stale[v]) {
+			// (stale segments of a light route are not worth copying)
 			s.fw[v] = append(s.fw[v][:0], o.fw[v]...)
 			s.bw[v] = append(s.bw[v][:0], o.bw[v]...)
 		}
