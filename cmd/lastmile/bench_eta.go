@@ -11,6 +11,7 @@ import (
 
 	"github.com/lastmile/lastmile/bench"
 	"github.com/lastmile/lastmile/datasets"
+	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/graph"
 )
@@ -54,13 +55,14 @@ func benchETA(args []string, stdout, stderr io.Writer) error {
 	horizon := fs.Duration("live-horizon", 0, "live traffic decay horizon (0 = the benchmark default, bench.DefaultLiveHorizon)")
 	vanPrior := fs.Float64("van-prior", 0, "weight in legs of the zero prior of each van's bias (0 = the default 2, negative = estimated from the calibration days)")
 	noVan := fs.Bool("no-van-bias", false, "do not learn from the vans' own progress")
+	service := fs.Float64("service-sigma", -1, "σ of the simulated service-time noise at stops (negative = the simulator's default, 0.3)")
 	quiet := fs.Bool("quiet", false, "log warnings only")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
-		return usagef("usage: lastmile bench eta [--extract porto] [--fit-days N] [--test-days N] [--vans N] [--stops N] [--probes N] [--seed S]")
+		return usagef("usage: lastmile bench eta [--extract porto] [--fit-days N] [--test-days N] [--vans N] [--stops N] [--probes N] [--seed S] [--service-sigma S]")
 	}
 	if *fit < 2 || *test < 1 || *vans < 1 || *stops < 1 || *probes < 1 || *horizon < 0 {
 		return usagef("bench eta: need --fit-days >= 2, positive --test-days, --vans, --stops, --probes and --live-horizon >= 0")
@@ -75,6 +77,12 @@ func benchETA(args []string, stdout, stderr io.Writer) error {
 		ProbesPerDay: *probes, Seed: *seed, Logger: log}
 	cfg.Traffic.Horizon = *horizon
 	cfg.VanPrior, cfg.NoVanBias = *vanPrior, *noVan
+	if *service >= 0 {
+		// ETA sets the start, days and seed of the world
+		sc := sim.DefaultConfig(time.Time{}, 1, 0)
+		sc.ServiceSigma = *service
+		cfg.Sim = &sc
+	}
 	r, err := bench.ETA(cfg)
 	if err != nil {
 		return err
