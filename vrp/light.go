@@ -117,9 +117,7 @@ func (s *state) ensureSegs(v int) {
 		return
 	}
 	s.stale[v] = false
-	s.light = false
 	s.refreshSegs(v)
-	s.light = true
 }
 
 // insertAtLight is insertAt for a light state: u goes before seq[pos].
@@ -193,20 +191,10 @@ func (s *state) bestInsertLight(u int32, r *rng, blink float64) (bv, bpos int, b
 	bv, bdelta = -1, math.MaxInt64
 	s.stamp++
 	lu := m.loc[u]
-	D := m.dims
+	useg := &m.nseg[u]
 	for v := range s.routes {
 		vi, t, extra, ok := s.insertTarget(v, u, 1)
-		if !ok {
-			continue
-		}
-		tot := &s.tot[v]
-		fits := true
-		for d := 0; d < D; d++ {
-			if tot.del[d]+m.del[int(u)*D+d] > vi.cap[d] || tot.pick[d]+m.pick[int(u)*D+d] > vi.cap[d] {
-				fits = false
-			}
-		}
-		if !fits {
+		if !ok || !m.totalsFit(vi, &s.tot[v], useg) {
 			continue
 		}
 		locs := s.rloc[v]

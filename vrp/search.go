@@ -327,14 +327,7 @@ func (s *state) bestInsert(u int32, r *rng, blink float64) (bv, bpos int, bdelta
 		seq := s.routes[v]
 		if m.segs {
 			// necessary condition: the start load (all deliveries) fits
-			tot := &s.fw[v][len(seq)+1]
-			fits := true
-			for d := 0; d < m.dims; d++ {
-				if tot.del[d]+useg.del[d] > vi.cap[d] || tot.pick[d]+useg.pick[d] > vi.cap[d] {
-					fits = false
-				}
-			}
-			if !fits {
+			if !m.totalsFit(vi, &s.fw[v][len(seq)+1], &useg) {
 				continue
 			}
 		}
@@ -747,6 +740,19 @@ func (m *model) buildNeighbours(k int) [][]int32 {
 	return nb
 }
 
+// totalsFit reports whether a route whose totals are tot can take task
+// segment u within vehicle vi's capacity: the sums of deliveries and of
+// pickups each fit. Necessary for any insertion; exact on light routes
+// (no dimension mixes the two, so the peak load is a total).
+func (m *model) totalsFit(vi *vinfo, tot, u *seg) bool {
+	for d := 0; d < m.dims; d++ {
+		if tot.del[d]+u.del[d] > vi.cap[d] || tot.pick[d]+u.pick[d] > vi.cap[d] {
+			return false
+		}
+	}
+	return true
+}
+
 // insertOK is the specialised form of segOK(f ⊕ u ⊕ b) for a single-node
 // insertion between two feasible segments (time warp of f and b is zero):
 // the two Vidal concatenations reduced to the fields that decide
@@ -857,18 +863,10 @@ func (s *state) bestInsertGranular(u int32, r *rng, blink float64) (bv, bpos int
 		if len(seq)+1 > vi.maxTasks {
 			return false
 		}
-		var tot *seg
 		if s.light {
-			tot = &s.tot[v]
-		} else {
-			tot = &s.fw[v][len(seq)+1]
+			return m.totalsFit(vi, &s.tot[v], useg)
 		}
-		for d := 0; d < m.dims; d++ {
-			if tot.del[d]+useg.del[d] > vi.cap[d] || tot.pick[d]+useg.pick[d] > vi.cap[d] {
-				return false
-			}
-		}
-		return true
+		return m.totalsFit(vi, &s.fw[v][len(seq)+1], useg)
 	}
 	for k, x := range s.gnb[u] {
 		if k >= s.gK {
