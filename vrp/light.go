@@ -10,8 +10,8 @@ import "math"
 // deliveries, a route's peak load in each dimension is its total, and
 // travel limits and costs of an insertion follow from route totals and the
 // arcs it replaces. SISR workers on such problems ("light" states) then
-// keep per route only the costs of its arcs and its totals, next to the
-// labels, instead of re-concatenating both segment arrays after every
+// keep per route only the costs of its arcs, its task locations and its
+// totals, next to the labels, instead of re-concatenating both segment arrays after every
 // insertion and removal (that re-concatenation was a third of the search
 // time on porto-200-tw). The segments of a route are rebuilt on demand
 // (ensureSegs) before the local search reads them. Insertion decisions are
