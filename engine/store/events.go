@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Event is one entry of a shipment's timeline: a milestone from the
+// business's systems (CallerID set) or a last-mile event of the engine.
+// Cursor orders all events globally in commit order; Seq numbers a
+// shipment's events 1, 2, 3... without gaps. Data is a JSON object ("" for
+// none). Time is when it happened (Unix seconds), Created when it was
+// recorded.
+type Event struct {
+	Cursor   int64
+	ID       string
+	Shipment int64
+	Tracking string
+	Seq      int64
+	Type     string
+	Time     int64
+	Data     string
+	CallerID string
+	Created  int64
+}
+
+// newEventID returns a random event id ("ev_" and 22 characters, 128
+// bits), also the idempotency key of its deliveries.
+func newEventID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("store: crypto/rand: " + err.Error()) // never fails on Linux
+	}
+	return "ev_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Emit queues an event for the transaction's commit, where it gets its
+// id (unless set), sequence number and cursor. Events of one transaction
+// keep the order they were emitted in.
+func (tx *Tx) Emit(e Event) {
+	if e.ID == "" {
+		e.ID = newEventID()
+	}
+	tx.events = append(tx.events, e)
+}
+
+// flushEvents writes the queued events: per shipment (in id order, the
+// lock order) it takes the next sequence numbers from the shipment row,
+// then the cursors from the counter row, which stays locked until commit
+// so that cursors follow commit order.
+func (tx *Tx) flushEvents() error {
+	if len(tx.events) == 0 {
+		return nil
+	}
+	byShipment := map[int64][]int{}
+	var ids []int64
+	for i, e := range tx.events {
+		if _, ok := byShipment[e.Shipment]; !ok {
+			ids = append(ids, e.Shipment)
+		}
+		byShipment[e.Shipment] = append(byShipment[e.Shipment], i)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		idx := byShipment[id]
+		var last int64
+		err := tx.q().QueryRowContext(tx.ctx, `UPDATE shipments SET seq = seq + $1 WHERE id = $2 RETURNING seq`, len(idx), id).Scan(&last)
+		if err != nil {
+			return fmt.Errorf("store: event sequence of shipment %d: %w", id, err)
+		}
+		for k, i := range idx {
+			tx.events[i].Seq = last - int64(len(idx)-1-k)
+		}
+	}
+	var top int64
+	err := tx.q().QueryRowContext(tx.ctx, `UPDATE counters SET value = value + $1 WHERE name = 'event_cursor' RETURNING value`,
+		len(tx.events)).Scan(&top)
+	if err != nil {
+		return fmt.Errorf("store: event cursor: %w", err)
+	}
+	first := top - int64(len(tx.events)) + 1
+	for i := range tx.events {
+		e := &tx.events[i]
+		e.Cursor = first + int64(i)
+		_, err := tx.q().ExecContext(tx.ctx, `INSERT INTO events (cursor, id, shipment, seq, type, time, data, caller_id, created)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			e.Cursor, e.ID, e.Shipment, e.Seq, e.Type, e.Time, e.Data, nullString(e.CallerID), e.Created)
+		if uniqueViolation(err) {
+			return fmt.Errorf("store: event %s of shipment %d: %w", e.Type, e.Shipment, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: insert event: %w", err)
+		}
+	}
+	tx.committed, tx.events = tx.events, nil
+	return nil
+}
+
+const eventColumns = `e.cursor, e.id, e.shipment, s.tracking, e.seq, e.type, e.time, e.data, e.caller_id, e.created`
+
+func scanEvent(row interface{ Scan(...any) error }) (Event, error) {
+	var e Event
+	var caller sql.NullString
+	err := row.Scan(&e.Cursor, &e.ID, &e.Shipment, &e.Tracking, &e.Seq, &e.Type, &e.Time, &e.Data, &caller, &e.Created)
+	e.CallerID = caller.String
+	return e, err
+}
+
+func queryEvents(ctx context.Context, q querier, query string, args ...any) ([]Event, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// CallerEvent returns the event a caller recorded on the shipment with
+// its own id; ErrNotFound when there is none.
+func (tx *Tx) CallerEvent(shipment int64, callerID string) (Event, error) {
+	e, err := scanEvent(tx.q().QueryRowContext(tx.ctx, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+		WHERE e.shipment = $1 AND e.caller_id = $2`, shipment, callerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, ErrNotFound
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("store: caller event: %w", err)
+	}
+	return e, nil
+}
+
+// ShipmentEvents returns a shipment's events in sequence order.
+func (s *Store) ShipmentEvents(ctx context.Context, shipment int64) ([]Event, error) {
+	return queryEvents(ctx, s.rdb, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+		WHERE e.shipment = $1 ORDER BY e.seq`, shipment)
+}
+
+// EventsAfter returns up to limit events with a cursor above after, in
+// cursor order.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error) {
+	return queryEvents(ctx, s.rdb, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+		WHERE e.cursor > $1 ORDER BY e.cursor LIMIT $2`, after, limit)
+}

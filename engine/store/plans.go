@@ -1,0 +1,283 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Route statuses.
+const (
+	// RoutePlanned: stored, the van has not left.
+	RoutePlanned = "planned"
+	// RouteActive: the van is out for delivery.
+	RouteActive = "active"
+	// RouteDone: every stop ended, or the route was replaced by a newer plan.
+	RouteDone = "done"
+)
+
+// Route is one van's sequence of stops in a plan. Spec is the VROOM
+// vehicle object it was planned with (JSON; its shift, breaks, capacity,
+// start and end). Version counts its re-routings from 1. ETATime is when
+// its stops' ETAs were last computed (Unix seconds, 0: never).
+type Route struct {
+	ID      int64
+	Plan    int64
+	Vehicle string
+	Spec    string
+	Status  string
+	Version int64
+	Started int64
+	ETATime int64
+	Created int64
+}
+
+// Stop is one delivery attempt of a shipment on a route. Position orders
+// the route's stops (re-routing renumbers them); Attempt counts the
+// shipment's attempts from 1. Planned is the arrival the plan expected;
+// ETA, P10 and P90 the latest prediction (0: none yet). AwayFired,
+// SoonFired, Delayed and ETASent are the state of the event rules: the
+// least stops_away count fired (0: none), whether arriving_soon fired,
+// whether the stop is flagged delayed, and the arrival last published.
+type Stop struct {
+	ID        int64
+	Route     int64
+	Shipment  int64
+	Tracking  string
+	Position  int64
+	Attempt   int64
+	Status    string
+	Reason    string
+	Planned   int64
+	ETA       int64
+	P10       int64
+	P90       int64
+	ArrivedAt int64
+	DoneAt    int64
+	AwayFired int64
+	SoonFired int64
+	Delayed   int64
+	ETASent   int64
+	// Read from the shipment (not written by UpdateStop): its location
+	// [lon, lat], promised window and service seconds.
+	Location [2]float64
+	Window   [2]int64
+	Service  int64
+}
+
+// InsertPlan stores a plan's request (JSON) and returns its id.
+func (tx *Tx) InsertPlan(request string, created int64) (int64, error) {
+	var id int64
+	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO plans (created, request) VALUES ($1, $2) RETURNING id`, created, request).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert plan: %w", err)
+	}
+	return id, nil
+}
+
+// InsertRoute stores a route and sets r.ID.
+func (tx *Tx) InsertRoute(r *Route) error {
+	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO routes (plan, vehicle, spec, status, version, created)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, r.Plan, r.Vehicle, r.Spec, r.Status, max(r.Version, 1), r.Created).Scan(&r.ID)
+	if err != nil {
+		return fmt.Errorf("store: insert route: %w", err)
+	}
+	return nil
+}
+
+// UpdateRoute writes a route's status, version, start and ETA time.
+func (tx *Tx) UpdateRoute(r Route) error {
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE routes SET status = $1, version = $2, started = $3, eta_time = $4 WHERE id = $5`,
+		r.Status, r.Version, nullInt(r.Started), r.ETATime, r.ID)
+	if err != nil {
+		return fmt.Errorf("store: update route: %w", err)
+	}
+	return nil
+}
+
+const routeColumns = `id, plan, vehicle, spec, status, version, started, eta_time, created`
+
+func scanRoute(row interface{ Scan(...any) error }) (Route, error) {
+	var r Route
+	var started sql.NullInt64
+	err := row.Scan(&r.ID, &r.Plan, &r.Vehicle, &r.Spec, &r.Status, &r.Version, &started, &r.ETATime, &r.Created)
+	r.Started = started.Int64
+	return r, err
+}
+
+func routeByID(ctx context.Context, q querier, id int64, lock string) (Route, error) {
+	r, err := scanRoute(q.QueryRowContext(ctx, `SELECT `+routeColumns+` FROM routes WHERE id = $1`+lock, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Route{}, ErrNotFound
+	}
+	if err != nil {
+		return Route{}, fmt.Errorf("store: route: %w", err)
+	}
+	return r, nil
+}
+
+// Route reads a route in the transaction.
+func (tx *Tx) Route(id int64) (Route, error) { return routeByID(tx.ctx, tx.q(), id, "") }
+
+// Route reads a route.
+func (s *Store) Route(ctx context.Context, id int64) (Route, error) {
+	return routeByID(ctx, s.rdb, id, "")
+}
+
+// PlanRoutes returns the routes of a plan in id order.
+func (s *Store) PlanRoutes(ctx context.Context, plan int64) ([]Route, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+routeColumns+` FROM routes WHERE plan = $1 ORDER BY id`, plan)
+	if err != nil {
+		return nil, fmt.Errorf("store: plan routes: %w", err)
+	}
+	defer rows.Close()
+	var out []Route
+	for rows.Next() {
+		r, err := scanRoute(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: plan routes: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// InsertStop stores a stop and sets st.ID.
+func (tx *Tx) InsertStop(st *Stop) error {
+	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO stops (route, shipment, position, attempt, status, planned)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, st.Route, st.Shipment, st.Position, st.Attempt, st.Status, st.Planned).Scan(&st.ID)
+	if err != nil {
+		return fmt.Errorf("store: insert stop: %w", err)
+	}
+	return nil
+}
+
+// UpdateStop writes a stop's position, status, times and rule state.
+func (tx *Tx) UpdateStop(st Stop) error {
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE stops SET position = $1, status = $2, reason = $3, eta = $4, p10 = $5, p90 = $6,
+		arrived_at = $7, done_at = $8, away_fired = $9, soon_fired = $10, delayed = $11, eta_sent = $12 WHERE id = $13`,
+		st.Position, st.Status, st.Reason, st.ETA, st.P10, st.P90, nullInt(st.ArrivedAt), nullInt(st.DoneAt),
+		st.AwayFired, st.SoonFired, st.Delayed, st.ETASent, st.ID)
+	if err != nil {
+		return fmt.Errorf("store: update stop: %w", err)
+	}
+	return nil
+}
+
+// SetETAs writes the ETA columns of many stops in one statement.
+func (tx *Tx) SetETAs(stops []Stop) error {
+	for start := 0; start < len(stops); start += 200 {
+		part := stops[start:min(start+200, len(stops))]
+		var b strings.Builder
+		args := make([]any, 0, 4*len(part))
+		b.WriteString(`UPDATE stops SET eta = v.column2, p10 = v.column3, p90 = v.column4 FROM (VALUES `)
+		for i, st := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := 4 * i
+			fmt.Fprintf(&b, "(CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n+1, n+2, n+3, n+4)
+			args = append(args, st.ID, st.ETA, st.P10, st.P90)
+		}
+		b.WriteString(`) AS v WHERE stops.id = v.column1`)
+		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: set ETAs: %w", err)
+		}
+	}
+	return nil
+}
+
+const stopColumns = `st.id, st.route, st.shipment, sh.tracking, st.position, st.attempt, st.status, st.reason, st.planned,
+	st.eta, st.p10, st.p90, st.arrived_at, st.done_at, st.away_fired, st.soon_fired, st.delayed, st.eta_sent,
+	sh.lon, sh.lat, sh.tw_start, sh.tw_end, sh.service`
+
+func scanStop(row interface{ Scan(...any) error }) (Stop, error) {
+	var st Stop
+	var arrived, done sql.NullInt64
+	err := row.Scan(&st.ID, &st.Route, &st.Shipment, &st.Tracking, &st.Position, &st.Attempt, &st.Status, &st.Reason,
+		&st.Planned, &st.ETA, &st.P10, &st.P90, &arrived, &done, &st.AwayFired, &st.SoonFired, &st.Delayed, &st.ETASent,
+		&st.Location[0], &st.Location[1], &st.Window[0], &st.Window[1], &st.Service)
+	st.ArrivedAt, st.DoneAt = arrived.Int64, done.Int64
+	return st, err
+}
+
+func queryStops(ctx context.Context, q querier, where string, args ...any) ([]Stop, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+stopColumns+` FROM stops st JOIN shipments sh ON sh.id = st.shipment WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: stops: %w", err)
+	}
+	defer rows.Close()
+	var out []Stop
+	for rows.Next() {
+		st, err := scanStop(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: stops: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// RouteStops returns a route's stops in position order.
+func (tx *Tx) RouteStops(route int64) ([]Stop, error) {
+	return queryStops(tx.ctx, tx.q(), `st.route = $1 ORDER BY st.position, st.id`, route)
+}
+
+// RouteStops returns a route's stops in position order.
+func (s *Store) RouteStops(ctx context.Context, route int64) ([]Stop, error) {
+	return queryStops(ctx, s.rdb, `st.route = $1 ORDER BY st.position, st.id`, route)
+}
+
+// Stop reads one stop in the transaction.
+func (tx *Tx) Stop(id int64) (Stop, error) {
+	out, err := queryStops(tx.ctx, tx.q(), `st.id = $1`, id)
+	if err != nil {
+		return Stop{}, err
+	}
+	if len(out) == 0 {
+		return Stop{}, ErrNotFound
+	}
+	return out[0], nil
+}
+
+// StopRoute returns the route id of a stop; ErrNotFound when there is no
+// such stop.
+func (s *Store) StopRoute(ctx context.Context, id int64) (int64, string, error) {
+	var route int64
+	var vehicle string
+	err := s.rdb.QueryRowContext(ctx, `SELECT st.route, r.vehicle FROM stops st JOIN routes r ON r.id = st.route WHERE st.id = $1`, id).Scan(&route, &vehicle)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", ErrNotFound
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("store: stop: %w", err)
+	}
+	return route, vehicle, nil
+}
+
+// LatestStop returns the shipment's most recent stop (its current
+// attempt); ErrNotFound when it was never planned.
+func (s *Store) LatestStop(ctx context.Context, shipment int64) (Stop, error) {
+	out, err := queryStops(ctx, s.rdb, `st.shipment = $1 ORDER BY st.attempt DESC, st.id DESC LIMIT 1`, shipment)
+	if err != nil {
+		return Stop{}, err
+	}
+	if len(out) == 0 {
+		return Stop{}, ErrNotFound
+	}
+	return out[0], nil
+}
+
+// LatestStop returns the shipment's most recent stop in the transaction.
+func (tx *Tx) LatestStop(shipment int64) (Stop, error) {
+	out, err := queryStops(tx.ctx, tx.q(), `st.shipment = $1 ORDER BY st.attempt DESC, st.id DESC LIMIT 1`, shipment)
+	if err != nil {
+		return Stop{}, err
+	}
+	if len(out) == 0 {
+		return Stop{}, ErrNotFound
+	}
+	return out[0], nil
+}

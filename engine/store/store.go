@@ -1,0 +1,282 @@
+// Package store keeps the product layer's durable state (API keys,
+// shipments, day plans, stops, vehicle pings and the event log) in SQLite
+// or PostgreSQL behind one type, Store. It holds plain SQL per entity and
+// no business rules: the dispatch package decides what to write.
+//
+// Guarantees:
+//   - Every write happens inside Store.Tx; a transaction that returned nil
+//     is committed and durable (SQLite in WAL mode with synchronous=FULL;
+//     PostgreSQL with its default synchronous_commit=on), so a caller may
+//     acknowledge it.
+//   - Events queued with Tx.Emit get their per-shipment sequence number and
+//     their global cursor at commit, in commit order: a reader that has seen
+//     cursor c never later sees a new event below c (the cursor counter is
+//     one row locked until commit on PostgreSQL; SQLite has one writer).
+//   - Personal data (recipient name, phone, e-mail, address text,
+//     instructions) is sealed with the Ring before it reaches the database
+//     and opened after it is read, each field bound to its shipment and
+//     column.
+//
+// The schema is one ordered list of migrations (migrations.go) applied at
+// Open; several PostgreSQL replicas migrating at once serialize on an
+// advisory lock.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite" (pure Go)
+
+	"github.com/lastmile/lastmile/engine/seal"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrExists is returned when an insert conflicts with a unique key
+// (a tracking number, an API key).
+var ErrExists = errors.New("store: already exists")
+
+// Dialect names the database behind a Store.
+type Dialect int
+
+const (
+	// SQLite is the embedded default (modernc.org/sqlite, a file in the
+	// data folder).
+	SQLite Dialect = iota
+	// Postgres is PostgreSQL (github.com/jackc/pgx/v5), for several
+	// replicas sharing one database.
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Store is the durable state of the product layer. It is safe for
+// concurrent use. On SQLite all writes go through one connection (SQLite
+// has one writer; queueing them in Go avoids busy retries) and reads
+// through a small pool; on PostgreSQL both share one pool.
+type Store struct {
+	dialect Dialect
+	rdb     *sql.DB // reads outside transactions
+	wdb     *sql.DB // transactions
+	ring    *seal.Ring
+}
+
+// Options configure Open.
+type Options struct {
+	// Ring seals personal data (required).
+	Ring *seal.Ring
+	// MaxConns caps PostgreSQL connections (default 16) and SQLite read
+	// connections (default 4).
+	MaxConns int
+}
+
+// Open opens the store named by dsn, creating and migrating it as needed:
+// a "postgres://" or "postgresql://" URL is a PostgreSQL database, anything
+// else the path of an SQLite file (its folder is created).
+func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
+	if opt.Ring == nil {
+		return nil, errors.New("store: a key ring is needed to seal personal data")
+	}
+	s := &Store{ring: opt.Ring}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.dialect = Postgres
+		if s.wdb, err = sql.Open("pgx", dsn); err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		n := opt.MaxConns
+		if n <= 0 {
+			n = 16
+		}
+		s.wdb.SetMaxOpenConns(n)
+		s.wdb.SetMaxIdleConns(n)
+		s.rdb = s.wdb
+	} else {
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		// WAL: readers do not block the writer; synchronous=FULL: a
+		// committed transaction survives a power cut, not only a crash.
+		// Foreign keys are checked; a busy reader waits up to 10 s.
+		base := "file:" + dsn + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"
+		if s.wdb, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", dsn, err)
+		}
+		s.wdb.SetMaxOpenConns(1)
+		s.wdb.SetConnMaxLifetime(0)
+		if s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+			s.wdb.Close()
+			return nil, fmt.Errorf("store: open %s: %w", dsn, err)
+		}
+		n := opt.MaxConns
+		if n <= 0 {
+			n = 4
+		}
+		s.rdb.SetMaxOpenConns(n)
+	}
+	if err := s.wdb.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: connect %s: %w", s.dialect, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.dialect == SQLite {
+		// Make the file private: it holds sealed personal data and key
+		// hashes. The WAL and shared-memory files follow the main file's
+		// mode on creation.
+		_ = os.Chmod(dsn, 0o600)
+	}
+	return s, nil
+}
+
+// Dialect reports which database is behind s.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	var errs []error
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.rdb != nil && s.rdb != s.wdb {
+		errs = append(errs, s.rdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// querier is what reads need: a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Tx is one transaction. Its methods write and read within it; rows read
+// with a lock (the Lock* methods) stay locked until it ends on PostgreSQL.
+type Tx struct {
+	s      *Store
+	tx     *sql.Tx
+	ctx    context.Context
+	events []Event // queued by Emit, written at commit
+	// Committed holds the events written, with their cursors and sequence
+	// numbers, once Tx returns nil.
+	committed []Event
+}
+
+// maxTxAttempts bounds the retries of a transaction that failed on a
+// serialization failure or a deadlock (PostgreSQL).
+const maxTxAttempts = 8
+
+// Tx runs f in a transaction and commits it when f returns nil. On
+// PostgreSQL a serialization failure or deadlock retries f from the start
+// (f must not have effects outside the transaction). It returns the events
+// the transaction emitted, with their cursors.
+func (s *Store) Tx(ctx context.Context, f func(tx *Tx) error) ([]Event, error) {
+	var err error
+	for attempt := 0; attempt < maxTxAttempts; attempt++ {
+		var evs []Event
+		evs, err = s.tryTx(ctx, f)
+		if err == nil {
+			return evs, nil
+		}
+		if !retryable(err) {
+			return nil, err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return nil, err
+}
+
+func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, err error) {
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &Tx{s: s, tx: sqlTx, ctx: ctx}
+	defer func() {
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = f(tx); err != nil {
+		return nil, err
+	}
+	if err = tx.flushEvents(); err != nil {
+		return nil, err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return tx.committed, nil
+}
+
+// retryable reports whether err is a PostgreSQL serialization failure
+// (40001) or deadlock (40P01).
+func retryable(err error) bool {
+	var c interface{ SQLState() string }
+	if errors.As(err, &c) {
+		switch c.SQLState() {
+		case "40001", "40P01":
+			return true
+		}
+	}
+	return false
+}
+
+// uniqueViolation reports whether err is a unique-constraint failure.
+func uniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var c interface{ SQLState() string }
+	if errors.As(err, &c) {
+		return c.SQLState() == "23505"
+	}
+	// modernc.org/sqlite: SQLITE_CONSTRAINT_UNIQUE / PRIMARYKEY.
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "PRIMARY KEY constraint failed")
+}
+
+// forUpdate is the row-locking suffix of a SELECT: PostgreSQL locks the
+// rows until the transaction ends; SQLite's single writer already
+// serializes transactions.
+func (tx *Tx) forUpdate() string {
+	if tx.s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (tx *Tx) q() querier { return tx.tx }
+
+// nullString maps "" to NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullInt maps 0 to NULL.
+func nullInt(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}

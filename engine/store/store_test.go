@@ -1,0 +1,434 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/lastmile/lastmile/engine/seal"
+	"github.com/lastmile/lastmile/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// backend opens a fresh store of one dialect.
+type backend struct {
+	name string
+	open func(t *testing.T) (*Store, string) // store and, for SQLite, its file
+}
+
+func testRing(t testing.TB) *seal.Ring {
+	r, err := seal.NewRing(seal.GenerateKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func backends() []backend {
+	return []backend{
+		{"sqlite", func(t *testing.T) (*Store, string) {
+			path := filepath.Join(t.TempDir(), "lastmile.db")
+			s, err := Open(context.Background(), path, Options{Ring: testRing(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s, path
+		}},
+		{"postgres", func(t *testing.T) (*Store, string) {
+			dsn := pgtest.DSN(t)
+			s, err := Open(context.Background(), dsn, Options{Ring: testRing(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s, dsn
+		}},
+	}
+}
+
+// forEach runs f on every backend.
+func forEach(t *testing.T, f func(t *testing.T, s *Store, where string)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s, where := b.open(t)
+			f(t, s, where)
+		})
+	}
+}
+
+func tx(t *testing.T, s *Store, f func(tx *Tx) error) []Event {
+	t.Helper()
+	evs, err := s.Tx(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func newShipment(tracking string) *Shipment {
+	return &Shipment{Tracking: tracking, Token: "tok-" + tracking, Status: "created",
+		Recipient: Recipient{Name: "Zé Secretname " + tracking, Phone: "+351912345678", Email: "secret-" + tracking + "@example.test"},
+		Language:  "pt", Address: "Rua Secreta 12, Porto", Instructions: "leave with the neighbour",
+		Location: [2]float64{-8.61, 41.15}, Window: [2]int64{1000, 8200}, Service: 120, Parcels: Parcels{Count: 2, Weight: 3.5}, Created: 10}
+}
+
+func TestMigrateTwice(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		if err := s.migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.Version(context.Background())
+		if err != nil || v != len(migrations) {
+			t.Fatalf("version %d, %v; want %d", v, err, len(migrations))
+		}
+	})
+}
+
+func TestShipmentRoundTripAndSealing(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		sh := newShipment("T1")
+		tx(t, s, func(tx *Tx) error { return tx.InsertShipment(sh) })
+		if sh.ID == 0 {
+			t.Fatal("no id")
+		}
+		_, err := s.Tx(context.Background(), func(tx *Tx) error { return tx.InsertShipment(newShipment("T1")) })
+		if !errors.Is(err, ErrExists) {
+			t.Fatalf("duplicate tracking: %v, want ErrExists", err)
+		}
+		got, err := s.ShipmentByTracking(context.Background(), "T1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := *sh
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("got  %+v\nwant %+v", got, want)
+		}
+		if _, err := s.ShipmentByTracking(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown: %v", err)
+		}
+		if byTok, err := s.ShipmentByToken(context.Background(), "tok-T1"); err != nil || byTok.ID != sh.ID {
+			t.Fatalf("by token: %v %v", byTok.ID, err)
+		}
+		// No personal datum in clear in the database.
+		var raw []byte
+		if s.dialect == SQLite {
+			s.Close()
+			for _, suffix := range []string{"", "-wal"} {
+				b, _ := os.ReadFile(where + suffix)
+				raw = append(raw, b...)
+			}
+		} else {
+			raw = pgtest.Dump(t, where)
+		}
+		if len(raw) == 0 {
+			t.Fatal("read nothing from the database")
+		}
+		for _, secret := range []string{"Secretname", "912345678", "secret-T1", "Rua Secreta", "neighbour"} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%q found in clear in the database", secret)
+			}
+		}
+		for _, secret := range []string{"tok-T1"} { // the tracking link's token
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%q found in clear in the database", secret)
+			}
+		}
+		if !bytes.Contains(raw, []byte("T1")) || !bytes.Contains(raw, []byte("created")) {
+			t.Errorf("the tracking number and status (not personal) are not in the dump: is the check reading the right bytes?")
+		}
+	})
+}
+
+func TestEventSequenceAndCursor(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		a, b := newShipment("A"), newShipment("B")
+		tx(t, s, func(tx *Tx) error {
+			if err := tx.InsertShipment(a); err != nil {
+				return err
+			}
+			return tx.InsertShipment(b)
+		})
+		evs := tx(t, s, func(tx *Tx) error {
+			tx.Emit(Event{Shipment: b.ID, Type: "shipped", Time: 5, CallerID: "c1"})
+			tx.Emit(Event{Shipment: a.ID, Type: "shipped", Time: 5})
+			tx.Emit(Event{Shipment: b.ID, Type: "in_transit", Time: 6, Data: `{"x":1}`})
+			return nil
+		})
+		if len(evs) != 3 || evs[0].Seq != 1 || evs[1].Seq != 1 || evs[2].Seq != 2 {
+			t.Fatalf("seqs: %+v", evs)
+		}
+		if evs[0].Cursor != 1 || evs[1].Cursor != 2 || evs[2].Cursor != 3 {
+			t.Fatalf("cursors: %+v", evs)
+		}
+		// A failed transaction takes no number.
+		_, err := s.Tx(context.Background(), func(tx *Tx) error {
+			tx.Emit(Event{Shipment: a.ID, Type: "x", Time: 7})
+			return errors.New("boom")
+		})
+		if err == nil {
+			t.Fatal("want the error")
+		}
+		tx(t, s, func(tx *Tx) error { tx.Emit(Event{Shipment: a.ID, Type: "at_facility", Time: 8}); return nil })
+		got, err := s.ShipmentEvents(context.Background(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 2 || got[1].Cursor != 4 || got[1].Tracking != "A" {
+			t.Fatalf("A's events: %+v", got)
+		}
+		all, err := s.EventsAfter(context.Background(), 1, 10)
+		if err != nil || len(all) != 3 || all[0].Cursor != 2 {
+			t.Fatalf("after 1: %+v %v", all, err)
+		}
+		// Caller ids are idempotency keys per shipment.
+		tx(t, s, func(tx *Tx) error {
+			e, err := tx.CallerEvent(b.ID, "c1")
+			if err != nil || e.Type != "shipped" {
+				return fmt.Errorf("caller event: %+v %v", e, err)
+			}
+			if _, err := tx.CallerEvent(a.ID, "c1"); !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("c1 on A: %v", err)
+			}
+			return nil
+		})
+		_, err = s.Tx(context.Background(), func(tx *Tx) error {
+			tx.Emit(Event{Shipment: b.ID, Type: "shipped", Time: 9, CallerID: "c1"})
+			return nil
+		})
+		if !errors.Is(err, ErrExists) {
+			t.Fatalf("second c1: %v", err)
+		}
+	})
+}
+
+// TestConcurrentEmitters checks that concurrent transactions give gapless
+// sequences per shipment and cursors a reader never sees out of order.
+func TestConcurrentEmitters(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		const shipments, writers, each = 4, 6, 25
+		var ids []int64
+		tx(t, s, func(tx *Tx) error {
+			for i := range shipments {
+				sh := newShipment(fmt.Sprintf("C%d", i))
+				if err := tx.InsertShipment(sh); err != nil {
+					return err
+				}
+				ids = append(ids, sh.ID)
+			}
+			return nil
+		})
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		stop := make(chan struct{})
+		readerErr := make(chan error, 1)
+		go func() { // a reader following the cursor must never skip an event
+			var after int64
+			seen := 0
+			for {
+				select {
+				case <-stop:
+					evs, err := s.EventsAfter(context.Background(), after, 1000)
+					if err == nil {
+						seen += len(evs)
+					}
+					if seen != writers*each*2 && err == nil {
+						// Events skipped by the cursor would be missing.
+						evs2, _ := s.EventsAfter(context.Background(), 0, 100000)
+						err = fmt.Errorf("reader saw %d events following the cursor, the log has %d", seen, len(evs2))
+					}
+					readerErr <- err
+					return
+				default:
+				}
+				evs, err := s.EventsAfter(context.Background(), after, 1000)
+				if err != nil {
+					readerErr <- err
+					return
+				}
+				for _, e := range evs {
+					if e.Cursor != after+1 {
+						readerErr <- fmt.Errorf("cursor jumped from %d to %d", after, e.Cursor)
+						return
+					}
+					after = e.Cursor
+					seen++
+				}
+			}
+		}()
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range each {
+					_, err := s.Tx(context.Background(), func(tx *Tx) error {
+						tx.Emit(Event{Shipment: ids[(w+k)%shipments], Type: "t", Time: int64(k)})
+						tx.Emit(Event{Shipment: ids[(w+k+1)%shipments], Type: "t", Time: int64(k)})
+						return nil
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if err := <-readerErr; err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			evs, err := s.ShipmentEvents(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range evs {
+				if e.Seq != int64(i+1) {
+					t.Fatalf("shipment %d: event %d has seq %d", id, i, e.Seq)
+				}
+			}
+		}
+	})
+}
+
+func TestKeys(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		key, id, hash := seal.NewAPIKey()
+		tx(t, s, func(tx *Tx) error {
+			return tx.InsertKey(Key{ID: id, Hash: hash, Scope: "driver", Vehicle: "van-1", Created: 1})
+		})
+		k, err := s.KeyByHash(context.Background(), seal.HashAPIKey(key))
+		if err != nil || k.ID != id || k.Scope != "driver" || k.Vehicle != "van-1" || k.Revoked != 0 {
+			t.Fatalf("%+v %v", k, err)
+		}
+		tx(t, s, func(tx *Tx) error { return tx.RevokeKey(id, 5) })
+		if k, _ := s.KeyByHash(context.Background(), hash); k.Revoked != 5 {
+			t.Fatalf("not revoked: %+v", k)
+		}
+		if _, err := s.Tx(context.Background(), func(tx *Tx) error { return tx.RevokeKey(id, 6) }); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("revoke twice: %v", err)
+		}
+		keys, err := s.Keys(context.Background())
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("%v %v", keys, err)
+		}
+	})
+}
+
+func TestPlansStopsPingsVehicles(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		sh := newShipment("P1")
+		var st Stop
+		var r Route
+		tx(t, s, func(tx *Tx) error {
+			if err := tx.InsertShipment(sh); err != nil {
+				return err
+			}
+			plan, err := tx.InsertPlan(`{}`, 1)
+			if err != nil {
+				return err
+			}
+			r = Route{Plan: plan, Vehicle: "van-1", Spec: `{"id":1}`, Status: RoutePlanned, Created: 1}
+			if err := tx.InsertRoute(&r); err != nil {
+				return err
+			}
+			st = Stop{Route: r.ID, Shipment: sh.ID, Position: 0, Attempt: 1, Status: "planned", Planned: 500}
+			return tx.InsertStop(&st)
+		})
+		tx(t, s, func(tx *Tx) error {
+			st.ETA, st.P10, st.P90 = 600, 550, 700
+			if err := tx.SetETAs([]Stop{st}); err != nil {
+				return err
+			}
+			got, err := tx.Stop(st.ID)
+			if err != nil {
+				return err
+			}
+			if got.ETA != 600 || got.P10 != 550 || got.P90 != 700 || got.Tracking != "P1" || got.Planned != 500 {
+				return fmt.Errorf("after SetETAs: %+v", got)
+			}
+			got.Status, got.ArrivedAt, got.SoonFired = "arrived", 610, 1
+			return tx.UpdateStop(got)
+		})
+		stops, err := s.RouteStops(context.Background(), r.ID)
+		if err != nil || len(stops) != 1 || stops[0].Status != "arrived" || stops[0].ArrivedAt != 610 || stops[0].SoonFired != 1 {
+			t.Fatalf("%+v %v", stops, err)
+		}
+		if latest, err := s.LatestStop(context.Background(), sh.ID); err != nil || latest.ID != st.ID {
+			t.Fatalf("latest %+v %v", latest, err)
+		}
+		if route, veh, err := s.StopRoute(context.Background(), st.ID); err != nil || route != r.ID || veh != "van-1" {
+			t.Fatalf("stop route %v %v %v", route, veh, err)
+		}
+		// Pings: a resent batch is skipped.
+		var n1, n2 int64
+		pings := make([]Ping, 400)
+		for i := range pings {
+			pings[i] = Ping{Vehicle: "van-1", TimeMS: int64(1000 * (i + 1)), Lon: -8.6, Lat: 41.1, Speed: 3}
+		}
+		tx(t, s, func(tx *Tx) error { var err error; n1, err = tx.InsertPings(pings); return err })
+		tx(t, s, func(tx *Tx) error { var err error; n2, err = tx.InsertPings(pings[390:]); return err })
+		if n1 != 400 || n2 != 0 {
+			t.Fatalf("inserted %d then %d", n1, n2)
+		}
+		last, err := s.LastPings(context.Background(), "van-1", 399_000, 3)
+		if err != nil || len(last) != 3 || last[0].TimeMS != 397_000 || last[2].TimeMS != 399_000 || last[0].Speed != 3 {
+			t.Fatalf("%+v %v", last, err)
+		}
+		tx(t, s, func(tx *Tx) error {
+			v, err := tx.LockVehicle("van-1")
+			if err != nil {
+				return err
+			}
+			if v.Route != 0 || v.LastMS != 0 {
+				return fmt.Errorf("new vehicle %+v", v)
+			}
+			v.Route, v.LastMS, v.State = r.ID, 400_000, `{"dwell":1}`
+			return tx.PutVehicle(v)
+		})
+		if v, err := s.Vehicle(context.Background(), "van-1"); err != nil || v.Route != r.ID || v.State != `{"dwell":1}` {
+			t.Fatalf("%+v %v", v, err)
+		}
+	})
+}
+
+func TestEraseExpired(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		old, recent := newShipment("OLD"), newShipment("NEW")
+		tx(t, s, func(tx *Tx) error {
+			for _, sh := range []*Shipment{old, recent} {
+				if err := tx.InsertShipment(sh); err != nil {
+					return err
+				}
+			}
+			if err := tx.SetShipmentStatus(old.ID, "delivered", 100, 100); err != nil {
+				return err
+			}
+			return tx.SetShipmentStatus(recent.ID, "delivered", 900, 900)
+		})
+		var n int64
+		tx(t, s, func(tx *Tx) error { var err error; n, err = tx.EraseExpired(500, 1000); return err })
+		if n != 1 {
+			t.Fatalf("erased %d", n)
+		}
+		o, _ := s.ShipmentByTracking(context.Background(), "OLD")
+		r, _ := s.ShipmentByTracking(context.Background(), "NEW")
+		if o.Recipient != (Recipient{}) || o.Address != "" || o.Erased != 1000 || o.Status != "delivered" || o.Window != old.Window {
+			t.Fatalf("old after erase: %+v", o)
+		}
+		if r.Recipient != recent.Recipient {
+			t.Fatalf("recent erased: %+v", r)
+		}
+	})
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Ping is one stored GPS fix of a vehicle. TimeMS is Unix milliseconds;
+// Speed (m/s) and Heading (degrees) are NaN when the device gave none.
+type Ping struct {
+	Vehicle  string
+	TimeMS   int64
+	Lon, Lat float64
+	Speed    float64
+	Heading  float64
+}
+
+func nullFloat(v float64) any {
+	if math.IsNaN(v) {
+		return nil
+	}
+	return v
+}
+
+// InsertPings stores pings, skipping any whose (vehicle, time) is stored
+// already (a client resending a batch), and returns how many were new.
+func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
+	var total int64
+	const per = 6
+	for start := 0; start < len(pings); start += 150 {
+		part := pings[start:min(start+150, len(pings))]
+		var b strings.Builder
+		args := make([]any, 0, per*len(part))
+		b.WriteString(`INSERT INTO pings (vehicle, time_ms, lon, lat, speed, heading) VALUES `)
+		for i, p := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := per * i
+			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			args = append(args, p.Vehicle, p.TimeMS, p.Lon, p.Lat, nullFloat(p.Speed), nullFloat(p.Heading))
+		}
+		b.WriteString(` ON CONFLICT (vehicle, time_ms) DO NOTHING`)
+		res, err := tx.q().ExecContext(tx.ctx, b.String(), args...)
+		if err != nil {
+			return total, fmt.Errorf("store: insert pings: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}
+
+// LastPings returns up to n of the vehicle's latest pings at or before
+// untilMS, in time order.
+func (s *Store) LastPings(ctx context.Context, vehicle string, untilMS int64, n int) ([]Ping, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT time_ms, lon, lat, speed, heading FROM pings
+		WHERE vehicle = $1 AND time_ms <= $2 ORDER BY time_ms DESC LIMIT $3`, vehicle, untilMS, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: pings: %w", err)
+	}
+	defer rows.Close()
+	var out []Ping
+	for rows.Next() {
+		p := Ping{Vehicle: vehicle}
+		var speed, heading sql.NullFloat64
+		if err := rows.Scan(&p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
+			return nil, fmt.Errorf("store: pings: %w", err)
+		}
+		p.Speed, p.Heading = math.NaN(), math.NaN()
+		if speed.Valid {
+			p.Speed = speed.Float64
+		}
+		if heading.Valid {
+			p.Heading = heading.Float64
+		}
+		out = append(out, p)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, rows.Err()
+}
+
+// CountPings returns the number of stored pings.
+func (s *Store) CountPings(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM pings`).Scan(&n)
+	return n, err
+}
+
+// Vehicle is the dispatch state of one vehicle: its current route (0:
+// none), its latest processed ping (time and position) and the dispatch
+// package's tracking state (State, opaque JSON: dwell detection and the
+// like), so that any replica can continue where another stopped.
+type Vehicle struct {
+	ID      string
+	Route   int64
+	LastMS  int64
+	Lon     float64
+	Lat     float64
+	State   string
+	Updated int64
+}
+
+const vehicleColumns = `id, route, last_ms, lon, lat, state, updated`
+
+func scanVehicle(row interface{ Scan(...any) error }) (Vehicle, error) {
+	var v Vehicle
+	var route sql.NullInt64
+	err := row.Scan(&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated)
+	v.Route = route.Int64
+	return v, err
+}
+
+// LockVehicle reads the vehicle's state, creating an empty one the first
+// time, and on PostgreSQL locks it until the transaction ends: every
+// change of a vehicle's route or tracking state takes this lock first.
+func (tx *Tx) LockVehicle(id string) (Vehicle, error) {
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, id); err != nil {
+		return Vehicle{}, fmt.Errorf("store: vehicle %q: %w", id, err)
+	}
+	v, err := scanVehicle(tx.q().QueryRowContext(tx.ctx, `SELECT `+vehicleColumns+` FROM vehicles WHERE id = $1`+tx.forUpdate(), id))
+	if err != nil {
+		return Vehicle{}, fmt.Errorf("store: vehicle %q: %w", id, err)
+	}
+	return v, nil
+}
+
+// PutVehicle writes a vehicle's state (locked by LockVehicle).
+func (tx *Tx) PutVehicle(v Vehicle) error {
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6 WHERE id = $7`,
+		nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, v.ID)
+	if err != nil {
+		return fmt.Errorf("store: put vehicle %q: %w", v.ID, err)
+	}
+	return nil
+}
+
+// Vehicle reads a vehicle's state; ErrNotFound when it never had one.
+func (s *Store) Vehicle(ctx context.Context, id string) (Vehicle, error) {
+	v, err := scanVehicle(s.rdb.QueryRowContext(ctx, `SELECT `+vehicleColumns+` FROM vehicles WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Vehicle{}, ErrNotFound
+	}
+	if err != nil {
+		return Vehicle{}, fmt.Errorf("store: vehicle %q: %w", id, err)
+	}
+	return v, nil
+}
