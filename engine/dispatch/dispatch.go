@@ -1,0 +1,210 @@
+// Package dispatch is the state of a delivery day: shipments and their
+// timelines, day plans with a route per van, the live status of every stop
+// and the events that describe each change, with the rules that decide
+// them. It holds no HTTP: the engine's handlers decode requests, call a
+// Service and encode what it returns. State lives in engine/store; every
+// change and the events it causes are written in one transaction, so an
+// event exists exactly when its state change does.
+//
+// A stop's status moves planned → out_for_delivery → arrived → delivered
+// or failed (or cancelled). The engine emits, per shipment and timed by
+// the ping or status update that caused them:
+//
+//   - out_for_delivery when the van leaves its start with the parcel
+//     (its first ping beyond Config.DepartRadius of the start);
+//   - stops_away when the stops still to serve before this one first drop
+//     to a configured count (default 5, 3, 1), once per count;
+//   - arriving_soon once, when the predicted arrival comes within
+//     Config.ArrivingSoon (default 30 min), with the P10/P90 window;
+//   - delayed when the predicted arrival passes the end of the promised
+//     window; it is re-armed only once the prediction is back
+//     Config.DelayHysteresis before the end, so a prediction hovering at
+//     the boundary fires once; eta_changed when the prediction moves by
+//     more than Config.ETAChange from the one last published;
+//   - arrived when the van's matched position stays within
+//     Config.ArriveRadius of the stop for Config.ArriveDwell (timed at the
+//     first ping of that dwell): a van passing by or GPS jitter does not
+//     fire it; a delivered or failed status without it fires it first;
+//   - delivered and failed from the driver's status update;
+//   - rerouted when the order of a van's remaining stops changes.
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/store"
+	"github.com/lastmile/lastmile/vrp"
+)
+
+// Stop statuses.
+const (
+	StatusPlanned        = "planned"
+	StatusOutForDelivery = "out_for_delivery"
+	StatusArrived        = "arrived"
+	StatusDelivered      = "delivered"
+	StatusFailed         = "failed"
+	StatusCancelled      = "cancelled"
+	// StatusCreated is a shipment's status before any milestone.
+	StatusCreated = "created"
+)
+
+// Event types the engine emits (the caller's milestones are in
+// CallerEventTypes).
+const (
+	EventOutForDelivery = "out_for_delivery"
+	EventStopsAway      = "stops_away"
+	EventArrivingSoon   = "arriving_soon"
+	EventETAChanged     = "eta_changed"
+	EventDelayed        = "delayed"
+	EventArrived        = "arrived"
+	EventDelivered      = "delivered"
+	EventFailed         = "failed"
+	EventRerouted       = "rerouted"
+)
+
+// CallerEventTypes are the milestones before the last mile that the
+// business's systems may post to a shipment's timeline.
+var CallerEventTypes = []string{"shipped", "at_facility", "in_transit", "at_depot", "exception"}
+
+// FailReasons are the reasons a delivery attempt may fail with.
+var FailReasons = []string{"not_home", "refused", "address_not_found", "access", "damaged", "other"}
+
+// Error is a failure the caller can act on, with a code the HTTP layer
+// maps to a status: InvalidQuery and InvalidValue (400), Unauthorized
+// (401), Forbidden (403), NotFound (404), Conflict (409).
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// PredictStop is one remaining stop given to Config.Predict.
+type PredictStop struct {
+	Location [2]float64 // lon, lat
+	Service  time.Duration
+	// Window is the promised window in Unix seconds (zero: none); a van
+	// early at the stop waits for it.
+	Window [2]int64
+}
+
+// Prediction is the forecast arrival at one stop, Unix seconds.
+type Prediction struct {
+	Arrival, P10, P90 int64
+}
+
+// Config configures a Service. Zero durations and counts take the
+// defaults given.
+type Config struct {
+	// Store holds the state (required).
+	Store *store.Store
+	// Predict forecasts a vehicle's arrivals from pos at now through
+	// stops in order (required for ETAs; the engine walks the live road
+	// graph with eta.Traffic).
+	Predict func(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) ([]Prediction, error)
+	// Solve solves a VRP whose locations are coordinates, on the live
+	// road graph, within limit (required for POST /v1/plans without a
+	// sequence).
+	Solve func(p *vrp.Problem, limit time.Duration) (*vrp.Solution, error)
+	// SolveTime is the solver's time for a day plan (default 2 s).
+	SolveTime time.Duration
+	// StopsAway are the counts of stops before a shipment's stop at which
+	// stops_away fires (default 5, 3, 1).
+	StopsAway []int
+	// ArrivingSoon is the horizon of arriving_soon (default 30 min).
+	ArrivingSoon time.Duration
+	// DelayHysteresis is how far before the window's end the prediction
+	// must come back before delayed can fire again (default 10 min).
+	DelayHysteresis time.Duration
+	// ETAChange is the move of the predicted arrival that fires
+	// eta_changed (default 15 min).
+	ETAChange time.Duration
+	// ArriveRadius (m) and ArriveDwell make an arrival: the van's position
+	// stays within the radius of the stop for the dwell (default 40 m,
+	// 30 s).
+	ArriveRadius float64
+	ArriveDwell  time.Duration
+	// DepartRadius (m): a van further than this from its route's start is
+	// out for delivery (default 150 m).
+	DepartRadius float64
+	// ETAInterval is the least ping time between two ETA updates of a van
+	// (default 60 s); a stop's status change updates them at once.
+	ETAInterval time.Duration
+	// Logger receives errors and progress (nil: discard). Personal data is
+	// never logged.
+	Logger *slog.Logger
+	// Now returns the current time (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.SolveTime <= 0 {
+		c.SolveTime = 2 * time.Second
+	}
+	if len(c.StopsAway) == 0 {
+		c.StopsAway = []int{5, 3, 1}
+	}
+	if c.ArrivingSoon <= 0 {
+		c.ArrivingSoon = 30 * time.Minute
+	}
+	if c.DelayHysteresis <= 0 {
+		c.DelayHysteresis = 10 * time.Minute
+	}
+	if c.ETAChange <= 0 {
+		c.ETAChange = 15 * time.Minute
+	}
+	if c.ArriveRadius <= 0 {
+		c.ArriveRadius = 40
+	}
+	if c.ArriveDwell <= 0 {
+		c.ArriveDwell = 30 * time.Second
+	}
+	if c.DepartRadius <= 0 {
+		c.DepartRadius = 150
+	}
+	if c.ETAInterval <= 0 {
+		c.ETAInterval = 60 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Service runs the dispatch state of one deployment. It is safe for
+// concurrent use; several Services (replicas) may share one PostgreSQL
+// store: every change locks the rows it reads first.
+type Service struct {
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+}
+
+// New returns a Service on cfg.Store.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("dispatch: a store is needed")
+	}
+	for _, c := range cfg.StopsAway {
+		if c < 1 {
+			return nil, fmt.Errorf("dispatch: stops_away count %d: want counts of at least 1", c)
+		}
+	}
+	cfg = cfg.withDefaults()
+	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger}, nil
+}
+
+// Store returns the Service's store.
+func (s *Service) Store() *store.Store { return s.st }
+
+func (s *Service) now() int64 { return s.cfg.Now().Unix() }

@@ -1,0 +1,368 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/seal"
+	"github.com/lastmile/lastmile/engine/store"
+	"github.com/lastmile/lastmile/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// The test world: a straight road east of the depot; the van drives at
+// speed m/s, the predictor knows that speed (straight lines).
+const speed = 10.0
+
+var depot = [2]float64{-8.60, 41.15}
+
+// east returns the point m metres east of the depot.
+func east(m float64) [2]float64 {
+	return [2]float64{depot[0] + m/(111_320*math.Cos(depot[1]*math.Pi/180)), depot[1]}
+}
+
+// straightPredict predicts arrivals along straight lines at speed, with
+// a ±60 s interval, waiting for windows.
+func straightPredict(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) ([]Prediction, error) {
+	out := make([]Prediction, len(stops))
+	t := float64(now.Unix())
+	for i, s := range stops {
+		t += distance(pos, s.Location) / speed
+		a := int64(math.Round(t))
+		out[i] = Prediction{a, a - 60, a + 60}
+		if s.Window[0] > 0 && t < float64(s.Window[0]) {
+			t = float64(s.Window[0])
+		}
+		t += s.Service.Seconds()
+		pos = s.Location
+	}
+	return out, nil
+}
+
+type fixture struct {
+	s   *Service
+	st  *store.Store
+	now time.Time
+}
+
+func openStore(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	ring, err := seal.NewRing(seal.GenerateKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), dsn, store.Options{Ring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func backends(t *testing.T, f func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, filepath.Join(t.TempDir(), "d.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, pgtest.DSN(t)) })
+}
+
+func newFixture(t *testing.T, dsn string) *fixture {
+	fx := &fixture{now: time.Unix(1_767_600_000, 0)}
+	fx.st = openStore(t, dsn)
+	s, err := New(Config{Store: fx.st, Predict: straightPredict, Now: func() time.Time { return fx.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.s = s
+	return fx
+}
+
+func (fx *fixture) ship(t *testing.T, tracking string, at [2]float64, window [2]int64) {
+	t.Helper()
+	svc := 120.0
+	_, err := fx.s.CreateShipment(context.Background(), ShipmentInput{Tracking: tracking, Recipient: RecipientInput{Name: "R " + tracking},
+		Location: at, TimeWindow: &window, Service: &svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drive sends pings every 10 s moving from a to b at speed, then stays
+// at b for stay; it returns the time after.
+func (fx *fixture) drive(t *testing.T, from time.Time, a, b [2]float64, stay time.Duration) time.Time {
+	t.Helper()
+	d := distance(a, b)
+	var batch []Ping
+	at := from
+	for el := 0.0; ; el += 10 {
+		f := math.Min(el*speed/d, 1)
+		if d == 0 {
+			f = 1
+		}
+		p := [2]float64{a[0] + f*(b[0]-a[0]), a[1] + f*(b[1]-a[1])}
+		batch = append(batch, Ping{Vehicle: "van-1", Time: at, Location: p, Matched: p, MatchedOK: true, Speed: math.NaN(), Heading: math.NaN()})
+		at = at.Add(10 * time.Second)
+		if f >= 1 && at.Sub(from) >= time.Duration(d/speed*float64(time.Second))+stay {
+			break
+		}
+	}
+	if _, err := fx.s.Positions(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+func (fx *fixture) events(t *testing.T, tracking string) []Event {
+	t.Helper()
+	v, err := fx.s.Shipment(context.Background(), tracking)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Events
+}
+
+func types(evs []Event) string {
+	var out []string
+	for _, e := range evs {
+		s := e.Type
+		if e.Type == EventStopsAway {
+			var d struct{ Stops int }
+			json.Unmarshal(e.Data, &d)
+			s += fmt.Sprint(d.Stops)
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestDayOnARoad drives one van through three stops: the first stop lies
+// on the way to the second, so the van passes it (a drive-by) before
+// serving it; one recipient is not at home; one window is too early to
+// keep.
+func TestDayOnARoad(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		fx := newFixture(t, dsn)
+		ctx := context.Background()
+		t0 := fx.now.Unix()
+		A, B, C := east(1000), east(2000), east(3000)
+		fx.ship(t, "A", A, [2]int64{t0, t0 + 7200})
+		fx.ship(t, "B", B, [2]int64{t0, t0 + 7200})
+		fx.ship(t, "C", C, [2]int64{t0, t0 + 420}) // too early: delayed
+		veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","driver":"Ana","start":[%v,%v],"end":[%v,%v]}`, depot[0], depot[1], depot[0], depot[1]))
+		plan, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"B", "A", "C"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopID := map[string]int64{}
+		for _, st := range plan.Routes[0].Stops {
+			stopID[st.Tracking] = st.ID
+			if st.Arrival == 0 {
+				t.Errorf("stop %s: no planned arrival", st.Tracking)
+			}
+		}
+		// At the depot: nothing happens.
+		at := fx.drive(t, fx.now, depot, depot, 60*time.Second)
+		if evs := fx.events(t, "A"); len(evs) != 0 {
+			t.Fatalf("events before departure: %s", types(evs))
+		}
+		// Drive past A to B and stay 2 min: B arrived, A not.
+		at = fx.drive(t, at, depot, B, 120*time.Second)
+		fx.now = at
+		if _, err := fx.s.SetStopStatus(ctx, stopID["B"], StatusInput{Status: StatusDelivered}); err != nil {
+			t.Fatal(err)
+		}
+		if got := types(fx.events(t, "B")); got != "out_for_delivery stops_away0 arriving_soon arrived delivered" {
+			t.Errorf("B: %s", got)
+		}
+		if got := types(fx.events(t, "A")); strings.Contains(got, "arrived") {
+			t.Errorf("A arrived on a drive-by: %s", got)
+		}
+		// Back to A: not at home.
+		at = fx.drive(t, at, B, A, 90*time.Second)
+		fx.now = at
+		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := types(fx.events(t, "A")); got != "out_for_delivery stops_away1 arriving_soon arrived failed" {
+			t.Errorf("A: %s", got)
+		}
+		// The same status again is a no-op; another one a conflict.
+		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}); err != nil {
+			t.Errorf("retried status: %v", err)
+		}
+		var de *Error
+		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusDelivered}); !errors.As(err, &de) || de.Code != "Conflict" {
+			t.Errorf("delivered after failed: %v", err)
+		}
+		// On to C.
+		at = fx.drive(t, at, A, C, 60*time.Second)
+		fx.now = at
+		if _, err := fx.s.SetStopStatus(ctx, stopID["C"], StatusInput{Status: StatusDelivered}); err != nil {
+			t.Fatal(err)
+		}
+		// C's window closes before the van can make it: delayed, once.
+		if got := types(fx.events(t, "C")); got != "out_for_delivery stops_away2 arriving_soon delayed stops_away1 arrived delivered" {
+			t.Errorf("C: %s", got)
+		}
+		for _, tr := range []string{"A", "B", "C"} {
+			for i, e := range fx.events(t, tr) {
+				if e.Seq != int64(i+1) {
+					t.Errorf("%s: event %d has seq %d", tr, i, e.Seq)
+				}
+			}
+		}
+		v, err := fx.s.Vehicle(ctx, "van-1")
+		if err != nil || v.Status != store.RouteDone || len(v.Stops) != 3 {
+			t.Errorf("vehicle at the end: %+v %v", v, err)
+		}
+		sv, _ := fx.s.Shipment(ctx, "A")
+		if sv.Status != StatusFailed || sv.Reason != "not_home" || sv.ETA != nil {
+			t.Errorf("A at the end: %+v", sv)
+		}
+		// Redelivery: a failed shipment can be planned again, attempt 2.
+		plan2, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"A"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sv, _ = fx.s.Shipment(ctx, "A")
+		if sv.Attempt != 2 || *sv.Stop != plan2.Routes[0].Stops[0].ID {
+			t.Errorf("redelivery: %+v", sv)
+		}
+		// A delivered shipment cannot be planned again.
+		_, err = fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"B"}}}})
+		if !errors.As(err, &de) || de.Code != "Conflict" {
+			t.Errorf("plan a delivered shipment: %v", err)
+		}
+	})
+}
+
+func TestCallerEvents(t *testing.T) {
+	fx := newFixture(t, filepath.Join(t.TempDir(), "d.db"))
+	ctx := context.Background()
+	fx.ship(t, "T1", east(100), [2]int64{1, 2})
+	in := CallerEventInput{ID: "abc", Type: "shipped", Time: 100, Note: "left the warehouse"}
+	e1, created, err := fx.s.AddCallerEvent(ctx, "T1", in)
+	if err != nil || !created || e1.Seq != 1 {
+		t.Fatalf("%+v %v %v", e1, created, err)
+	}
+	e2, created, err := fx.s.AddCallerEvent(ctx, "T1", in)
+	if err != nil || created || e2.ID != e1.ID {
+		t.Fatalf("again: %+v %v %v", e2, created, err)
+	}
+	in.Time = 101
+	var de *Error
+	if _, _, err := fx.s.AddCallerEvent(ctx, "T1", in); !errors.As(err, &de) || de.Code != "Conflict" {
+		t.Fatalf("same id, other body: %v", err)
+	}
+	for _, bad := range []CallerEventInput{{ID: "", Type: "shipped", Time: 1}, {ID: "x", Type: "delivered", Time: 1},
+		{ID: "x", Type: "shipped"}, {ID: "x", Type: "shipped", Time: 1, Note: "a\x00b"}} {
+		if _, _, err := fx.s.AddCallerEvent(ctx, "T1", bad); !errors.As(err, &de) || de.Code != "InvalidValue" {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	if _, _, err := fx.s.AddCallerEvent(ctx, "NOPE", CallerEventInput{ID: "x", Type: "shipped", Time: 1}); !errors.As(err, &de) || de.Code != "NotFound" {
+		t.Errorf("unknown: %v", err)
+	}
+	v, _ := fx.s.Shipment(ctx, "T1")
+	if v.Status != "shipped" || len(v.Events) != 1 {
+		t.Errorf("%+v", v)
+	}
+}
+
+func TestShipmentValidation(t *testing.T) {
+	fx := newFixture(t, filepath.Join(t.TempDir(), "d.db"))
+	ok := ShipmentInput{Tracking: "OK1", Recipient: RecipientInput{Name: "N", Phone: "+351 912 345 678", Email: "a@b.pt", Language: "pt-PT"}, Location: east(10)}
+	cases := []struct {
+		name string
+		edit func(*ShipmentInput)
+		code string
+	}{
+		{"ok", func(*ShipmentInput) {}, ""},
+		{"exists", func(*ShipmentInput) {}, "Conflict"},
+		{"tracking with slash", func(s *ShipmentInput) { s.Tracking = "a/b" }, "InvalidValue"},
+		{"tracking injection", func(s *ShipmentInput) { s.Tracking = "x'; DROP TABLE shipments; --" }, "InvalidValue"},
+		{"tracking long", func(s *ShipmentInput) { s.Tracking = strings.Repeat("A", 65) }, "InvalidValue"},
+		{"no name", func(s *ShipmentInput) { s.Tracking, s.Recipient.Name = "N1", " " }, "InvalidValue"},
+		{"long name", func(s *ShipmentInput) { s.Tracking, s.Recipient.Name = "N2", strings.Repeat("é", 101) }, "InvalidValue"},
+		{"bad phone", func(s *ShipmentInput) { s.Tracking, s.Recipient.Phone = "N3", "call me" }, "InvalidValue"},
+		{"bad email", func(s *ShipmentInput) { s.Tracking, s.Recipient.Email = "N4", "Bob <b@c.d>" }, "InvalidValue"},
+		{"header injection", func(s *ShipmentInput) { s.Tracking, s.Recipient.Email = "N5", "a@b.c\r\nBcc: x@y.z" }, "InvalidValue"},
+		{"no location", func(s *ShipmentInput) { s.Tracking, s.Location = "N6", [2]float64{} }, "InvalidValue"},
+		{"bad zone", func(s *ShipmentInput) { s.Tracking, s.TimeZone = "N7", "Mars/Olympus" }, "InvalidValue"},
+		{"window reversed", func(s *ShipmentInput) { s.Tracking, s.TimeWindow = "N8", &[2]int64{10, 5} }, "InvalidValue"},
+		{"injection text is data", func(s *ShipmentInput) {
+			s.Tracking, s.Recipient.Name, s.Address = "N9", "Robert'); DROP TABLE shipments;--", "<script>alert(1)</script>"
+		}, ""},
+	}
+	for _, c := range cases {
+		in := ok
+		c.edit(&in)
+		_, err := fx.s.CreateShipment(context.Background(), in)
+		var de *Error
+		switch {
+		case c.code == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.code != "" && (!errors.As(err, &de) || de.Code != c.code):
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+	}
+	sh, err := fx.st.ShipmentByTracking(context.Background(), "N9")
+	if err != nil || sh.Recipient.Name != "Robert'); DROP TABLE shipments;--" || sh.Address != "<script>alert(1)</script>" {
+		t.Errorf("stored as data: %+v %v", sh, err)
+	}
+}
+
+func TestAwayCount(t *testing.T) {
+	for _, c := range []struct {
+		k    int
+		want int64
+	}{{0, 1}, {1, 1}, {2, 3}, {3, 3}, {4, 5}, {5, 5}, {6, 0}} {
+		if got := awayCount([]int{5, 3, 1}, c.k); got != c.want {
+			t.Errorf("awayCount(%d) = %d, want %d", c.k, got, c.want)
+		}
+	}
+}
+
+func TestKeysAccess(t *testing.T) {
+	fx := newFixture(t, filepath.Join(t.TempDir(), "d.db"))
+	ctx := context.Background()
+	admin, _, _ := seal.NewAPIKey()
+	k, err := NewKeys(fx.st, admin, func() time.Time { return fx.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := k.Authenticate(ctx, admin); err != nil || p.Scope != ScopeAdmin {
+		t.Fatalf("env admin: %+v %v", p, err)
+	}
+	d, err := k.Create(ctx, KeyInput{Scope: ScopeDriver, Vehicle: "van-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := k.Authenticate(ctx, d.Key); err != nil || p.Scope != ScopeDriver || p.Vehicle != "van-1" || p.KeyID != d.ID {
+		t.Fatalf("driver: %+v %v", p, err)
+	}
+	if err := k.Revoke(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	var de *Error
+	if _, err := k.Authenticate(ctx, d.Key); !errors.As(err, &de) || de.Code != "Unauthorized" {
+		t.Fatalf("revoked: %v", err)
+	}
+	other, _, _ := seal.NewAPIKey()
+	for _, bad := range []string{"", "nope", other, strings.Repeat("x", 10000)} {
+		if _, err := k.Authenticate(ctx, bad); !errors.As(err, &de) || de.Code != "Unauthorized" {
+			t.Errorf("%.20q: %v", bad, err)
+		}
+	}
+	for _, in := range []KeyInput{{Scope: "root"}, {Scope: ScopeDriver}, {Scope: ScopeReadonly, Vehicle: "van-1"}} {
+		if _, err := k.Create(ctx, in); !errors.As(err, &de) || de.Code != "InvalidValue" {
+			t.Errorf("%+v: %v", in, err)
+		}
+	}
+}

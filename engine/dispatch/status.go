@@ -1,0 +1,212 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/store"
+)
+
+// StatusInput is the body of POST /v1/stops/{id}/status.
+type StatusInput struct {
+	// Status is arrived, delivered, failed or cancelled.
+	Status string `json:"status"`
+	// Reason is required with failed (one of FailReasons).
+	Reason string `json:"reason,omitempty"`
+	// Time in Unix seconds (default now): a phone that was offline sends
+	// the time the driver acted.
+	Time *int64 `json:"time,omitempty"`
+}
+
+// StopView is a stop as the API shows it.
+type StopView struct {
+	ID       int64  `json:"id"`
+	Tracking string `json:"tracking"`
+	Vehicle  string `json:"vehicle"`
+	Route    int64  `json:"route"`
+	Position int64  `json:"position"`
+	Attempt  int64  `json:"attempt"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+	// Location [lon, lat] and the promised window of the shipment.
+	Location   [2]float64 `json:"location"`
+	TimeWindow *[2]int64  `json:"time_window"`
+	Planned    int64      `json:"planned,omitempty"`
+	ETA        *ETA       `json:"eta"`
+	ArrivedAt  int64      `json:"arrived_at,omitempty"`
+	DoneAt     int64      `json:"done_at,omitempty"`
+}
+
+func stopView(st store.Stop, vehicle string) StopView {
+	v := StopView{ID: st.ID, Tracking: st.Tracking, Vehicle: vehicle, Route: st.Route, Position: st.Position, Attempt: st.Attempt,
+		Status: st.Status, Reason: st.Reason, Location: st.Location, Planned: st.Planned, ArrivedAt: st.ArrivedAt, DoneAt: st.DoneAt}
+	if st.Window != [2]int64{} {
+		w := st.Window
+		v.TimeWindow = &w
+	}
+	if open(st.Status) && st.ETA > 0 {
+		v.ETA = &ETA{st.ETA, st.P10, st.P90}
+	}
+	return v
+}
+
+// StopVehicle returns the vehicle whose route holds the stop, so the
+// caller can check a driver key's vehicle before SetStopStatus.
+func (s *Service) StopVehicle(ctx context.Context, id int64) (string, error) {
+	_, veh, err := s.st.StopRoute(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errorf("NotFound", "stop %d: unknown", id)
+	}
+	return veh, err
+}
+
+// SetStopStatus records the driver's (or dispatcher's) update of a stop:
+// arrived, delivered, failed with a reason, or cancelled. A route not yet
+// out for delivery departs first; delivered or failed without an arrival
+// fires arrived first. The same status again changes nothing (a retried
+// request); any other change of an ended stop is a Conflict.
+func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput) (StopView, error) {
+	switch in.Status {
+	case StatusArrived, StatusDelivered, StatusCancelled:
+		if in.Reason != "" {
+			return StopView{}, errorf("InvalidValue", "reason: only with failed")
+		}
+	case StatusFailed:
+		if !slices.Contains(FailReasons, in.Reason) {
+			return StopView{}, errorf("InvalidValue", "reason %q: want one of %s", in.Reason, strings.Join(FailReasons, ", "))
+		}
+	default:
+		return StopView{}, errorf("InvalidValue", "status %q: want arrived, delivered, failed or cancelled", in.Status)
+	}
+	now := s.cfg.Now()
+	if in.Time != nil {
+		if *in.Time <= 0 || *in.Time > now.Unix()+300 {
+			return StopView{}, errorf("InvalidValue", "time: want Unix seconds, not in the future")
+		}
+		now = time.Unix(*in.Time, 0)
+	}
+	vehicle, err := s.StopVehicle(ctx, id)
+	if err != nil {
+		return StopView{}, err
+	}
+	var view StopView
+	_, err = s.st.Tx(ctx, func(tx *store.Tx) error {
+		veh, err := tx.LockVehicle(vehicle)
+		if err != nil {
+			return err
+		}
+		st, err := tx.Stop(id)
+		if err != nil {
+			return err
+		}
+		if st.Status == in.Status && st.Reason == in.Reason {
+			view = stopView(st, vehicle)
+			return nil
+		}
+		if !open(st.Status) {
+			return errorf("Conflict", "stop %d is %s already", id, st.Status)
+		}
+		if in.Status == StatusArrived && st.Status == StatusArrived {
+			view = stopView(st, vehicle)
+			return nil
+		}
+		// The stop's route is the vehicle's current one, or an older one
+		// being wound up; work on it either way.
+		veh.Route = st.Route
+		run, err := s.loadRun(tx, veh)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(run.stops, func(x store.Stop) bool { return x.ID == id })
+		t := now.Unix()
+		pos := [2]float64{veh.Lon, veh.Lat}
+		if veh.LastMS == 0 {
+			pos = run.stops[i].Location
+		}
+		if run.route.Status == store.RoutePlanned && in.Status != StatusCancelled {
+			run.depart(pos, now)
+		}
+		st = run.stops[i]
+		switch in.Status {
+		case StatusCancelled:
+			st.Status = StatusCancelled
+			run.set(i, st)
+		case StatusArrived:
+			run.arrive(i, t, st.Location)
+		default:
+			if st.Status != StatusArrived {
+				run.arrive(i, t, st.Location)
+				st = run.stops[i]
+			}
+			st.Status, st.Reason, st.DoneAt = in.Status, in.Reason, t
+			run.set(i, st)
+			var data any
+			if in.Status == StatusFailed {
+				data = map[string]any{"reason": in.Reason}
+			}
+			run.emit(i, in.Status, t, data)
+		}
+		// The van moves on: ETAs from the stop at the next ping.
+		run.state.ETAAt = 0
+		run.stopsAway(t)
+		if err := run.finish(tx); err != nil {
+			return err
+		}
+		view = stopView(run.stops[i], vehicle)
+		return nil
+	})
+	if err != nil {
+		return StopView{}, err
+	}
+	return view, nil
+}
+
+// VehicleView answers GET /v1/vehicles/{id}.
+type VehicleView struct {
+	ID string `json:"id"`
+	// Location is the latest processed position [lon, lat] and Time its
+	// Unix time (null before the first ping).
+	Location *[2]float64 `json:"location"`
+	Time     *int64      `json:"time"`
+	Route    *int64      `json:"route"`
+	Status   string      `json:"status,omitempty"`
+	Version  int64       `json:"version,omitempty"`
+	// Stops are the route's stops in order, open ones with their ETAs.
+	Stops []StopView `json:"stops"`
+}
+
+// Vehicle returns a vehicle's position, route and stops.
+func (s *Service) Vehicle(ctx context.Context, id string) (VehicleView, error) {
+	veh, err := s.st.Vehicle(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return VehicleView{}, errorf("NotFound", "vehicle %q: unknown", id)
+	}
+	if err != nil {
+		return VehicleView{}, err
+	}
+	v := VehicleView{ID: id, Stops: []StopView{}}
+	if veh.LastMS > 0 {
+		ll, t := [2]float64{veh.Lon, veh.Lat}, veh.LastMS/1000
+		v.Location, v.Time = &ll, &t
+	}
+	if veh.Route == 0 {
+		return v, nil
+	}
+	r, err := s.st.Route(ctx, veh.Route)
+	if err != nil {
+		return VehicleView{}, err
+	}
+	rid := r.ID
+	v.Route, v.Status, v.Version = &rid, r.Status, r.Version
+	stops, err := s.st.RouteStops(ctx, r.ID)
+	if err != nil {
+		return VehicleView{}, err
+	}
+	for _, st := range stops {
+		v.Stops = append(v.Stops, stopView(st, id))
+	}
+	return v, nil
+}

@@ -1,0 +1,455 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/store"
+	"github.com/lastmile/lastmile/graph"
+)
+
+// Ping is one vehicle ping as dispatch sees it: the raw fix and, when map
+// matching placed it on a road, the matched position.
+type Ping struct {
+	Vehicle  string
+	Time     time.Time
+	Location [2]float64 // lon, lat as reported
+	// Matched is the map-matched [lon, lat]; Ok false when the ping was
+	// not matched (then Location is used).
+	Matched   [2]float64
+	MatchedOK bool
+	// Speed (m/s) and Heading (degrees) as reported; NaN when absent.
+	Speed, Heading float64
+}
+
+// pos is the position the rules use: the matched one when there is one.
+func (p *Ping) pos() [2]float64 {
+	if p.MatchedOK {
+		return p.Matched
+	}
+	return p.Location
+}
+
+// TrackResult reports what a batch of pings did.
+type TrackResult struct {
+	// Stored counts the pings stored (a resent ping is stored once).
+	Stored int64
+	// Events are the events the pings caused.
+	Events []store.Event
+}
+
+// trackState is a vehicle's tracking state between pings, stored as JSON
+// with the vehicle (store.Vehicle.State) so any replica can continue it.
+type trackState struct {
+	// DwellStop is the stop the van has stayed near since DwellSince
+	// (Unix ms), 0 when none.
+	DwellStop  int64 `json:"dwell_stop,omitempty"`
+	DwellSince int64 `json:"dwell_since,omitempty"`
+	// ETAAt is the ping time (Unix ms) of the last ETA update; 0 forces
+	// an update at the next ping.
+	ETAAt int64 `json:"eta_at,omitempty"`
+}
+
+// routeRun is one route being worked on inside a transaction: its stops
+// in position order, which of them changed, and the events to emit.
+type routeRun struct {
+	s      *Service
+	veh    store.Vehicle
+	route  store.Route
+	stops  []store.Stop
+	dirty  []bool
+	etas   bool // ETAs changed: write them
+	state  trackState
+	events []store.Event
+	start  [2]float64 // the route's start (depot)
+}
+
+// loadRun reads the vehicle's current route (locked through the vehicle).
+func (s *Service) loadRun(tx *store.Tx, veh store.Vehicle) (*routeRun, error) {
+	r, err := tx.Route(veh.Route)
+	if err != nil {
+		return nil, err
+	}
+	stops, err := tx.RouteStops(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	run := &routeRun{s: s, veh: veh, route: r, stops: stops, dirty: make([]bool, len(stops))}
+	if veh.State != "" {
+		if err := json.Unmarshal([]byte(veh.State), &run.state); err != nil {
+			return nil, fmt.Errorf("dispatch: vehicle %q state: %w", veh.ID, err)
+		}
+	}
+	var spec struct {
+		Start [2]float64 `json:"start"`
+	}
+	if err := json.Unmarshal([]byte(r.Spec), &spec); err == nil {
+		run.start = spec.Start
+	}
+	return run, nil
+}
+
+// save writes what changed and queues the events.
+func (run *routeRun) save(tx *store.Tx) error {
+	for i, d := range run.dirty {
+		if d {
+			if err := tx.UpdateStop(run.stops[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if run.etas {
+		var etas []store.Stop
+		for i, st := range run.stops {
+			if !run.dirty[i] && open(st.Status) && st.ETA > 0 {
+				etas = append(etas, st)
+			}
+		}
+		if err := tx.SetETAs(etas); err != nil {
+			return err
+		}
+		if err := tx.UpdateRoute(run.route); err != nil {
+			return err
+		}
+	}
+	b, _ := json.Marshal(run.state)
+	run.veh.State = string(b)
+	if err := tx.PutVehicle(run.veh); err != nil {
+		return err
+	}
+	for _, e := range run.events {
+		tx.Emit(e)
+	}
+	return nil
+}
+
+// emit queues an event of stop i at Unix time t.
+func (run *routeRun) emit(i int, typ string, t int64, data any) {
+	d := ""
+	if data != nil {
+		d = jsonData(data)
+	}
+	st := run.stops[i]
+	run.events = append(run.events, store.Event{Shipment: st.Shipment, Tracking: st.Tracking, Type: typ, Time: t, Data: d, Created: run.s.now()})
+}
+
+func (run *routeRun) set(i int, st store.Stop) {
+	run.stops[i] = st
+	run.dirty[i] = true
+}
+
+// Positions applies a batch of pings: they are stored, and for each
+// vehicle with a route, in time order, they move it out for delivery,
+// detect arrivals by dwell, keep its ETAs current (at most every
+// ETAInterval of ping time) and fire the events the rules decide, all in
+// one transaction. Pings at or before a vehicle's latest processed ping
+// are stored but change nothing.
+func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, error) {
+	var res TrackResult
+	if len(pings) == 0 {
+		return res, nil
+	}
+	byVehicle := map[string][]Ping{}
+	for _, p := range pings {
+		byVehicle[p.Vehicle] = append(byVehicle[p.Vehicle], p)
+	}
+	names := make([]string, 0, len(byVehicle))
+	for n := range byVehicle {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	rows := make([]store.Ping, len(pings))
+	for i, p := range pings {
+		rows[i] = store.Ping{Vehicle: p.Vehicle, TimeMS: p.Time.UnixMilli(), Lon: p.Location[0], Lat: p.Location[1], Speed: p.Speed, Heading: p.Heading}
+	}
+	evs, err := s.st.Tx(ctx, func(tx *store.Tx) error {
+		res.Stored = 0
+		for _, name := range names {
+			veh, err := tx.LockVehicle(name)
+			if err != nil {
+				return err
+			}
+			vp := byVehicle[name]
+			slices.SortStableFunc(vp, func(a, b Ping) int { return a.Time.Compare(b.Time) })
+			var fresh []Ping
+			for _, p := range vp {
+				if p.Time.UnixMilli() > veh.LastMS {
+					fresh = append(fresh, p)
+				}
+			}
+			if len(fresh) == 0 {
+				continue
+			}
+			last := fresh[len(fresh)-1]
+			if veh.Route == 0 {
+				veh.LastMS, veh.Lon, veh.Lat, veh.Updated = last.Time.UnixMilli(), last.pos()[0], last.pos()[1], s.now()
+				if err := tx.PutVehicle(veh); err != nil {
+					return err
+				}
+				continue
+			}
+			run, err := s.loadRun(tx, veh)
+			if err != nil {
+				return err
+			}
+			for i := range fresh {
+				run.ping(&fresh[i])
+			}
+			run.veh.LastMS, run.veh.Lon, run.veh.Lat, run.veh.Updated = last.Time.UnixMilli(), last.pos()[0], last.pos()[1], s.now()
+			if err := run.finish(tx); err != nil {
+				return err
+			}
+		}
+		n, err := tx.InsertPings(rows)
+		res.Stored = n
+		return err
+	})
+	if err != nil {
+		return TrackResult{}, err
+	}
+	res.Events = evs
+	return res, nil
+}
+
+// finish closes a route whose stops all ended and saves the run.
+func (run *routeRun) finish(tx *store.Tx) error {
+	if run.route.Status == store.RouteActive && run.openCount() == 0 {
+		run.route.Status = store.RouteDone
+		run.etas = true // writes the route
+	}
+	for i := range run.stops {
+		if run.dirty[i] {
+			st := run.stops[i]
+			if err := tx.SetShipmentStatus(st.Shipment, shipmentStatus(st.Status), run.s.now(), st.DoneAt); err != nil {
+				return err
+			}
+		}
+	}
+	return run.save(tx)
+}
+
+// shipmentStatus is the shipment status a stop status gives.
+func shipmentStatus(stop string) string {
+	if stop == StatusPlanned {
+		return StatusCreated
+	}
+	return stop
+}
+
+func (run *routeRun) openCount() int {
+	n := 0
+	for _, st := range run.stops {
+		if open(st.Status) {
+			n++
+		}
+	}
+	return n
+}
+
+// ping applies one new ping of the route's vehicle.
+func (run *routeRun) ping(p *Ping) {
+	cfg := &run.s.cfg
+	ms := p.Time.UnixMilli()
+	pos := p.pos()
+	if run.route.Status == store.RoutePlanned {
+		if run.start == [2]float64{} || distance(pos, run.start) <= cfg.DepartRadius {
+			return
+		}
+		run.depart(pos, p.Time)
+		run.state.ETAAt = ms
+		return
+	}
+	if run.route.Status != store.RouteActive {
+		return
+	}
+	// Arrival by dwell near an open stop.
+	best, bd := -1, cfg.ArriveRadius
+	for i, st := range run.stops {
+		if st.Status != StatusOutForDelivery {
+			continue
+		}
+		if d := distance(pos, st.Location); d <= bd {
+			best, bd = i, d
+		}
+	}
+	changed := false
+	switch {
+	case best < 0:
+		run.state.DwellStop, run.state.DwellSince = 0, 0
+	case run.stops[best].ID != run.state.DwellStop:
+		run.state.DwellStop, run.state.DwellSince = run.stops[best].ID, ms
+	case time.Duration(ms-run.state.DwellSince)*time.Millisecond >= cfg.ArriveDwell:
+		run.arrive(best, run.state.DwellSince/1000, run.stops[best].Location)
+		run.state.DwellStop, run.state.DwellSince = 0, 0
+		changed = true
+	}
+	if changed || run.state.ETAAt == 0 || time.Duration(ms-run.state.ETAAt)*time.Millisecond >= cfg.ETAInterval {
+		run.updateETAs(pos, p.Time)
+		run.state.ETAAt = ms
+	}
+}
+
+// depart sets the route out for delivery at now, the van at pos: every
+// planned stop goes out_for_delivery, with its first ETA in the event,
+// then the ETA rules and stops_away apply.
+func (run *routeRun) depart(pos [2]float64, now time.Time) {
+	t := now.Unix()
+	run.route.Status, run.route.Started = store.RouteActive, t
+	var out []int
+	for i, st := range run.stops {
+		if st.Status == StatusPlanned {
+			st.Status = StatusOutForDelivery
+			run.set(i, st)
+			out = append(out, i)
+		}
+	}
+	run.predict(pos, now)
+	for _, i := range out {
+		st := run.stops[i]
+		data := map[string]any{"vehicle": run.route.Vehicle}
+		if st.ETA > 0 {
+			data["eta"] = ETA{st.ETA, st.P10, st.P90}
+			st.ETASent = st.ETA
+			run.set(i, st)
+		}
+		run.emit(i, EventOutForDelivery, t, data)
+	}
+	run.rules(t)
+}
+
+// arrive marks stop i arrived at t.
+func (run *routeRun) arrive(i int, t int64, loc [2]float64) {
+	st := run.stops[i]
+	st.Status, st.ArrivedAt = StatusArrived, t
+	run.set(i, st)
+	run.emit(i, EventArrived, t, map[string]any{"vehicle": run.route.Vehicle})
+}
+
+// updateETAs predicts the open stops from pos at now and applies the
+// rules.
+func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
+	run.predict(pos, now)
+	run.rules(now.Unix())
+}
+
+// predict sets the ETA of every open stop, predicted from pos at now (an
+// arrived stop keeps its arrival). A failed prediction keeps the old ETAs.
+func (run *routeRun) predict(pos [2]float64, now time.Time) {
+	cfg := &run.s.cfg
+	var idx []int
+	var ps []PredictStop
+	for i, st := range run.stops {
+		if st.Status == StatusOutForDelivery || st.Status == StatusArrived {
+			idx = append(idx, i)
+			ps = append(ps, PredictStop{Location: st.Location, Service: time.Duration(st.Service) * time.Second, Window: st.Window})
+		}
+	}
+	if len(ps) == 0 || cfg.Predict == nil {
+		return
+	}
+	preds, err := cfg.Predict(run.route.Vehicle, pos, now, ps)
+	if err != nil || len(preds) != len(ps) {
+		run.s.log.Warn("ETA update failed", "vehicle", run.route.Vehicle, "route", run.route.ID, "err", err)
+		return
+	}
+	run.route.ETATime = now.Unix()
+	run.etas = true
+	for k, i := range idx {
+		st := &run.stops[i]
+		p := preds[k]
+		if st.Status == StatusArrived {
+			p = Prediction{Arrival: st.ArrivedAt, P10: st.ArrivedAt, P90: st.ArrivedAt}
+		}
+		st.ETA, st.P10, st.P90 = p.Arrival, p.P10, p.P90
+	}
+}
+
+// rules applies the ETA rules to every stop out for delivery at Unix time
+// t: arriving_soon once within the horizon, delayed (with hysteresis) past
+// the window's end, eta_changed beyond the threshold from the ETA last
+// published; stops_away first.
+func (run *routeRun) rules(t int64) {
+	cfg := &run.s.cfg
+	run.stopsAway(t)
+	for i, st := range run.stops {
+		if st.Status != StatusOutForDelivery || st.ETA == 0 {
+			continue
+		}
+		eta := ETA{st.ETA, st.P10, st.P90}
+		changed := false
+		if st.SoonFired == 0 && st.ETA-t <= int64(cfg.ArrivingSoon/time.Second) {
+			run.emit(i, EventArrivingSoon, t, map[string]any{"eta": eta})
+			st.SoonFired, st.ETASent, changed = 1, st.ETA, true
+		}
+		if end := st.Window[1]; end > 0 {
+			switch {
+			case st.Delayed == 0 && st.ETA > end:
+				run.emit(i, EventDelayed, t, map[string]any{"eta": eta, "time_window": st.Window})
+				st.Delayed, st.ETASent, changed = 1, st.ETA, true
+			case st.Delayed == 1 && st.ETA < end-int64(cfg.DelayHysteresis/time.Second):
+				st.Delayed, changed = 0, true
+			}
+		}
+		if st.ETASent > 0 && abs(st.ETA-st.ETASent) > int64(cfg.ETAChange/time.Second) {
+			run.emit(i, EventETAChanged, t, map[string]any{"eta": eta})
+			st.ETASent, changed = st.ETA, true
+		}
+		if changed {
+			run.set(i, st)
+		}
+	}
+}
+
+// stopsAway fires stops_away for the open stops whose count of open stops
+// before them first dropped to a configured count. AwayFired keeps the
+// least count fired, so a count never fires twice, even when re-routing
+// moves the stop back.
+func (run *routeRun) stopsAway(t int64) {
+	if run.route.Status != store.RouteActive {
+		return
+	}
+	before := 0
+	for i, st := range run.stops {
+		if !open(st.Status) {
+			continue
+		}
+		k := before
+		before++
+		if st.Status != StatusOutForDelivery {
+			continue
+		}
+		c := awayCount(run.s.cfg.StopsAway, k)
+		if c == 0 || (st.AwayFired != 0 && c >= st.AwayFired) {
+			continue
+		}
+		run.emit(i, EventStopsAway, t, map[string]any{"stops": k})
+		st.AwayFired = c
+		run.set(i, st)
+	}
+}
+
+// awayCount returns the least configured count >= k (0: none).
+func awayCount(counts []int, k int) int64 {
+	best := 0
+	for _, c := range counts {
+		if c >= k && (best == 0 || c < best) {
+			best = c
+		}
+	}
+	return int64(best)
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// distance in metres between two [lon, lat] points.
+func distance(a, b [2]float64) float64 {
+	return graph.Haversine(a[1], a[0], b[1], b[0])
+}
