@@ -137,6 +137,13 @@ type Config struct {
 	// ETAInterval is the least ping time between two ETA updates of a van
 	// (default 60 s); a stop's status change updates them at once.
 	ETAInterval time.Duration
+	// RerouteSlack: a van is behind when an open stop is predicted past
+	// its window's end by more than this (default 5 min; negative turns
+	// re-routing off). RerouteDrift: or when its last stop is predicted
+	// this much later than at the last (re)plan (default 15 min).
+	// RerouteInterval is the least ping time between two re-routings of a
+	// van (default 10 min); RerouteTime the solver's time (default 100 ms).
+	RerouteSlack, RerouteDrift, RerouteInterval, RerouteTime time.Duration
 	// Logger receives errors and progress (nil: discard). Personal data is
 	// never logged.
 	Logger *slog.Logger
@@ -171,6 +178,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ETAInterval <= 0 {
 		c.ETAInterval = 60 * time.Second
+	}
+	if c.RerouteSlack == 0 {
+		c.RerouteSlack = 5 * time.Minute
+	}
+	if c.RerouteDrift <= 0 {
+		c.RerouteDrift = 15 * time.Minute
+	}
+	if c.RerouteInterval <= 0 {
+		c.RerouteInterval = 10 * time.Minute
+	}
+	if c.RerouteTime <= 0 {
+		c.RerouteTime = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

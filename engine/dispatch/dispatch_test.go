@@ -14,6 +14,7 @@ import (
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/internal/pgtest"
+	"github.com/lastmile/lastmile/vrp"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -365,4 +366,70 @@ func TestKeysAccess(t *testing.T) {
 			t.Errorf("%+v: %v", in, err)
 		}
 	}
+}
+
+// straightSolve solves with vrp on straight-line durations at speed.
+func straightSolve(p *vrp.Problem, limit time.Duration) (*vrp.Solution, error) {
+	locs := p.Locations()
+	n := len(locs)
+	m := &vrp.Matrix{Durations: make([][]int64, n)}
+	for i := range n {
+		m.Durations[i] = make([]int64, n)
+		for j := range n {
+			m.Durations[i][j] = int64(math.Round(distance(locs[i], locs[j]) / speed))
+		}
+	}
+	p.SetMatrix("car", m)
+	return vrp.Solve(p, vrp.Options{Iterations: 500, Seed: 1})
+}
+
+// TestRerouteWhenBehind: the planned order makes the first-window stop
+// late; once the van is out the ETAs show it and the van is re-routed.
+func TestRerouteWhenBehind(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		fx := &fixture{now: time.Unix(1_767_600_000, 0)}
+		fx.st = openStore(t, dsn)
+		s, err := New(Config{Store: fx.st, Predict: straightPredict, Solve: straightSolve, RerouteSlack: time.Minute,
+			Now: func() time.Time { return fx.now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.s = s
+		ctx := context.Background()
+		t0 := fx.now.Unix()
+		fx.ship(t, "A", east(1000), [2]int64{t0, t0 + 400})
+		fx.ship(t, "B", east(2000), [2]int64{t0, t0 + 7200})
+		fx.ship(t, "C", east(3000), [2]int64{t0, t0 + 7200})
+		veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v],"end":[%v,%v]}`, depot[0], depot[1], depot[0], depot[1]))
+		if _, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"C", "B", "A"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		fx.drive(t, fx.now, depot, east(300), 0)
+		v, err := fx.s.Vehicle(ctx, "van-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for _, st := range v.Stops {
+			order = append(order, st.Tracking)
+		}
+		// From there both A,B,C and A,C,B cost the same drive (the van
+		// returns to the depot); A must come first.
+		if v.Version != 2 || order[0] != "A" {
+			t.Fatalf("after the re-route: version %d, order %v", v.Version, order)
+		}
+		planned := map[string]int{"C": 0, "B": 1, "A": 2}
+		for i, tr := range order {
+			want := 0
+			if planned[tr] != i {
+				want = 1
+			}
+			if got := strings.Count(types(fx.events(t, tr)), EventRerouted); got != want {
+				t.Errorf("%s: %d rerouted events, want %d: %s", tr, got, want, types(fx.events(t, tr)))
+			}
+		}
+		if got := types(fx.events(t, "A")); strings.Contains(got, "delayed") {
+			t.Errorf("A delayed although the re-route keeps its window: %s", got)
+		}
+	})
 }

@@ -51,6 +51,11 @@ type trackState struct {
 	// ETAAt is the ping time (Unix ms) of the last ETA update; 0 forces
 	// an update at the next ping.
 	ETAAt int64 `json:"eta_at,omitempty"`
+	// RerouteAt is the ping time (Unix s) of the last re-routing check
+	// that solved; Baseline the predicted arrival at the last open stop
+	// when the route was last (re)planned.
+	RerouteAt int64 `json:"reroute_at,omitempty"`
+	Baseline  int64 `json:"baseline,omitempty"`
 }
 
 // routeRun is one route being worked on inside a transaction: its stops
@@ -307,6 +312,7 @@ func (run *routeRun) depart(pos [2]float64, now time.Time) {
 		}
 	}
 	run.predict(pos, now)
+	run.state.Baseline = run.lastETA()
 	for _, i := range out {
 		st := run.stops[i]
 		data := map[string]any{"vehicle": run.route.Vehicle}
@@ -317,6 +323,7 @@ func (run *routeRun) depart(pos [2]float64, now time.Time) {
 		}
 		run.emit(i, EventOutForDelivery, t, data)
 	}
+	run.rerouteIfBehind(pos, now)
 	run.rules(t)
 }
 
@@ -328,11 +335,31 @@ func (run *routeRun) arrive(i int, t int64, loc [2]float64) {
 	run.emit(i, EventArrived, t, map[string]any{"vehicle": run.route.Vehicle})
 }
 
-// updateETAs predicts the open stops from pos at now and applies the
-// rules.
+// updateETAs predicts the open stops from pos at now, re-routes the van
+// when it has fallen behind, and applies the rules.
 func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
 	run.predict(pos, now)
+	run.rerouteIfBehind(pos, now)
 	run.rules(now.Unix())
+}
+
+// rerouteIfBehind re-routes a van that has fallen behind and predicts
+// the new order.
+func (run *routeRun) rerouteIfBehind(pos [2]float64, now time.Time) {
+	if run.needsReroute(now.Unix()) && run.reroute(pos, now) {
+		run.predict(pos, now)
+		run.state.Baseline = run.lastETA()
+	}
+}
+
+// lastETA is the predicted arrival at the last open stop (0: none).
+func (run *routeRun) lastETA() int64 {
+	for i := len(run.stops) - 1; i >= 0; i-- {
+		if st := run.stops[i]; open(st.Status) && st.ETA > 0 {
+			return st.ETA
+		}
+	}
+	return 0
 }
 
 // predict sets the ETA of every open stop, predicted from pos at now (an

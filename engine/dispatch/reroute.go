@@ -1,0 +1,177 @@
+package dispatch
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/store"
+	"github.com/lastmile/lastmile/vrp"
+)
+
+// needsReroute reports whether the van has fallen behind at Unix time t:
+// an open stop predicted past its window's end by more than
+// Config.RerouteSlack, or the last open stop predicted later by more than
+// Config.RerouteDrift than at the last (re)plan; and the last re-routing is
+// at least Config.RerouteInterval of ping time ago.
+func (run *routeRun) needsReroute(t int64) bool {
+	cfg := &run.s.cfg
+	if cfg.Solve == nil || cfg.RerouteSlack < 0 || run.route.Status != store.RouteActive {
+		return false
+	}
+	if run.state.RerouteAt != 0 && t-run.state.RerouteAt < int64(cfg.RerouteInterval/time.Second) {
+		return false
+	}
+	n := 0
+	last := int64(0)
+	late := false
+	for _, st := range run.stops {
+		if st.Status != StatusOutForDelivery || st.ETA == 0 {
+			continue
+		}
+		n++
+		last = st.ETA
+		if end := st.Window[1]; end > 0 && st.ETA > end+int64(cfg.RerouteSlack/time.Second) {
+			late = true
+		}
+	}
+	if n < 2 {
+		return false // nothing to reorder
+	}
+	drift := run.state.Baseline != 0 && last-run.state.Baseline > int64(cfg.RerouteDrift/time.Second)
+	return late || drift
+}
+
+// reroute re-optimises the order of the van's open stops from pos at now
+// with vrp, within their windows (a window the van cannot keep any more is
+// stretched step by step, so the stop is placed early rather than dropped)
+// and the driver's shift, breaks and end. When the order changes, positions are
+// renumbered, the route's version grows and every stop whose place changed
+// gets rerouted; the ETAs and rules then follow the new order. It reports
+// whether the order changed.
+func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
+	cfg := &run.s.cfg
+	t := now.Unix()
+	run.state.RerouteAt = t
+	vs, err := parseVehicles([]json.RawMessage{json.RawMessage(run.route.Spec)})
+	if err != nil {
+		run.s.log.Warn("re-route: vehicle spec", "route", run.route.ID, "err", err)
+		return false
+	}
+	v := vs[0].v
+	v.Start = vrp.CoordLocation(pos[0], pos[1])
+	v.HasStart = true
+	if v.TimeWindow.End != 0 && v.TimeWindow.End <= t {
+		return false // past the shift: nothing to plan
+	}
+	v.TimeWindow.Start = t
+	if v.TimeWindow.End == 0 {
+		v.TimeWindow.End = vrp.MaxTime
+	}
+	// Breaks already over are dropped.
+	v.Breaks = slices.DeleteFunc(v.Breaks, func(b vrp.Break) bool {
+		return len(b.TimeWindows) > 0 && b.TimeWindows[len(b.TimeWindows)-1].End < t
+	})
+	v.Capacity = nil // the parcels are on board
+	var idx []int    // stop index of each job
+	for i, st := range run.stops {
+		if st.Status == StatusOutForDelivery {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) < 2 {
+		return false
+	}
+	// A stop predicted late keeps its window first (the solver may find
+	// an order that still keeps it), then gets half and then all of its
+	// predicted lateness (plus a minute) added to the window's end, so the
+	// order chosen keeps the lateness down rather than ignoring it.
+	t0 := time.Now()
+	var sol *vrp.Solution
+	for _, stretch := range []float64{0, 0.5, 1} {
+		p := &vrp.Problem{Vehicles: []vrp.Vehicle{v}}
+		for k, i := range idx {
+			st := run.stops[i]
+			j := vrp.Job{ID: uint64(k + 1), Location: vrp.CoordLocation(st.Location[0], st.Location[1]), Service: st.Service}
+			if w := st.Window; w != [2]int64{} {
+				end := w[1]
+				if st.ETA > end {
+					end += int64(stretch*float64(st.ETA-end)) + int64(stretch*60)
+				}
+				j.TimeWindows = []vrp.TimeWindow{{Start: w[0], End: max(end, t)}}
+			}
+			p.Jobs = append(p.Jobs, j)
+		}
+		s, err := cfg.Solve(p, cfg.RerouteTime/3)
+		if err != nil || len(s.Routes) != 1 {
+			run.s.log.Warn("re-route: solve", "route", run.route.ID, "err", err)
+			return false
+		}
+		if len(s.Unassigned) == 0 {
+			sol = s
+			break
+		}
+	}
+	if sol == nil {
+		run.s.log.Info("re-route: no order keeps every stop", "route", run.route.ID, "stops", len(idx))
+		return false
+	}
+	// The new order: the solution's jobs, then any it left out in their
+	// old order.
+	var order []int
+	seen := make([]bool, len(idx))
+	for _, step := range sol.Routes[0].Steps {
+		if step.Type == "job" && step.Job != nil {
+			k := int(*step.Job - 1)
+			order = append(order, idx[k])
+			seen[k] = true
+		}
+	}
+	for k, i := range idx {
+		if !seen[k] {
+			order = append(order, i)
+		}
+	}
+	if slices.Equal(order, idx) {
+		run.s.log.Debug("re-route: order kept", "route", run.route.ID, "stops", len(idx), "ms", time.Since(t0).Milliseconds())
+		return false
+	}
+	// Renumber: the stops not re-planned keep their places; the re-planned
+	// ones fill the places they held, in the new order.
+	places := make([]int64, len(idx))
+	for k, i := range idx {
+		places[k] = run.stops[i].Position
+	}
+	moved := map[int64]bool{}
+	for k, i := range order {
+		st := run.stops[i]
+		if st.Position != places[k] {
+			st.Position = places[k]
+			run.set(i, st)
+			moved[st.ID] = true
+		}
+	}
+	// Back to position order, the dirty flags with their stops.
+	perm := make([]int, len(run.stops))
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortStableFunc(perm, func(a, b int) int { return cmp.Compare(run.stops[a].Position, run.stops[b].Position) })
+	stops := make([]store.Stop, len(perm))
+	dirty := make([]bool, len(perm))
+	for ni, oi := range perm {
+		stops[ni], dirty[ni] = run.stops[oi], run.dirty[oi]
+	}
+	run.stops, run.dirty = stops, dirty
+	run.route.Version++
+	run.etas = true
+	for i, st := range run.stops {
+		if moved[st.ID] {
+			run.emit(i, EventRerouted, t, map[string]any{"vehicle": run.route.Vehicle, "version": run.route.Version})
+		}
+	}
+	run.s.log.Info("re-routed", "vehicle", run.route.Vehicle, "route", run.route.ID, "version", run.route.Version,
+		"stops", len(idx), "moved", len(moved), "ms", time.Since(t0).Milliseconds())
+	return true
+}
