@@ -451,7 +451,8 @@ func checkJobID(id []byte) error {
 
 // handleJobGet answers GET /v1/jobs/{id}: the job's status, progress while
 // running, the solution when done, the error when failed.
-func (s *Server) handleJobGet(ctx *fasthttp.RequestCtx, id []byte) error {
+func (s *Server) handleJobGet(ctx *fasthttp.RequestCtx, p pathParams) error {
+	id := p.Get("id")
 	if err := checkQuery(ctx.QueryArgs(), nil); err != nil {
 		return err
 	}
@@ -468,7 +469,8 @@ func (s *Server) handleJobGet(ctx *fasthttp.RequestCtx, id []byte) error {
 // handleJobDelete answers DELETE /v1/jobs/{id}: a queued or running job is
 // cancelled (it ends failed with code Cancelled and stays readable until it
 // expires); a finished one is forgotten. The answer is the job as it was.
-func (s *Server) handleJobDelete(ctx *fasthttp.RequestCtx, id []byte) error {
+func (s *Server) handleJobDelete(ctx *fasthttp.RequestCtx, p pathParams) error {
+	id := p.Get("id")
 	if err := checkQuery(ctx.QueryArgs(), nil); err != nil {
 		return err
 	}

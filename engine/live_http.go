@@ -12,7 +12,7 @@ var errNoGraph = &Error{"NotReady", "no road graph loaded: live traffic and ETAs
 
 // handleTraffic answers POST /v1/traffic: speed observations and closures.
 // With ?wait=true the answer comes once the update is used by routing.
-func (s *Server) handleTraffic(ctx *fasthttp.RequestCtx, _ []byte) error {
+func (s *Server) handleTraffic(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	if s.live == nil {
 		return errNoGraph
 	}
@@ -46,7 +46,7 @@ func (s *Server) handleTraffic(ctx *fasthttp.RequestCtx, _ []byte) error {
 }
 
 // handlePositions answers POST /v1/positions: a batch of vehicle pings.
-func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ []byte) error {
+func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	if s.live == nil {
 		return errNoGraph
 	}
@@ -72,7 +72,7 @@ func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ []byte) error {
 
 // handleETA answers POST /v1/eta: arrival predictions for a vehicle's
 // remaining stops.
-func (s *Server) handleETA(ctx *fasthttp.RequestCtx, _ []byte) error {
+func (s *Server) handleETA(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	if s.live == nil {
 		return errNoGraph
 	}
@@ -91,14 +91,14 @@ func (s *Server) handleETA(ctx *fasthttp.RequestCtx, _ []byte) error {
 }
 
 // handleVehicleETA answers GET /v1/eta/{vehicle}.
-func (s *Server) handleVehicleETA(ctx *fasthttp.RequestCtx, param []byte) error {
+func (s *Server) handleVehicleETA(ctx *fasthttp.RequestCtx, p pathParams) error {
 	if s.live == nil {
 		return errNoGraph
 	}
 	if err := checkQuery(ctx.QueryArgs(), nil); err != nil {
 		return err
 	}
-	id := string(param)
+	id := string(p.Get("vehicle"))
 	v, err := s.compute(func() (any, error) { return s.live.VehicleETA(id, s.cfg.MaxRouteCoordinates) })
 	if err != nil {
 		return err

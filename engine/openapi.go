@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -172,8 +173,10 @@ var errorResponses = map[int]string{
 	400: "BadRequest", 404: "NotFound", 429: "TooManyJobs", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
 }
 
-// buildOpenAPI returns the OpenAPI 3.1 document of the routes, with the
-// limits of cfg in the descriptions.
+// buildOpenAPI returns the OpenAPI 3.1 document of the routes (compiled
+// by compileRoutes), with the limits of cfg in the descriptions. The path
+// keys are the patterns, "{name}" and all; each parameter of a pattern is
+// a path parameter of its operations.
 func buildOpenAPI(routes []endpoint, cfg ServerConfig) ([]byte, error) {
 	paths := map[string]any{}
 	for _, e := range routes {
@@ -182,7 +185,7 @@ func buildOpenAPI(routes []endpoint, cfg ServerConfig) ([]byte, error) {
 			item = map[string]any{}
 			paths[e.Pattern] = item
 		}
-		op, err := e.Doc.toOpenAPI(cfg)
+		op, err := e.Doc.toOpenAPI(cfg, e.names)
 		if err != nil {
 			return nil, fmt.Errorf("openapi %s %s: %w", e.Method, e.Pattern, err)
 		}
@@ -217,7 +220,12 @@ func buildOpenAPI(routes []endpoint, cfg ServerConfig) ([]byte, error) {
 	return json.MarshalIndent(doc, "", "  ")
 }
 
-func (op *apiOperation) toOpenAPI(cfg ServerConfig) (map[string]any, error) {
+// toOpenAPI returns the operation object of op on a pattern with the
+// path parameters names. Each of them must be described by one apiParam of
+// op with In "path" (its name, schema and example), and op must describe
+// no other path parameter: the parameters are listed path parameters
+// first, in pattern order, then the others in op's order.
+func (op *apiOperation) toOpenAPI(cfg ServerConfig, names []string) (map[string]any, error) {
 	out := map[string]any{"operationId": op.ID, "summary": op.Summary}
 	if op.Description != "" {
 		out["description"] = op.Description
@@ -225,9 +233,27 @@ func (op *apiOperation) toOpenAPI(cfg ServerConfig) (map[string]any, error) {
 	if len(op.Tags) > 0 {
 		out["tags"] = op.Tags
 	}
-	if len(op.Params) > 0 {
+	params := make([]apiParam, 0, len(op.Params))
+	for _, name := range names {
+		k := slices.IndexFunc(op.Params, func(p apiParam) bool { return p.Name == name && p.In == "path" })
+		if k < 0 {
+			return nil, fmt.Errorf("path parameter {%s} is not described (want an apiParam with In \"path\")", name)
+		}
+		params = append(params, op.Params[k])
+	}
+	for i, p := range op.Params {
+		switch {
+		case p.In == "path" && !slices.Contains(names, p.Name):
+			return nil, fmt.Errorf("path parameter %s described but not in the pattern", p.Name)
+		case slices.ContainsFunc(op.Params[:i], func(q apiParam) bool { return q.Name == p.Name && q.In == p.In }):
+			return nil, fmt.Errorf("%s parameter %s described twice", p.In, p.Name)
+		case p.In != "path":
+			params = append(params, p)
+		}
+	}
+	if len(params) > 0 {
 		var ps []any
-		for _, p := range op.Params {
+		for _, p := range params {
 			m := map[string]any{"name": p.Name, "in": p.In, "description": p.Description, "schema": p.Schema}
 			if p.Required || p.In == "path" {
 				m["required"] = true

@@ -479,7 +479,7 @@ func mustTable(pts []LonLat, src, dst []int) string {
 var testDoc = &apiOperation{ID: "test", Summary: "test", OK: apiContent{MediaType: "text/plain", Schema: map[string]any{"type": "string"}}}
 
 func TestServerTimeout(t *testing.T) {
-	slow := endpoint{Method: "GET", Pattern: "/test/slow", Doc: testDoc, Handle: func(s *Server, ctx *fasthttp.RequestCtx, _ []byte) error {
+	slow := endpoint{Method: "GET", Pattern: "/test/slow", Doc: testDoc, Handle: func(s *Server, ctx *fasthttp.RequestCtx, _ pathParams) error {
 		_, err := s.compute(func() (any, error) { time.Sleep(400 * time.Millisecond); return "late", nil })
 		if err != nil {
 			return err
@@ -500,7 +500,7 @@ func TestServerTimeout(t *testing.T) {
 
 func TestServerQueuesComputations(t *testing.T) {
 	release := make(chan struct{})
-	hold := endpoint{Method: "GET", Pattern: "/test/hold", Doc: testDoc, Handle: func(s *Server, ctx *fasthttp.RequestCtx, _ []byte) error {
+	hold := endpoint{Method: "GET", Pattern: "/test/hold", Doc: testDoc, Handle: func(s *Server, ctx *fasthttp.RequestCtx, _ pathParams) error {
 		_, err := s.compute(func() (any, error) { <-release; return nil, nil })
 		if err != nil {
 			return err
@@ -536,16 +536,16 @@ func TestServerQueuesComputations(t *testing.T) {
 
 func TestServerRecoversFromPanics(t *testing.T) {
 	rows := []endpoint{
-		{Method: "GET", Pattern: "/test/panic", Doc: testDoc, Handle: func(*Server, *fasthttp.RequestCtx, []byte) error {
+		{Method: "GET", Pattern: "/test/panic", Doc: testDoc, Handle: func(*Server, *fasthttp.RequestCtx, pathParams) error {
 			var m map[string]int
 			m["boom"]++ // nil map: panics
 			return nil
 		}},
-		{Method: "GET", Pattern: "/test/panic-compute", Doc: testDoc, Handle: func(s *Server, _ *fasthttp.RequestCtx, _ []byte) error {
+		{Method: "GET", Pattern: "/test/panic-compute", Doc: testDoc, Handle: func(s *Server, _ *fasthttp.RequestCtx, _ pathParams) error {
 			_, err := s.compute(func() (any, error) { panic("compute boom") })
 			return err
 		}},
-		{Method: "GET", Pattern: "/test/error", Doc: testDoc, Handle: func(*Server, *fasthttp.RequestCtx, []byte) error {
+		{Method: "GET", Pattern: "/test/error", Doc: testDoc, Handle: func(*Server, *fasthttp.RequestCtx, pathParams) error {
 			return errors.New("disk on fire")
 		}},
 	}
@@ -570,7 +570,7 @@ func TestServerRecoversFromPanics(t *testing.T) {
 func TestServerGracefulShutdown(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	payload := strings.Repeat("lastmile ", 100_000) // 900 kB, more than socket buffers
-	slow := endpoint{Method: "GET", Pattern: "/test/slow", Doc: testDoc, Handle: func(_ *Server, ctx *fasthttp.RequestCtx, _ []byte) error {
+	slow := endpoint{Method: "GET", Pattern: "/test/slow", Doc: testDoc, Handle: func(_ *Server, ctx *fasthttp.RequestCtx, _ pathParams) error {
 		close(started)
 		<-release
 		ctx.SetBodyString(payload)
@@ -1013,10 +1013,16 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 	if doc.get("info", "title") == nil || doc.get("info", "version") == nil {
 		t.Fatal("info needs title and version")
 	}
-	// Every registered route is documented...
-	for _, e := range ts.routes {
-		if doc.get("paths", e.Pattern, strings.ToLower(e.Method)) == nil {
+	// Every registered route is documented, each parameter of its pattern
+	// as a required path parameter, in pattern order, and no other...
+	for _, e := range ts.routes.rows {
+		op, _ := doc.get("paths", e.Pattern, strings.ToLower(e.Method)).(map[string]any)
+		if op == nil {
 			t.Errorf("route %s %s is not in the document", e.Method, e.Pattern)
+			continue
+		}
+		if err := checkPathParams(doc, e.Pattern, op); err != nil {
+			t.Errorf("route %s %s: %v", e.Method, e.Pattern, err)
 		}
 	}
 	// ...and every documented operation is served: call it with the
@@ -1113,8 +1119,8 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
-	if ops != len(ts.routes) {
-		t.Errorf("%d documented operations, %d routes", ops, len(ts.routes))
+	if ops != len(ts.routes.rows) {
+		t.Errorf("%d documented operations, %d routes", ops, len(ts.routes.rows))
 	}
 	// Every $ref resolves.
 	var walk func(v any)
@@ -1134,25 +1140,6 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 		}
 	}
 	walk(doc.root)
-}
-
-func TestCompileRoutesRejectsBadTables(t *testing.T) {
-	h := func(*Server, *fasthttp.RequestCtx, []byte) error { return nil }
-	cases := [][]endpoint{
-		{{Method: "GET", Pattern: "/a", Handle: h, Doc: testDoc}, {Method: "GET", Pattern: "/a", Handle: h, Doc: testDoc}},
-		{{Method: "GET", Pattern: "a", Handle: h, Doc: testDoc}},
-		{{Method: "GET", Pattern: "/a/{x}/b", Handle: h, Doc: testDoc}},
-		{{Method: "GET", Pattern: "/a{x}", Handle: h, Doc: testDoc}},
-		{{Method: "GET", Pattern: "/a", Handle: h}},
-	}
-	for i, rows := range cases {
-		if _, err := compileRoutes(rows); err == nil {
-			t.Errorf("case %d accepted", i)
-		}
-	}
-	if _, err := compileRoutes(endpoints()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // ---- parsers ----
@@ -1448,20 +1435,28 @@ func TestOpenAPIAgainstReferenceValidator(t *testing.T) {
 	if err := exec.Command(py, "-c", "import openapi_spec_validator").Run(); err != nil {
 		t.Skip("python module openapi_spec_validator not installed: reference OpenAPI validation skipped")
 	}
-	s, err := newServer(nil, ServerConfig{}, endpoints())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "openapi.json")
-	if err := os.WriteFile(path, s.openapi, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(py, "-c", `import sys, json
+	// The server's table, and the dispatch-shaped table of pathmatch_test.go
+	// (parameters in the middle, several per pattern).
+	for k, rows := range [][]endpoint{endpoints(), dispatchRows()} {
+		tbl, err := compileRoutes(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := buildOpenAPI(tbl.rows, ServerConfig{}.withDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("openapi-%d.json", k))
+		if err := os.WriteFile(path, doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(py, "-c", `import sys, json
 from openapi_spec_validator import validate
 validate(json.load(open(sys.argv[1])))
 print("valid")`, path).CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("valid")) {
-		t.Fatalf("openapi-spec-validator: %v\n%s", err, out)
+		if err != nil || !bytes.Contains(out, []byte("valid")) {
+			t.Fatalf("openapi-spec-validator, table %d: %v\n%s", k, err, out)
+		}
 	}
 }
 
