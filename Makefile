@@ -23,8 +23,10 @@ $(GRAPH): $(OSM) | build
 	$(BIN) prepare $(OSM) -o $(GRAPH)
 
 # Prepare the default dataset, start the server and print an example request.
+# The dispatch state (SQLite), its data key and an admin API key created on
+# first start live in var/state.
 run: build $(GRAPH)
-	$(BIN) serve --graph $(GRAPH) --addr $(ADDR) --example
+	$(BIN) serve --graph $(GRAPH) --addr $(ADDR) --data var/state --admin-key-file var/state/admin.key --public-routing --example
 
 vet:
 	$(GO) vet ./...

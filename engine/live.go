@@ -508,6 +508,23 @@ type PositionsResponse struct {
 // a ping near the next stop of the vehicle's last ETA resolves the
 // predictions made for it.
 func (l *Live) Positions(req *PositionsRequest) (PositionsResponse, uint64) {
+	return l.PositionsMatched(req, nil)
+}
+
+// MatchedPing is an accepted ping with its map-matched position.
+type MatchedPing struct {
+	Vehicle  string
+	Time     time.Time
+	Location LonLat // as reported
+	Matched  LonLat // on the road
+	Speed    float64
+	Heading  float64
+}
+
+// PositionsMatched is Positions that also appends every accepted ping,
+// with its matched position, to out (when out is not nil), per vehicle in
+// time order.
+func (l *Live) PositionsMatched(req *PositionsRequest, out *[]MatchedPing) (PositionsResponse, uint64) {
 	resp := PositionsResponse{Code: "Ok", Rejected: map[string]int{}}
 	byVehicle := map[string][]eta.Ping{}
 	var order []string
@@ -548,7 +565,16 @@ func (l *Live) Positions(req *PositionsRequest) (PositionsResponse, uint64) {
 			v = &vehicle{}
 			l.vehicles[id] = v
 		}
-		a, tr, arr := l.track(v, pings, resp.Rejected)
+		n0 := 0
+		if out != nil {
+			n0 = len(*out)
+		}
+		a, tr, arr := l.track(v, pings, resp.Rejected, out)
+		if out != nil {
+			for i := n0; i < len(*out); i++ {
+				(*out)[i].Vehicle = id
+			}
+		}
 		l.mu.Unlock()
 		resp.Accepted += a
 		resp.Traversals += tr
@@ -564,7 +590,7 @@ func (l *Live) Positions(req *PositionsRequest) (PositionsResponse, uint64) {
 
 // track matches a vehicle's new pings (l.mu held) and returns the pings
 // accepted, traversals observed and stops reached.
-func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int) (accepted, traversals, arrivals int) {
+func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int, out *[]MatchedPing) (accepted, traversals, arrivals int) {
 	// Out of order against what was already accepted.
 	k := 0
 	for _, p := range pings {
@@ -604,6 +630,10 @@ func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int) (acc
 			v.pos = &graph.EdgePoint{Edge: mp.Edge, Fraction: mp.Fraction}
 			v.posLL = LonLat{mp.Lon, mp.Lat}
 			arrivals += l.arrive(v, v.posLL, window[i].Time)
+			if out != nil {
+				w := window[i]
+				*out = append(*out, MatchedPing{Time: w.Time, Location: LonLat{w.Lon, w.Lat}, Matched: v.posLL, Speed: w.Speed, Heading: w.Heading})
+			}
 		}
 		kept = append(kept, window[i])
 	}

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/lastmile/lastmile/engine/dispatch"
 )
 
 // errNoGraph answers the live endpoints of a server without a road graph.
@@ -60,12 +63,35 @@ func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	if len(req.Positions) > s.cfg.MaxTrafficObservations {
 		return &Error{"TooBig", fmt.Sprintf("positions: %d pings, at most %d per request", len(req.Positions), s.cfg.MaxTrafficObservations)}
 	}
+	if p := principal(ctx); p != nil && p.Scope == dispatch.ScopeDriver {
+		for i := range req.Positions {
+			if err := forVehicle(ctx, req.Positions[i].Vehicle); err != nil {
+				return err
+			}
+		}
+	}
+	var matched []MatchedPing
 	v, err := s.compute(func() (any, error) {
-		resp, _ := s.live.Positions(&req)
+		var out *[]MatchedPing
+		if s.disp != nil {
+			out = &matched
+		}
+		resp, _ := s.live.PositionsMatched(&req, out)
 		return &resp, nil
 	})
 	if err != nil {
 		return err
+	}
+	if s.disp != nil && len(matched) > 0 {
+		// Stored and applied before the answer: a 200 means durable.
+		pings := make([]dispatch.Ping, len(matched))
+		for i, m := range matched {
+			pings[i] = dispatch.Ping{Vehicle: m.Vehicle, Time: m.Time, Location: m.Location, Matched: m.Matched, MatchedOK: true,
+				Speed: m.Speed, Heading: m.Heading}
+		}
+		if _, err := s.disp.Positions(context.Background(), pings); err != nil {
+			return dispatchError(err)
+		}
 	}
 	return s.writeJSON(ctx, v)
 }

@@ -23,6 +23,9 @@ type apiOperation struct {
 	// Accepted, when set, is the 202 answer (an asynchronous operation
 	// queued).
 	Accepted *apiContent
+	// Created, when set, is the 201 answer (a resource made); OK may then
+	// be empty when 201 is the only success.
+	Created *apiContent
 	// Errors are the statuses of the specific error answers (each an
 	// Error object); every operation also has a default Error answer.
 	Errors []int
@@ -170,7 +173,7 @@ var metricsDoc = &apiOperation{
 
 // errorResponses names the components response of each error status.
 var errorResponses = map[int]string{
-	400: "BadRequest", 404: "NotFound", 429: "TooManyJobs", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
+	400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 429: "TooManyJobs", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
 }
 
 // buildOpenAPI returns the OpenAPI 3.1 document of the routes (compiled
@@ -283,15 +286,21 @@ func (op *apiOperation) toOpenAPI(cfg ServerConfig, names []string) (map[string]
 	if op.OK.Ref != "" {
 		schema = ref(op.OK.Ref)
 	}
-	if schema == nil || op.OK.MediaType == "" {
-		return nil, fmt.Errorf("no 200 answer described")
-	}
-	resp := map[string]any{
-		"200": map[string]any{
+	resp := map[string]any{"default": map[string]any{"$ref": "#/components/responses/Error"}}
+	switch {
+	case schema != nil && op.OK.MediaType != "":
+		resp["200"] = map[string]any{
 			"description": op.OK.Description,
 			"content":     map[string]any{op.OK.MediaType: map[string]any{"schema": schema}},
-		},
-		"default": map[string]any{"$ref": "#/components/responses/Error"},
+		}
+	case op.Created == nil:
+		return nil, fmt.Errorf("no 200 or 201 answer described")
+	}
+	if c := op.Created; c != nil {
+		resp["201"] = map[string]any{
+			"description": c.Description,
+			"content":     map[string]any{c.MediaType: map[string]any{"schema": ref(c.Ref)}},
+		}
 	}
 	if a := op.Accepted; a != nil {
 		resp["202"] = map[string]any{
@@ -459,5 +468,6 @@ func schemas(cfg ServerConfig) map[string]any {
 		}),
 	}
 	liveSchemas(m)
+	dispatchSchemas(m)
 	return m
 }

@@ -33,6 +33,9 @@ type endpoint struct {
 	Pattern string
 	Handle  func(s *Server, ctx *fasthttp.RequestCtx, p pathParams) error
 	Doc     *apiOperation
+	// Guard says who may call it (dispatch_http.go); the zero value is
+	// open to all.
+	Guard guard
 
 	segs   []segment // the pattern's segments
 	names  []string  // its parameter names in pattern order (nil: none)

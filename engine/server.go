@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/lastmile/lastmile/engine/dispatch"
+	"github.com/lastmile/lastmile/engine/store"
 )
 
 // ServerConfig holds the HTTP server's limits. Zero fields take the
@@ -82,6 +85,21 @@ type ServerConfig struct {
 	// Logger receives one debug line per request and error lines for
 	// server failures (nil = discard).
 	Logger *slog.Logger
+	// Store holds the dispatch state (shipments, plans, events, keys); nil
+	// serves routing only, and the dispatch endpoints answer 503.
+	Store *store.Store
+	// Dispatch configures the dispatch rules (its Store, Predict, Solve
+	// and Logger are the server's).
+	Dispatch dispatch.Config
+	// AdminKey is an admin API key besides the stored ones
+	// (LASTMILE_ADMIN_KEY), "" for none.
+	AdminKey string
+	// PublicRouting keeps route, table, nearest, solve, jobs and eta open
+	// without a key when keys exist.
+	PublicRouting bool
+	// Retention is how long after its last attempt ended a shipment keeps
+	// its personal data (default 30 days); erasure runs every 10 minutes.
+	Retention time.Duration
 }
 
 // withDefaults returns cfg with every zero limit replaced by its default.
@@ -140,6 +158,9 @@ func (cfg ServerConfig) withDefaults() ServerConfig {
 	if cfg.MaxTrafficObservations <= 0 {
 		cfg.MaxTrafficObservations = 100_000
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 30 * 24 * time.Hour
+	}
 	if cfg.MaxJobSolveTime <= 0 {
 		cfg.MaxJobSolveTime = 10 * time.Minute
 	}
@@ -163,6 +184,10 @@ type Server struct {
 	jobs    *jobQueue     // asynchronous solves
 	live    *Live         // traffic, positions, ETAs (nil without a graph)
 	timers  sync.Pool     // *time.Timer for compute
+	disp    *dispatch.Service
+	keys    *dispatch.Keys
+	bgStop  chan struct{} // closed by Shutdown: background loops end
+	bgDone  sync.WaitGroup
 }
 
 // endpoints is the route table. Adding an endpoint is adding a row here
@@ -170,16 +195,26 @@ type Server struct {
 // described at endpoint and compileRoutes (pathmatch.go).
 func endpoints() []endpoint {
 	return []endpoint{
-		{Method: "GET", Pattern: "/v1/route/{coordinates}", Handle: (*Server).handleRoute, Doc: routeDoc},
-		{Method: "POST", Pattern: "/v1/table", Handle: (*Server).handleTable, Doc: tableDoc},
-		{Method: "GET", Pattern: "/v1/nearest/{coordinate}", Handle: (*Server).handleNearest, Doc: nearestDoc},
-		{Method: "POST", Pattern: "/v1/solve", Handle: (*Server).handleSolve, Doc: solveDoc},
-		{Method: "GET", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobGet, Doc: jobGetDoc},
-		{Method: "DELETE", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobDelete, Doc: jobDeleteDoc},
-		{Method: "POST", Pattern: "/v1/eta", Handle: (*Server).handleETA, Doc: etaDoc},
-		{Method: "GET", Pattern: "/v1/eta/{vehicle}", Handle: (*Server).handleVehicleETA, Doc: vehicleETADoc},
-		{Method: "POST", Pattern: "/v1/traffic", Handle: (*Server).handleTraffic, Doc: trafficDoc},
-		{Method: "POST", Pattern: "/v1/positions", Handle: (*Server).handlePositions, Doc: positionsDoc},
+		{Method: "GET", Pattern: "/v1/route/{coordinates}", Handle: (*Server).handleRoute, Doc: routeDoc, Guard: guardRouting},
+		{Method: "POST", Pattern: "/v1/table", Handle: (*Server).handleTable, Doc: tableDoc, Guard: guardRouting},
+		{Method: "GET", Pattern: "/v1/nearest/{coordinate}", Handle: (*Server).handleNearest, Doc: nearestDoc, Guard: guardRouting},
+		{Method: "POST", Pattern: "/v1/solve", Handle: (*Server).handleSolve, Doc: solveDoc, Guard: guardRouting},
+		{Method: "GET", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobGet, Doc: jobGetDoc, Guard: guardRouting},
+		{Method: "DELETE", Pattern: "/v1/jobs/{id}", Handle: (*Server).handleJobDelete, Doc: jobDeleteDoc, Guard: guardRouting},
+		{Method: "POST", Pattern: "/v1/eta", Handle: (*Server).handleETA, Doc: etaDoc, Guard: guardRouting},
+		{Method: "GET", Pattern: "/v1/eta/{vehicle}", Handle: (*Server).handleVehicleETA, Doc: vehicleETADoc, Guard: guardRouting},
+		{Method: "POST", Pattern: "/v1/traffic", Handle: (*Server).handleTraffic, Doc: trafficDoc, Guard: guardTelemetry},
+		{Method: "POST", Pattern: "/v1/positions", Handle: (*Server).handlePositions, Doc: positionsDoc, Guard: guardTelemetry},
+		{Method: "POST", Pattern: "/v1/keys", Handle: (*Server).handleKeyCreate, Doc: keyCreateDoc, Guard: guardAdmin},
+		{Method: "GET", Pattern: "/v1/keys", Handle: (*Server).handleKeyList, Doc: keyListDoc, Guard: guardAdmin},
+		{Method: "DELETE", Pattern: "/v1/keys/{id}", Handle: (*Server).handleKeyRevoke, Doc: keyRevokeDoc, Guard: guardAdmin},
+		{Method: "POST", Pattern: "/v1/shipments", Handle: (*Server).handleShipmentCreate, Doc: shipmentCreateDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/v1/shipments/{tracking}", Handle: (*Server).handleShipmentGet, Doc: shipmentGetDoc, Guard: guardRead},
+		{Method: "POST", Pattern: "/v1/shipments/{tracking}/events", Handle: (*Server).handleShipmentEvent, Doc: shipmentEventDoc, Guard: guardWrite},
+		{Method: "POST", Pattern: "/v1/plans", Handle: (*Server).handlePlanCreate, Doc: planCreateDoc, Guard: guardWrite},
+		{Method: "POST", Pattern: "/v1/stops/{id}/status", Handle: (*Server).handleStopStatus, Doc: stopStatusDoc, Guard: guardDriver},
+		{Method: "GET", Pattern: "/v1/vehicles/{id}", Handle: (*Server).handleVehicleGet, Doc: vehicleGetDoc, Guard: guardRead},
+		{Method: "GET", Pattern: "/v1/events", Handle: (*Server).handleEvents, Doc: eventsDoc, Guard: guardRead},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
@@ -235,6 +270,14 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 		NoDefaultContentType:         true,
 		Logger:                       fasthttpLogger{s.log},
 	}
+	s.bgStop = make(chan struct{})
+	if cfg.Store != nil {
+		if err := s.newDispatch(); err != nil {
+			return nil, err
+		}
+		s.bgDone.Add(1)
+		go s.eraseLoop()
+	}
 	s.ready.Store(true)
 	return s, nil
 }
@@ -252,6 +295,12 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 // Serve answers on ln until Shutdown; it returns nil after Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
+// ServeTLS answers HTTPS on ln with the certificate and key files (PEM)
+// until Shutdown.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	return s.srv.ServeTLS(ln, certFile, keyFile)
+}
+
 // Shutdown marks the server not ready, cancels every queued and running
 // asynchronous job (they end failed with code Cancelled; new submissions
 // get 503 NotReady), stops accepting connections, closes idle ones and
@@ -265,7 +314,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.live != nil {
 		s.live.Close()
 	}
+	s.stopBackground()
 	return errors.Join(err, <-jerr)
+}
+
+// stopBackground ends the background loops and waits for them (once).
+func (s *Server) stopBackground() {
+	select {
+	case <-s.bgStop:
+	default:
+		close(s.bgStop)
+	}
+	s.bgDone.Wait()
 }
 
 // Handler returns the request handler, for serving without a listener
@@ -304,7 +364,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	i, allow := s.routes.lookup(method, path, &params)
 	if i >= 0 {
 		idx = i
-		if err := s.routes.rows[i].Handle(s, ctx, params); err != nil {
+		row := &s.routes.rows[i]
+		if err := s.authorize(ctx, row.Guard); err != nil {
+			s.fail(ctx, dispatchError(err))
+			return
+		}
+		if err := row.Handle(s, ctx, params); err != nil {
 			s.fail(ctx, err)
 		}
 		return
@@ -346,6 +411,12 @@ func statusOf(code string) int {
 		return fasthttp.StatusBadRequest
 	case "InvalidUrl", "NotFound":
 		return fasthttp.StatusNotFound
+	case "Unauthorized":
+		return fasthttp.StatusUnauthorized
+	case "Forbidden":
+		return fasthttp.StatusForbidden
+	case "Conflict":
+		return fasthttp.StatusConflict
 	case "TooManyJobs":
 		return fasthttp.StatusTooManyRequests
 	case "MethodNotAllowed":
@@ -368,7 +439,7 @@ func statusOf(code string) int {
 // errorCodes lists every code statusOf knows, for the OpenAPI document.
 var errorCodes = []string{"InvalidQuery", "InvalidValue", "InvalidOptions", "InvalidUrl", "MethodNotAllowed",
 	"RequestTimeout", "TooBig", "HeaderTooBig", "NoSegment", "NoRoute", "Timeout", "NotReady", "InternalError",
-	"NotFound", "TooManyJobs"}
+	"NotFound", "TooManyJobs", "Unauthorized", "Forbidden", "Conflict"}
 
 // fail answers err: an *Error with its status, anything else as a logged
 // 500 whose details stay in the log.

@@ -1035,6 +1035,12 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 		for method, opv := range item.(map[string]any) {
 			ops++
 			op := opv.(map[string]any)
+			if tags, _ := op["tags"].([]any); len(tags) > 0 && (tags[0] == "dispatch" || tags[0] == "access") {
+				// Dispatch needs a state store, keys and an order of
+				// calls: dispatch_http_test.go calls them with their
+				// examples.
+				continue
+			}
 			url := path
 			var queries []string
 			params, _ := op["parameters"].([]any)

@@ -36,6 +36,7 @@ func commands() []command {
 		{"bench", "bench route|vrp|gate: benchmarks (see README)", cmdBench},
 		{"serve", "serve --graph G --addr HOST:PORT [--data DIR] [--profile P]: the HTTP API", cmdServe},
 		{"profile", "profile --graph G --traces T.csv -o OUT.lmp [--tz ZONE]: fit a historical speed profile from GPS traces", cmdProfile},
+		{"keys", "keys create|list|revoke|generate --data DIR: API keys of the dispatch API", cmdKeys},
 	}
 }
 

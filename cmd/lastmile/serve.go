@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/engine/seal"
+	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/graph"
 )
 
@@ -20,7 +27,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	gpath := fs.String("graph", "", "prepared graph (.lmg), or an OSM file prepared and cached")
 	addr := fs.String("addr", "127.0.0.1:5000", "listen address HOST:PORT")
-	data := fs.String("data", "", "folder for caches and state (default: beside the graph)")
+	data := fs.String("data", "", "folder for caches and the dispatch state: lastmile.db, data.key (default: beside the graph)")
+	db := fs.String("db", "", "PostgreSQL URL (postgres://...) for the dispatch state instead of SQLite in --data (replicas share it; set LASTMILE_DATA_KEY on each)")
+	adminKeyFile := fs.String("admin-key-file", "", "file holding an admin API key, created with a new key when missing (make run); LASTMILE_ADMIN_KEY also gives one")
+	publicRouting := fs.Bool("public-routing", false, "keep route, table, nearest, solve and eta open without a key when keys exist")
+	retention := fs.Duration("retention", 30*24*time.Hour, "erase a shipment's personal data this long after its last attempt ended")
+	noState := fs.Bool("no-state", false, "serve routing only: no dispatch state, no keys")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key the server speaks HTTPS")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	radius := fs.Float64("radius", 1000, "largest snapping distance in metres")
 	maxBody := fs.Int("max-body", 8<<20, "largest request body in bytes")
 	maxCells := fs.Int("max-table-cells", 1_000_000, "largest table (sources x destinations)")
@@ -73,7 +87,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		v    time.Duration
 	}{{"--timeout", *timeout}, {"--io-timeout", *ioTimeout}, {"--idle-timeout", *idle}, {"--shutdown-timeout", *grace},
 		{"--solve-time", *solveTime}, {"--max-solve-time", *maxSolveTime}, {"--job-ttl", *jobTTL}, {"--max-job-solve-time", *maxJobSolveTime},
-		{"--traffic-horizon", *horizon}, {"--traffic-interval", *trafficInterval}} {
+		{"--traffic-horizon", *horizon}, {"--traffic-interval", *trafficInterval}, {"--retention", *retention}} {
 		if d.v <= 0 {
 			return usagef("%s: %v is not a positive duration", d.name, d.v)
 		}
@@ -90,6 +104,30 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	r := engine.NewRouter(g, *radius)
 	log.Info("graph ready", "file", *gpath, "seconds", time.Since(t0).Seconds())
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	var st *store.Store
+	adminKey := os.Getenv("LASTMILE_ADMIN_KEY")
+	if !*noState {
+		dir := *data
+		if dir == "" {
+			dir = filepath.Dir(*gpath)
+		}
+		if st, err = engine.OpenStore(context.Background(), dir, *db, log); err != nil {
+			return err
+		}
+		defer st.Close()
+		if adminKey == "" && *adminKeyFile != "" {
+			var created bool
+			if adminKey, created, err = loadAdminKey(*adminKeyFile); err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(stdout, "Created an admin API key (kept in %s):\n  %s\n", *adminKeyFile, adminKey)
+			}
+		}
+	}
 	live := engine.LiveConfig{Horizon: *horizon, MinInterval: *trafficInterval}
 	if *profile != "" {
 		if live.Profile, err = engine.LoadProfile(*profile, g); err != nil {
@@ -105,12 +143,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		SolveTime: *solveTime, MaxSolveTime: *maxSolveTime,
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
 		MaxTrafficObservations: *maxObs, Live: live,
+		Store: st, AdminKey: adminKey, PublicRouting: *publicRouting, Retention: *retention,
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
 	}
-	url := "http://" + ln.Addr().String()
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
 	log.Info("listening", "url", url)
 	if *example {
 		a, b := examplePoints(g)
@@ -120,12 +163,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  curl -X POST %s/v1/eta -d '{\"location\":[%.5f,%.5f],\"stops\":[{\"location\":[%.5f,%.5f],\"service\":120}]}'\n",
 			url, a[0], a[1], b[0], b[1])
 		fmt.Fprintf(stdout, "  curl %s/v1/openapi.json   (every endpoint)\n", url)
+		if adminKey != "" {
+			fmt.Fprintf(stdout, "  curl -H 'Authorization: Bearer %s' %s/v1/events   (the dispatch event log)\n", adminKey, url)
+		}
 		fmt.Fprintln(stdout, "Stop with Ctrl-C.")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -169,4 +221,44 @@ func examplePoints(g *graph.Graph) (a, b [2]float64) {
 		return [2]float64{n.Lon[best], n.Lat[best]}
 	}
 	return nearest(cLat-0.006, cLon-0.008), nearest(cLat+0.006, cLon+0.008)
+}
+
+// loadAdminKey reads the admin key kept in path, or creates path (mode
+// 0600) with a new key; created reports the latter.
+func loadAdminKey(path string) (key string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return "", false, err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", false, fmt.Errorf("%s: mode %v gives others access to the admin key; chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		key = strings.TrimSpace(string(b))
+		if !seal.ValidKeyFormat(key) {
+			return "", false, fmt.Errorf("%s: not a lastmile API key", path)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, err
+	}
+	key, _, _ = seal.NewAPIKey()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, err
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", false, err
+	}
+	return key, true, f.Close()
 }

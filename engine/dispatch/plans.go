@@ -349,6 +349,11 @@ func (s *Service) solvePlan(vehicles []planVehicle, trackings []string, ships ma
 			return nil, nil, nil, errorf("InvalidValue", "vehicles: every capacity needs the same number of dimensions")
 		}
 		dims = len(pv.v.Capacity)
+		if pv.v.TimeWindow == (vrp.TimeWindow{}) {
+			// No shift given: the van can leave now (not at time 0, which
+			// would wait hours for every window).
+			pv.v.TimeWindow = vrp.TimeWindow{Start: s.now(), End: vrp.MaxTime}
+		}
 		if dims > 3 {
 			return nil, nil, nil, errorf("InvalidValue", "vehicles: capacity has at most 3 dimensions (parcels, kg, litres)")
 		}

@@ -225,12 +225,13 @@ func (tx *Tx) SetShipmentStatus(id int64, status string, t, done int64) error {
 }
 
 // EraseExpired erases the personal data (recipient, address,
-// instructions) of shipments whose attempt ended before cutoff, at t, and
+// instructions, the tracking token: its link stops working) of shipments
+// whose attempt ended before cutoff, at t, and
 // returns how many it erased. What analytics needs stays: status, times,
 // window, location.
 func (tx *Tx) EraseExpired(cutoff, t int64) (int64, error) {
-	res, err := tx.q().ExecContext(tx.ctx, `UPDATE shipments SET recipient = NULL, address = NULL, instructions = NULL, erased = $1
-		WHERE erased IS NULL AND done_at IS NOT NULL AND done_at < $2`, t, cutoff)
+	res, err := tx.q().ExecContext(tx.ctx, `UPDATE shipments SET recipient = NULL, address = NULL, instructions = NULL, token = $3, erased = $1
+		WHERE erased IS NULL AND done_at IS NOT NULL AND done_at < $2`, t, cutoff, []byte{})
 	if err != nil {
 		return 0, fmt.Errorf("store: erase: %w", err)
 	}

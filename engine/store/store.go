@@ -109,6 +109,13 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		// Create the file private: it holds sealed personal data and key
+		// hashes, and SQLite gives its -wal and -shm files the same mode.
+		f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		f.Close()
 		// WAL: readers do not block the writer; synchronous=FULL: a
 		// committed transaction survives a power cut, not only a crash.
 		// Foreign keys are checked; a busy reader waits up to 10 s.
@@ -135,12 +142,6 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
-	}
-	if s.dialect == SQLite {
-		// Make the file private: it holds sealed personal data and key
-		// hashes. The WAL and shared-memory files follow the main file's
-		// mode on creation.
-		_ = os.Chmod(dsn, 0o600)
 	}
 	return s, nil
 }

@@ -119,6 +119,11 @@ func TestShipmentRoundTripAndSealing(t *testing.T) {
 		// No personal datum in clear in the database.
 		var raw []byte
 		if s.dialect == SQLite {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				if fi, err := os.Stat(where + suffix); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s%s: mode %v (%v), want 0600", filepath.Base(where), suffix, fi.Mode().Perm(), err)
+				}
+			}
 			s.Close()
 			for _, suffix := range []string{"", "-wal"} {
 				b, _ := os.ReadFile(where + suffix)
@@ -424,7 +429,7 @@ func TestEraseExpired(t *testing.T) {
 		}
 		o, _ := s.ShipmentByTracking(context.Background(), "OLD")
 		r, _ := s.ShipmentByTracking(context.Background(), "NEW")
-		if o.Recipient != (Recipient{}) || o.Address != "" || o.Erased != 1000 || o.Status != "delivered" || o.Window != old.Window {
+		if o.Recipient != (Recipient{}) || o.Address != "" || o.Token != "" || o.Erased != 1000 || o.Status != "delivered" || o.Window != old.Window {
 			t.Fatalf("old after erase: %+v", o)
 		}
 		if r.Recipient != recent.Recipient {
