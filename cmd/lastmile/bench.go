@@ -13,7 +13,7 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|gate [flags]")
+		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|ingest|gate [flags]")
 	}
 	switch args[0] {
 	case "route":
@@ -32,8 +32,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchTraffic(args[1:], stdout, stderr)
 	case "gate":
 		return benchGate(args[1:], stdout, stderr)
+	case "ingest":
+		return benchIngest(args[1:], stdout, stderr)
 	}
-	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, gate)", args[0])
+	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, gate)", args[0])
 }
 
 func benchRoute(args []string, stdout, stderr io.Writer) error {

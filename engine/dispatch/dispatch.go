@@ -139,8 +139,10 @@ type Config struct {
 	ETAInterval time.Duration
 	// RerouteSlack: a van is behind when an open stop is predicted past
 	// its window's end by more than this (default 5 min; negative turns
-	// re-routing off). RerouteDrift: or when its last stop is predicted
-	// this much later than at the last (re)plan (default 15 min).
+	// re-routing off). RerouteDrift, when positive: or when its last stop
+	// is predicted this much later than at the last (re)plan (default off:
+	// without windows at stake a new order rarely wins back the time, and
+	// on a congested morning nearly every van drifts).
 	// RerouteInterval is the least ping time between two re-routings of a
 	// van (default 10 min); RerouteTime the solver's time (default 100 ms).
 	RerouteSlack, RerouteDrift, RerouteInterval, RerouteTime time.Duration
@@ -181,9 +183,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RerouteSlack == 0 {
 		c.RerouteSlack = 5 * time.Minute
-	}
-	if c.RerouteDrift <= 0 {
-		c.RerouteDrift = 15 * time.Minute
 	}
 	if c.RerouteInterval <= 0 {
 		c.RerouteInterval = 10 * time.Minute

@@ -12,8 +12,9 @@ import (
 
 // needsReroute reports whether the van has fallen behind at Unix time t:
 // an open stop predicted past its window's end by more than
-// Config.RerouteSlack, or the last open stop predicted later by more than
-// Config.RerouteDrift than at the last (re)plan; and the last re-routing is
+// Config.RerouteSlack, or (when set) the last open stop predicted later by
+// more than Config.RerouteDrift than at the last (re)plan; and the last
+// re-routing is
 // at least Config.RerouteInterval of ping time ago.
 func (run *routeRun) needsReroute(t int64) bool {
 	cfg := &run.s.cfg
@@ -39,7 +40,7 @@ func (run *routeRun) needsReroute(t int64) bool {
 	if n < 2 {
 		return false // nothing to reorder
 	}
-	drift := run.state.Baseline != 0 && last-run.state.Baseline > int64(cfg.RerouteDrift/time.Second)
+	drift := cfg.RerouteDrift > 0 && run.state.Baseline != 0 && last-run.state.Baseline > int64(cfg.RerouteDrift/time.Second)
 	return late || drift
 }
 

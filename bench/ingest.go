@@ -1,0 +1,419 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/lastmile/lastmile/datasets/sim"
+	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/engine/seal"
+	"github.com/lastmile/lastmile/engine/store"
+	"github.com/lastmile/lastmile/graph"
+)
+
+// IngestConfig configures Ingest. Zero values take the defaults given.
+type IngestConfig struct {
+	// Graph is the road graph (required).
+	Graph *graph.Graph
+	// DB is a PostgreSQL URL for the state; "" is SQLite in a temporary
+	// folder.
+	DB string
+	// Vans tracked at once (default 1000), each on a sequenced route of
+	// Stops shipments (default 20) within Radius metres (default 4000) of
+	// one depot.
+	Vans, Stops int
+	Radius      float64
+	// Batch is the pings per request (default 100), from VansPerBatch
+	// vans (default 10), each van's pings consecutive.
+	Batch, VansPerBatch int
+	// Interval is the simulated time between a van's pings (default 10 s)
+	// and Sigma their GPS noise in metres (default 5).
+	Interval time.Duration
+	Sigma    float64
+	// Clients is the number of concurrent HTTP clients (default 8), each
+	// owning a share of the vans so that a van's pings arrive in order.
+	Clients int
+	// Duration bounds the load phase (default 20 s).
+	Duration time.Duration
+	// Seed makes the tours reproducible.
+	Seed uint64
+	// CPUProfile, when set, receives a CPU profile of the load phase.
+	CPUProfile string
+	// Logger receives progress (nil: discard).
+	Logger *slog.Logger
+}
+
+// IngestResult holds the figures of one ingest run.
+type IngestResult struct {
+	Backend string
+	Vans    int
+	// Pings sent and accepted, in Elapsed, by Requests requests.
+	Pings, Accepted int64
+	Requests        int
+	Errors          int
+	FirstError      string
+	Elapsed         time.Duration
+	PingsPerSec     float64
+	P50, P99, Max   time.Duration
+	// Events is how many events the load produced; SimMinutes the
+	// simulated time each van advanced.
+	Events     int64
+	SimMinutes float64
+	// Setup is the time to draw the tours, create the shipments and store
+	// the plans.
+	Setup time.Duration
+}
+
+// ingestVan is one van's route and pings.
+type ingestVan struct {
+	id    string
+	track []string     // tracking numbers of its stops, in order
+	stops [][2]float64 // their [lon, lat]
+	pings []sim.Ping
+	next  int // pings sent
+}
+
+// Ingest measures ping ingest over HTTP on loopback: an in-process server
+// with a state store tracks Vans vans, each out on a sequenced route, and
+// Clients clients post their pings in batches (map matching, storage,
+// ETA updates and the event rules all run per ping); it reports pings per
+// second and request latencies.
+func Ingest(cfg IngestConfig) (*IngestResult, error) {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	t0 := time.Now()
+	g := cfg.Graph
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(8 * time.Hour)
+	w, err := sim.NewWorld(g.Road, sim.DefaultConfig(start.Truncate(24*time.Hour), 1, cfg.Seed))
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 7))
+	depot := sim.RandomEndpoints(g, 1, rng)[0]
+	vans := make([]*ingestVan, cfg.Vans)
+	for v := range vans {
+		stops, err := sim.RandomEndpointsWithin(g, cfg.Stops, depot.Lat, depot.Lon, cfg.Radius, rng)
+		if err != nil {
+			return nil, err
+		}
+		stops = nearestFirst(depot, stops)
+		tour, err := w.Tour(g, depot, stops, 4*time.Minute, start, rng)
+		if err != nil {
+			return nil, fmt.Errorf("van %d: %w", v, err)
+		}
+		van := &ingestVan{id: fmt.Sprintf("van-%d", v+1)}
+		for _, leg := range tour.Legs {
+			ps, err := w.Pings(leg, van.id, cfg.Interval, cfg.Sigma, rng)
+			if err != nil {
+				return nil, err
+			}
+			if n := len(van.pings); n > 0 && len(ps) > 0 && !ps[0].Time.After(van.pings[n-1].Time) {
+				ps = ps[1:]
+			}
+			van.pings = append(van.pings, ps...)
+		}
+		for k, ep := range stops {
+			van.track = append(van.track, fmt.Sprintf("I%d-%d", v+1, k+1))
+			van.stops = append(van.stops, [2]float64{ep.Lon, ep.Lat})
+		}
+		vans[v] = van
+	}
+	log.Info("ingest: tours drawn", "vans", len(vans), "seconds", time.Since(t0).Seconds())
+
+	// The server, with its own state.
+	dsn := cfg.DB
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "lastmile-ingest-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		dsn = filepath.Join(dir, engine.StoreFile)
+	}
+	ring, err := seal.NewRing(seal.GenerateKey(1))
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(context.Background(), dsn, store.Options{Ring: ring})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	admin, _, _ := seal.NewAPIKey()
+	srv := engine.NewServer(engine.NewRouter(g, 1000), engine.ServerConfig{Store: st, AdminKey: admin, MaxBodyBytes: 64 << 20,
+		Timeout: 5 * time.Minute, Logger: log})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-served
+	}()
+	for t := time.Now(); !srv.TrafficReady(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(t) > 2*time.Minute {
+			return nil, fmt.Errorf("traffic not ready after 2 minutes")
+		}
+	}
+	c := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: cfg.Clients + 2, ReadTimeout: 5 * time.Minute, WriteTimeout: time.Minute}
+	auth := "Bearer " + admin
+	post := func(path string, body []byte) (int, []byte, error) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + c.Addr + path)
+		req.Header.SetMethod("POST")
+		req.Header.Set("Authorization", auth)
+		req.SetBody(body)
+		if err := c.Do(req, resp); err != nil {
+			return 0, nil, err
+		}
+		return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
+	}
+
+	// Shipments and sequenced plans (100 vans a plan).
+	if err := parallel(cfg.Clients, len(vans), func(v int) error {
+		van := vans[v]
+		for k, tr := range van.track {
+			body, _ := json.Marshal(map[string]any{"tracking": tr, "recipient": map[string]any{"name": "R " + tr}, "location": van.stops[k]})
+			status, out, err := post("/v1/shipments", body)
+			if err != nil || status != 201 {
+				return fmt.Errorf("create shipment %s: %d %v %s", tr, status, err, ingestClip(out, 200))
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	depotLL := [2]float64{depot.Lon, depot.Lat}
+	for from := 0; from < len(vans); from += 100 {
+		var vehicles, routes []any
+		for v := from; v < min(from+100, len(vans)); v++ {
+			vehicles = append(vehicles, map[string]any{"id": v + 1, "vehicle": vans[v].id, "start": depotLL, "end": depotLL,
+				"time_window": []int64{start.Unix(), start.Unix() + 14*3600}})
+			routes = append(routes, map[string]any{"vehicle": vans[v].id, "shipments": vans[v].track})
+		}
+		body, _ := json.Marshal(map[string]any{"vehicles": vehicles, "routes": routes})
+		status, out, err := post("/v1/plans", body)
+		if err != nil || status != 201 {
+			return nil, fmt.Errorf("create plan: %d %v %s", status, err, ingestClip(out, 300))
+		}
+	}
+	res := &IngestResult{Backend: st.Dialect().String(), Vans: len(vans), Setup: time.Since(t0)}
+	log.Info("ingest: plans stored", "seconds", res.Setup.Seconds())
+
+	// Load.
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var (
+		mu        sync.Mutex
+		lat       []time.Duration
+		sent, acc atomic.Int64
+		errs      atomic.Int64
+		firstErr  atomic.Value
+		deadline  = time.Now().Add(cfg.Duration)
+	)
+	perVan := cfg.Batch / cfg.VansPerBatch
+	t1 := time.Now()
+	var wg sync.WaitGroup
+	for cl := range cfg.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []*ingestVan
+			for v := cl; v < len(vans); v += cfg.Clients {
+				mine = append(mine, vans[v])
+			}
+			type pos struct {
+				Vehicle  string     `json:"vehicle"`
+				Time     float64    `json:"time"`
+				Location [2]float64 `json:"location"`
+			}
+			var local []time.Duration
+			for k := 0; time.Now().Before(deadline); k += cfg.VansPerBatch {
+				var batch []pos
+				for j := range cfg.VansPerBatch {
+					van := mine[(k+j)%len(mine)]
+					for range perVan {
+						if van.next >= len(van.pings) {
+							break
+						}
+						p := van.pings[van.next]
+						van.next++
+						batch = append(batch, pos{van.id, float64(p.Time.UnixMilli()) / 1000, [2]float64{p.Lon, p.Lat}})
+					}
+				}
+				if len(batch) == 0 {
+					break
+				}
+				body, _ := json.Marshal(map[string]any{"positions": batch})
+				rt := time.Now()
+				status, out, err := post("/v1/positions", body)
+				local = append(local, time.Since(rt))
+				sent.Add(int64(len(batch)))
+				if err != nil || status != 200 {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %v %s", status, err, ingestClip(out, 200)))
+					continue
+				}
+				var r struct{ Accepted int64 }
+				json.Unmarshal(out, &r)
+				acc.Add(r.Accepted)
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(t1)
+	res.Pings, res.Accepted, res.Requests, res.Errors = sent.Load(), acc.Load(), len(lat), int(errs.Load())
+	if e, ok := firstErr.Load().(string); ok {
+		res.FirstError = e
+	}
+	res.PingsPerSec = float64(res.Pings) / res.Elapsed.Seconds()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	}
+	var adv int
+	for _, v := range vans {
+		adv += v.next
+	}
+	res.SimMinutes = float64(adv) / float64(len(vans)) * cfg.Interval.Minutes()
+	evs, err := st.EventsAfter(context.Background(), 0, 1<<30)
+	if err == nil {
+		res.Events = int64(len(evs))
+	}
+	return res, nil
+}
+
+func (c IngestConfig) withDefaults() IngestConfig {
+	if c.Vans <= 0 {
+		c.Vans = 1000
+	}
+	if c.Stops <= 0 {
+		c.Stops = 20
+	}
+	if c.Radius <= 0 {
+		c.Radius = 4000
+	}
+	if c.Batch <= 0 {
+		c.Batch = 100
+	}
+	if c.VansPerBatch <= 0 || c.VansPerBatch > c.Batch {
+		c.VansPerBatch = 10
+	}
+	if c.Interval <= 0 {
+		c.Interval = 10 * time.Second
+	}
+	if c.Sigma == 0 {
+		c.Sigma = 5
+	}
+	if c.Clients <= 0 {
+		c.Clients = 8
+	}
+	if c.Duration <= 0 {
+		c.Duration = 20 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// parallel runs f(0..n-1) on k goroutines and returns the first error.
+func parallel(k, n int, f func(i int) error) error {
+	var next atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	for range min(k, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || first.Load() != nil {
+					return
+				}
+				if err := f(i); err != nil {
+					first.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := first.Load().(error); ok {
+		return err
+	}
+	return nil
+}
+
+// WriteIngest prints an ingest result with a last line for scripts.
+func WriteIngest(w io.Writer, r *IngestResult) {
+	fmt.Fprintf(w, "backend %s, %d vans, setup %.1f s, %d requests (%d errors), %.1f simulated minutes per van, %d events\n",
+		r.Backend, r.Vans, r.Setup.Seconds(), r.Requests, r.Errors, r.SimMinutes, r.Events)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
+	}
+	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d\n",
+		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,
+		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0))
+}
+
+// ingestClip shortens an answer for an error message.
+func ingestClip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// nearestFirst orders stops as a nearest-neighbour tour from the depot
+// (great-circle distances), the order a dispatcher's plan roughly has.
+func nearestFirst(depot graph.Endpoint, stops []graph.Endpoint) []graph.Endpoint {
+	out := make([]graph.Endpoint, 0, len(stops))
+	left := slices.Clone(stops)
+	at := depot
+	for len(left) > 0 {
+		best := 0
+		for i := range left {
+			if graph.Haversine(at.Lat, at.Lon, left[i].Lat, left[i].Lon) < graph.Haversine(at.Lat, at.Lon, left[best].Lat, left[best].Lon) {
+				best = i
+			}
+		}
+		at = left[best]
+		out = append(out, at)
+		left = slices.Delete(left, best, best+1)
+	}
+	return out
+}

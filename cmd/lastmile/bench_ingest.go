@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"time"
+
+	"github.com/lastmile/lastmile/bench"
+)
+
+// benchIngest is `lastmile bench ingest --graph G [--vans 1000]
+// [--duration 20s] [--db postgres://...]`: ping ingest over HTTP with map
+// matching, storage, ETA updates and the dispatch rules (bench.Ingest).
+func benchIngest(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	gpath := fs.String("graph", "", "prepared graph (.lmg), or an OSM file prepared in this run")
+	db := fs.String("db", "", "PostgreSQL URL for the state (default: SQLite in a temporary folder)")
+	vans := fs.Int("vans", 1000, "vans tracked at once")
+	stops := fs.Int("stops", 20, "stops per van")
+	batch := fs.Int("batch", 100, "pings per request")
+	perBatch := fs.Int("vans-per-batch", 10, "vans per request")
+	clients := fs.Int("clients", 8, "concurrent HTTP clients")
+	duration := fs.Duration("duration", 20*time.Second, "length of the load phase")
+	seed := fs.Uint64("seed", 1, "random seed")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phase to this file")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *gpath == "" {
+		return usagef("usage: lastmile bench ingest --graph G [--vans 1000] [--duration 20s] [--db postgres://...]")
+	}
+	if *vans <= 0 || *stops <= 0 || *batch <= 0 || *perBatch <= 0 || *clients <= 0 || *duration <= 0 {
+		return usagef("--vans, --stops, --batch, --vans-per-batch, --clients and --duration must be positive")
+	}
+	r, err := openGraph(*gpath, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := bench.Ingest(bench.IngestConfig{Graph: r.Current(), DB: *db, Vans: *vans, Stops: *stops, Batch: *batch,
+		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Seed: *seed, CPUProfile: *cpuprofile,
+		Logger: newLogger(stderr, false)})
+	if err != nil {
+		return err
+	}
+	bench.WriteIngest(stdout, res)
+	return nil
+}
