@@ -82,6 +82,24 @@ func (s *Service) loadRun(tx *store.Tx, veh store.Vehicle) (*routeRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.newRun(veh, r, stops)
+}
+
+// readRun reads the vehicle's current route outside a transaction, for
+// work whose result is applied only if the vehicle's version is unchanged.
+func (s *Service) readRun(ctx context.Context, veh store.Vehicle) (*routeRun, error) {
+	r, err := s.st.Route(ctx, veh.Route)
+	if err != nil {
+		return nil, err
+	}
+	stops, err := s.st.RouteStops(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.newRun(veh, r, stops)
+}
+
+func (s *Service) newRun(veh store.Vehicle, r store.Route, stops []store.Stop) (*routeRun, error) {
 	run := &routeRun{s: s, veh: veh, route: r, stops: stops, dirty: make([]bool, len(stops))}
 	if veh.State != "" {
 		if err := json.Unmarshal([]byte(veh.State), &run.state); err != nil {
@@ -149,9 +167,15 @@ func (run *routeRun) set(i int, st store.Stop) {
 // Positions applies a batch of pings: they are stored, and for each
 // vehicle with a route, in time order, they move it out for delivery,
 // detect arrivals by dwell, keep its ETAs current (at most every
-// ETAInterval of ping time) and fire the events the rules decide, all in
-// one transaction. Pings at or before a vehicle's latest processed ping
-// are stored but change nothing.
+// ETAInterval of ping time) and fire the events the rules decide, all
+// committed in one transaction. Pings at or before a vehicle's latest
+// processed ping are stored but change nothing.
+//
+// The rules (ETA predictions, re-routing) run before the transaction on a
+// snapshot of each vehicle; inside it, a vehicle whose row changed since
+// (its version moved: another request's pings or a status update) is
+// worked again from the locked row. So the work of concurrent requests
+// overlaps, and the single writer of SQLite holds its lock only to write.
 func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, error) {
 	var res TrackResult
 	if len(pings) == 0 {
@@ -162,48 +186,57 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 		byVehicle[p.Vehicle] = append(byVehicle[p.Vehicle], p)
 	}
 	names := make([]string, 0, len(byVehicle))
-	for n := range byVehicle {
+	for n, vp := range byVehicle {
 		names = append(names, n)
+		slices.SortStableFunc(vp, func(a, b Ping) int { return a.Time.Compare(b.Time) })
 	}
 	slices.Sort(names)
 	rows := make([]store.Ping, len(pings))
 	for i, p := range pings {
 		rows[i] = store.Ping{Vehicle: p.Vehicle, TimeMS: p.Time.UnixMilli(), Lon: p.Location[0], Lat: p.Location[1], Speed: p.Speed, Heading: p.Heading}
 	}
+	// Outside the transaction: each vehicle's pings on a snapshot.
+	runs := make(map[string]*routeRun, len(names))
+	for _, name := range names {
+		veh, err := s.st.Vehicle(ctx, name)
+		if err != nil || veh.Route == 0 {
+			continue // unknown (created in the transaction) or no route
+		}
+		run, err := s.readRun(ctx, veh)
+		if err != nil {
+			continue // worked again in the transaction
+		}
+		if run.apply(byVehicle[name]) {
+			runs[name] = run
+		}
+	}
 	evs, err := s.st.Tx(ctx, func(tx *store.Tx) error {
-		res.Stored = 0
 		for _, name := range names {
 			veh, err := tx.LockVehicle(name)
 			if err != nil {
 				return err
 			}
-			vp := byVehicle[name]
-			slices.SortStableFunc(vp, func(a, b Ping) int { return a.Time.Compare(b.Time) })
-			var fresh []Ping
-			for _, p := range vp {
-				if p.Time.UnixMilli() > veh.LastMS {
-					fresh = append(fresh, p)
+			run := runs[name]
+			if run == nil || run.veh.Version != veh.Version {
+				if veh.Route == 0 {
+					fresh := freshPings(byVehicle[name], veh.LastMS)
+					if len(fresh) == 0 {
+						continue
+					}
+					last := fresh[len(fresh)-1]
+					veh.LastMS, veh.Lon, veh.Lat, veh.Updated = last.Time.UnixMilli(), last.pos()[0], last.pos()[1], s.now()
+					if err := tx.PutVehicle(veh); err != nil {
+						return err
+					}
+					continue
 				}
-			}
-			if len(fresh) == 0 {
-				continue
-			}
-			last := fresh[len(fresh)-1]
-			if veh.Route == 0 {
-				veh.LastMS, veh.Lon, veh.Lat, veh.Updated = last.Time.UnixMilli(), last.pos()[0], last.pos()[1], s.now()
-				if err := tx.PutVehicle(veh); err != nil {
+				if run, err = s.loadRun(tx, veh); err != nil {
 					return err
 				}
-				continue
+				if !run.apply(byVehicle[name]) {
+					continue
+				}
 			}
-			run, err := s.loadRun(tx, veh)
-			if err != nil {
-				return err
-			}
-			for i := range fresh {
-				run.ping(&fresh[i])
-			}
-			run.veh.LastMS, run.veh.Lon, run.veh.Lat, run.veh.Updated = last.Time.UnixMilli(), last.pos()[0], last.pos()[1], s.now()
 			if err := run.finish(tx); err != nil {
 				return err
 			}
@@ -217,6 +250,31 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 	}
 	res.Events = evs
 	return res, nil
+}
+
+// freshPings returns the pings (in time order) after lastMS.
+func freshPings(vp []Ping, lastMS int64) []Ping {
+	i := 0
+	for i < len(vp) && vp[i].Time.UnixMilli() <= lastMS {
+		i++
+	}
+	return vp[i:]
+}
+
+// apply works the vehicle's pings after its latest processed one and
+// moves its position to the last; it reports whether there were any.
+func (run *routeRun) apply(vp []Ping) bool {
+	fresh := freshPings(vp, run.veh.LastMS)
+	if len(fresh) == 0 {
+		return false
+	}
+	for i := range fresh {
+		run.ping(&fresh[i])
+	}
+	last := fresh[len(fresh)-1]
+	pos := last.pos()
+	run.veh.LastMS, run.veh.Lon, run.veh.Lat, run.veh.Updated = last.Time.UnixMilli(), pos[0], pos[1], run.s.now()
+	return true
 }
 
 // finish closes a route whose stops all ended and saves the run.

@@ -144,13 +144,13 @@ func (tx *Tx) CallerEvent(shipment int64, callerID string) (Event, error) {
 
 // ShipmentEvents returns a shipment's events in sequence order.
 func (s *Store) ShipmentEvents(ctx context.Context, shipment int64) ([]Event, error) {
-	return queryEvents(ctx, s.rdb, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+	return queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
 		WHERE e.shipment = $1 ORDER BY e.seq`, shipment)
 }
 
 // EventsAfter returns up to limit events with a cursor above after, in
 // cursor order.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error) {
-	return queryEvents(ctx, s.rdb, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+	return queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
 		WHERE e.cursor > $1 ORDER BY e.cursor LIMIT $2`, after, limit)
 }

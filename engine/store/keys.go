@@ -60,7 +60,7 @@ func scanKey(row interface{ Scan(...any) error }) (Key, error) {
 // KeyByHash returns the key whose secret hashes to hash, revoked or not;
 // ErrNotFound when there is none.
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (Key, error) {
-	k, err := scanKey(s.rdb.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE hash = $1`, hash))
+	k, err := scanKey(s.r().QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE hash = $1`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Key{}, ErrNotFound
 	}
@@ -72,7 +72,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (Key, error) {
 
 // Keys lists every key, oldest first.
 func (s *Store) Keys(ctx context.Context) ([]Key, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys ORDER BY created, id`)
+	rows, err := s.r().QueryContext(ctx, `SELECT `+keyColumns+` FROM keys ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: keys: %w", err)
 	}

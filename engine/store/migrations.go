@@ -122,6 +122,9 @@ var migrations = []string{
 		state TEXT NOT NULL DEFAULT '',
 		updated BIGINT NOT NULL DEFAULT 0
 	);`,
+	// 2: a version per vehicle row, bumped by every write, so that work
+	// computed outside a transaction can check it still applies.
+	`ALTER TABLE vehicles ADD COLUMN version BIGINT NOT NULL DEFAULT 0;`,
 }
 
 // schemaSQL returns migration m written for d.

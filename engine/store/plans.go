@@ -123,12 +123,12 @@ func (tx *Tx) Route(id int64) (Route, error) { return routeByID(tx.ctx, tx.q(), 
 
 // Route reads a route.
 func (s *Store) Route(ctx context.Context, id int64) (Route, error) {
-	return routeByID(ctx, s.rdb, id, "")
+	return routeByID(ctx, s.r(), id, "")
 }
 
 // PlanRoutes returns the routes of a plan in id order.
 func (s *Store) PlanRoutes(ctx context.Context, plan int64) ([]Route, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+routeColumns+` FROM routes WHERE plan = $1 ORDER BY id`, plan)
+	rows, err := s.r().QueryContext(ctx, `SELECT `+routeColumns+` FROM routes WHERE plan = $1 ORDER BY id`, plan)
 	if err != nil {
 		return nil, fmt.Errorf("store: plan routes: %w", err)
 	}
@@ -227,7 +227,7 @@ func (tx *Tx) RouteStops(route int64) ([]Stop, error) {
 
 // RouteStops returns a route's stops in position order.
 func (s *Store) RouteStops(ctx context.Context, route int64) ([]Stop, error) {
-	return queryStops(ctx, s.rdb, `st.route = $1 ORDER BY st.position, st.id`, route)
+	return queryStops(ctx, s.r(), `st.route = $1 ORDER BY st.position, st.id`, route)
 }
 
 // Stop reads one stop in the transaction.
@@ -247,7 +247,7 @@ func (tx *Tx) Stop(id int64) (Stop, error) {
 func (s *Store) StopRoute(ctx context.Context, id int64) (int64, string, error) {
 	var route int64
 	var vehicle string
-	err := s.rdb.QueryRowContext(ctx, `SELECT st.route, r.vehicle FROM stops st JOIN routes r ON r.id = st.route WHERE st.id = $1`, id).Scan(&route, &vehicle)
+	err := s.r().QueryRowContext(ctx, `SELECT st.route, r.vehicle FROM stops st JOIN routes r ON r.id = st.route WHERE st.id = $1`, id).Scan(&route, &vehicle)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", ErrNotFound
 	}
@@ -260,7 +260,7 @@ func (s *Store) StopRoute(ctx context.Context, id int64) (int64, string, error) 
 // LatestStop returns the shipment's most recent stop (its current
 // attempt); ErrNotFound when it was never planned.
 func (s *Store) LatestStop(ctx context.Context, shipment int64) (Stop, error) {
-	out, err := queryStops(ctx, s.rdb, `st.shipment = $1 ORDER BY st.attempt DESC, st.id DESC LIMIT 1`, shipment)
+	out, err := queryStops(ctx, s.r(), `st.shipment = $1 ORDER BY st.attempt DESC, st.id DESC LIMIT 1`, shipment)
 	if err != nil {
 		return Stop{}, err
 	}

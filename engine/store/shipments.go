@@ -163,12 +163,12 @@ func (s *Store) shipmentWhere(ctx context.Context, q querier, where, lock string
 
 // ShipmentByTracking returns the shipment with that tracking number.
 func (s *Store) ShipmentByTracking(ctx context.Context, tracking string) (Shipment, error) {
-	return s.shipmentWhere(ctx, s.rdb, "tracking = $1", "", tracking)
+	return s.shipmentWhere(ctx, s.r(), "tracking = $1", "", tracking)
 }
 
 // ShipmentByToken returns the shipment whose tracking link has that token.
 func (s *Store) ShipmentByToken(ctx context.Context, token string) (Shipment, error) {
-	return s.shipmentWhere(ctx, s.rdb, "token_hash = $1", "", seal.HashToken(token))
+	return s.shipmentWhere(ctx, s.r(), "token_hash = $1", "", seal.HashToken(token))
 }
 
 // LockShipment reads the shipment with that tracking number and, on

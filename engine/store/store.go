@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -73,6 +74,9 @@ type Store struct {
 	rdb     *sql.DB // reads outside transactions
 	wdb     *sql.DB // transactions
 	ring    *seal.Ring
+	// Prepared statements by SQL text, on SQLite (pgx caches its own):
+	// parsing a statement costs more than running most of ours.
+	rstmts, wstmts stmtCache
 }
 
 // Options configure Open.
@@ -143,6 +147,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.dialect == SQLite {
+		s.rstmts = stmtCache{on: true, stmts: map[string]*sql.Stmt{}}
+		s.wstmts = stmtCache{on: true, stmts: map[string]*sql.Stmt{}}
+	}
 	return s, nil
 }
 
@@ -151,6 +159,8 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close closes the connections.
 func (s *Store) Close() error {
+	s.rstmts.close()
+	s.wstmts.close()
 	var errs []error
 	if s.wdb != nil {
 		errs = append(errs, s.wdb.Close())
@@ -264,7 +274,112 @@ func (tx *Tx) forUpdate() string {
 	return ""
 }
 
-func (tx *Tx) q() querier { return tx.tx }
+func (tx *Tx) q() querier {
+	return cachedQuerier{db: tx.s.wdb, tx: tx.tx, cache: &tx.s.wstmts}
+}
+
+// r is the querier of reads outside transactions.
+func (s *Store) r() querier { return cachedQuerier{db: s.rdb, cache: &s.rstmts} }
+
+// stmtCache holds prepared statements by SQL text (nil map: caching off).
+type stmtCache struct {
+	mu    sync.Mutex
+	on    bool
+	stmts map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds a cache; statements beyond run unprepared.
+const maxCachedStmts = 4000
+
+// get returns the statement of q prepared on db, or nil the first times:
+// then it is prepared in the background, once db has a free connection
+// (the writer's one connection is held by the transaction asking, so
+// preparing now would wait for itself), and q runs unprepared meanwhile.
+func (c *stmtCache) get(db *sql.DB, q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on {
+		return nil
+	}
+	if st, ok := c.stmts[q]; ok {
+		return st // nil while being prepared
+	}
+	if len(c.stmts) >= maxCachedStmts {
+		return nil
+	}
+	c.stmts[q] = nil
+	go func() {
+		st, err := db.Prepare(q)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case err != nil && c.on:
+			delete(c.stmts, q) // runs unprepared, with its error, and is tried again
+		case err != nil:
+		case c.on:
+			c.stmts[q] = st
+		default:
+			st.Close() // the store closed meanwhile
+		}
+	}()
+	return nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.stmts {
+		if st != nil {
+			st.Close()
+		}
+	}
+	c.stmts = nil
+	c.on = false
+}
+
+// cachedQuerier runs statements prepared once per SQL text, in tx when
+// set (database/sql reuses the statement of the transaction's connection).
+type cachedQuerier struct {
+	db    *sql.DB
+	tx    *sql.Tx
+	cache *stmtCache
+}
+
+func (c cachedQuerier) stmt(ctx context.Context, q string) *sql.Stmt {
+	st := c.cache.get(c.db, q)
+	if st != nil && c.tx != nil {
+		st = c.tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+func (c cachedQuerier) plain() querier {
+	if c.tx != nil {
+		return c.tx
+	}
+	return c.db
+}
+
+func (c cachedQuerier) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := c.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.plain().QueryContext(ctx, q, args...)
+}
+
+func (c cachedQuerier) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := c.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.plain().QueryRowContext(ctx, q, args...)
+}
+
+func (c cachedQuerier) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := c.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return c.plain().ExecContext(ctx, q, args...)
+}
 
 // nullString maps "" to NULL.
 func nullString(s string) any {

@@ -58,7 +58,7 @@ func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
 // LastPings returns up to n of the vehicle's latest pings at or before
 // untilMS, in time order.
 func (s *Store) LastPings(ctx context.Context, vehicle string, untilMS int64, n int) ([]Ping, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT time_ms, lon, lat, speed, heading FROM pings
+	rows, err := s.r().QueryContext(ctx, `SELECT time_ms, lon, lat, speed, heading FROM pings
 		WHERE vehicle = $1 AND time_ms <= $2 ORDER BY time_ms DESC LIMIT $3`, vehicle, untilMS, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: pings: %w", err)
@@ -89,7 +89,7 @@ func (s *Store) LastPings(ctx context.Context, vehicle string, untilMS int64, n 
 // CountPings returns the number of stored pings.
 func (s *Store) CountPings(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM pings`).Scan(&n)
+	err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM pings`).Scan(&n)
 	return n, err
 }
 
@@ -105,14 +105,17 @@ type Vehicle struct {
 	Lat     float64
 	State   string
 	Updated int64
+	// Version counts the writes of the row (PutVehicle adds one): equal
+	// versions mean the same route, stops and tracking state.
+	Version int64
 }
 
-const vehicleColumns = `id, route, last_ms, lon, lat, state, updated`
+const vehicleColumns = `id, route, last_ms, lon, lat, state, updated, version`
 
 func scanVehicle(row interface{ Scan(...any) error }) (Vehicle, error) {
 	var v Vehicle
 	var route sql.NullInt64
-	err := row.Scan(&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated)
+	err := row.Scan(&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated, &v.Version)
 	v.Route = route.Int64
 	return v, err
 }
@@ -131,9 +134,11 @@ func (tx *Tx) LockVehicle(id string) (Vehicle, error) {
 	return v, nil
 }
 
-// PutVehicle writes a vehicle's state (locked by LockVehicle).
+// PutVehicle writes a vehicle's state (locked by LockVehicle) and bumps
+// its version.
 func (tx *Tx) PutVehicle(v Vehicle) error {
-	_, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6 WHERE id = $7`,
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6,
+		version = version + 1 WHERE id = $7`,
 		nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, v.ID)
 	if err != nil {
 		return fmt.Errorf("store: put vehicle %q: %w", v.ID, err)
@@ -143,7 +148,7 @@ func (tx *Tx) PutVehicle(v Vehicle) error {
 
 // Vehicle reads a vehicle's state; ErrNotFound when it never had one.
 func (s *Store) Vehicle(ctx context.Context, id string) (Vehicle, error) {
-	v, err := scanVehicle(s.rdb.QueryRowContext(ctx, `SELECT `+vehicleColumns+` FROM vehicles WHERE id = $1`, id))
+	v, err := scanVehicle(s.r().QueryRowContext(ctx, `SELECT `+vehicleColumns+` FROM vehicles WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Vehicle{}, ErrNotFound
 	}
