@@ -160,8 +160,43 @@ func (s *Server) newDispatch() error {
 	if s.disp, err = dispatch.New(dc); err != nil {
 		return err
 	}
-	s.keys, err = dispatch.NewKeys(s.cfg.Store, s.cfg.AdminKey, nil)
-	return err
+	if s.keys, err = dispatch.NewKeys(s.cfg.Store, s.cfg.AdminKey, nil); err != nil {
+		return err
+	}
+	if s.live != nil {
+		return s.warmLive()
+	}
+	return nil
+}
+
+// warmLive replays into live traffic the stored pings of the last traffic
+// horizon of every van out for delivery, so that a restarted server (or a
+// new replica) predicts from the traffic the previous one had learnt
+// rather than from the profile alone.
+func (s *Server) warmLive() error {
+	t0 := time.Now()
+	ctx := context.Background()
+	vehs, err := s.cfg.Store.ActiveVehicles(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, v := range vehs {
+		pings, err := s.cfg.Store.PingsBetween(ctx, v.ID, v.LastMS-s.live.cfg.Horizon.Milliseconds(), v.LastMS)
+		if err != nil {
+			return err
+		}
+		req := PositionsRequest{Positions: make([]Position, len(pings))}
+		for i, p := range pings {
+			req.Positions[i] = Position{Vehicle: v.ID, Time: float64(p.TimeMS) / 1000, Location: LonLat{p.Lon, p.Lat}}
+		}
+		s.live.Positions(&req)
+		n += len(pings)
+	}
+	if len(vehs) > 0 {
+		s.log.Info("live traffic warmed from stored pings", "vehicles", len(vehs), "pings", n, "seconds", time.Since(t0).Seconds())
+	}
+	return nil
 }
 
 // predictStops is dispatch's predictor: the live ETA of the stops from pos

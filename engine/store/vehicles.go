@@ -86,6 +86,54 @@ func (s *Store) LastPings(ctx context.Context, vehicle string, untilMS int64, n 
 	return out, rows.Err()
 }
 
+// PingsBetween returns the vehicle's pings with fromMS <= time <= toMS, in
+// time order.
+func (s *Store) PingsBetween(ctx context.Context, vehicle string, fromMS, toMS int64) ([]Ping, error) {
+	rows, err := s.r().QueryContext(ctx, `SELECT time_ms, lon, lat, speed, heading FROM pings
+		WHERE vehicle = $1 AND time_ms >= $2 AND time_ms <= $3 ORDER BY time_ms`, vehicle, fromMS, toMS)
+	if err != nil {
+		return nil, fmt.Errorf("store: pings: %w", err)
+	}
+	defer rows.Close()
+	var out []Ping
+	for rows.Next() {
+		p := Ping{Vehicle: vehicle}
+		var speed, heading sql.NullFloat64
+		if err := rows.Scan(&p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
+			return nil, fmt.Errorf("store: pings: %w", err)
+		}
+		p.Speed, p.Heading = math.NaN(), math.NaN()
+		if speed.Valid {
+			p.Speed = speed.Float64
+		}
+		if heading.Valid {
+			p.Heading = heading.Float64
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ActiveVehicles returns the vehicles whose current route is out for
+// delivery.
+func (s *Store) ActiveVehicles(ctx context.Context) ([]Vehicle, error) {
+	rows, err := s.r().QueryContext(ctx, `SELECT v.id, v.route, v.last_ms, v.lon, v.lat, v.state, v.updated, v.version
+		FROM vehicles v JOIN routes r ON r.id = v.route WHERE r.status = $1 ORDER BY v.id`, RouteActive)
+	if err != nil {
+		return nil, fmt.Errorf("store: active vehicles: %w", err)
+	}
+	defer rows.Close()
+	var out []Vehicle
+	for rows.Next() {
+		v, err := scanVehicle(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: active vehicles: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // CountPings returns the number of stored pings.
 func (s *Store) CountPings(ctx context.Context) (int64, error) {
 	var n int64
