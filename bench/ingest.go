@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -17,12 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
-	"github.com/lastmile/lastmile/engine/seal"
-	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/graph"
 )
 
@@ -136,59 +130,12 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	log.Info("ingest: tours drawn", "vans", len(vans), "seconds", time.Since(t0).Seconds())
 
 	// The server, with its own state.
-	dsn := cfg.DB
-	if dsn == "" {
-		dir, err := os.MkdirTemp("", "lastmile-ingest-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		dsn = filepath.Join(dir, engine.StoreFile)
-	}
-	ring, err := seal.NewRing(seal.GenerateKey(1))
+	ss, err := startStateServer(g, cfg.DB, cfg.Clients+2, engine.ServerConfig{}, log)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(context.Background(), dsn, store.Options{Ring: ring})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	admin, _, _ := seal.NewAPIKey()
-	srv := engine.NewServer(engine.NewRouter(g, 1000), engine.ServerConfig{Store: st, AdminKey: admin, MaxBodyBytes: 64 << 20,
-		Timeout: 5 * time.Minute, Logger: log})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen on loopback: %w", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-served
-	}()
-	for t := time.Now(); !srv.TrafficReady(); time.Sleep(10 * time.Millisecond) {
-		if time.Since(t) > 2*time.Minute {
-			return nil, fmt.Errorf("traffic not ready after 2 minutes")
-		}
-	}
-	c := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: cfg.Clients + 2, ReadTimeout: 5 * time.Minute, WriteTimeout: time.Minute}
-	auth := "Bearer " + admin
-	post := func(path string, body []byte) (int, []byte, error) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI("http://" + c.Addr + path)
-		req.Header.SetMethod("POST")
-		req.Header.Set("Authorization", auth)
-		req.SetBody(body)
-		if err := c.Do(req, resp); err != nil {
-			return 0, nil, err
-		}
-		return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
-	}
+	defer ss.close()
+	st, post := ss.st, ss.post
 
 	// Shipments and sequenced plans (100 vans a plan).
 	if err := parallel(cfg.Clients, len(vans), func(v int) error {

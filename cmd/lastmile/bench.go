@@ -13,7 +13,7 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|ingest|gate [flags]")
+		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|ingest|reroute|gate [flags]")
 	}
 	switch args[0] {
 	case "route":
@@ -34,8 +34,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchGate(args[1:], stdout, stderr)
 	case "ingest":
 		return benchIngest(args[1:], stdout, stderr)
+	case "reroute":
+		return benchReroute(args[1:], stdout, stderr)
 	}
-	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, gate)", args[0])
+	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, gate)", args[0])
 }
 
 func benchRoute(args []string, stdout, stderr io.Writer) error {

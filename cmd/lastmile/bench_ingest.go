@@ -46,3 +46,33 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	bench.WriteIngest(stdout, res)
 	return nil
 }
+
+// benchReroute is `lastmile bench reroute --graph G [--incidents 50]
+// [--stops 30] [--db postgres://...]`: the latency of the ping that
+// reveals a van far behind, to its re-solved route stored (bench.Reroute).
+func benchReroute(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench reroute", flag.ContinueOnError)
+	gpath := fs.String("graph", "", "prepared graph (.lmg), or an OSM file prepared in this run")
+	db := fs.String("db", "", "PostgreSQL URL for the state (default: SQLite in a temporary folder)")
+	incidents := fs.Int("incidents", 50, "vans re-routed")
+	stops := fs.Int("stops", 30, "stops per route")
+	seed := fs.Uint64("seed", 1, "random seed")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *gpath == "" || *incidents <= 0 || *stops < 2 {
+		return usagef("usage: lastmile bench reroute --graph G [--incidents 50] [--stops 30] [--db postgres://...]")
+	}
+	r, err := openGraph(*gpath, stderr)
+	if err != nil {
+		return err
+	}
+	res, err := bench.Reroute(bench.RerouteConfig{Graph: r.Current(), DB: *db, Incidents: *incidents, Stops: *stops, Seed: *seed,
+		Logger: newLogger(stderr, true)})
+	if err != nil {
+		return err
+	}
+	bench.WriteReroute(stdout, res)
+	return nil
+}
