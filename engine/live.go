@@ -128,6 +128,12 @@ type Live struct {
 	obsAccepted        atomic.Uint64
 	pingsAccepted      atomic.Uint64
 	rejected           sync.Map // reason -> *atomic.Uint64
+
+	// closures counts the closures accepted: cached legs routed before the
+	// last one are routed again.
+	closures atomic.Uint64
+	legs     legCache
+	snaps    snapCache
 }
 
 // vehicle is the tracking state of one vehicle.
@@ -462,6 +468,7 @@ func (l *Live) Observe(req *TrafficRequest) (TrafficResponse, uint64, error) {
 		}
 		if ok {
 			accepted++
+			l.closures.Add(1)
 		}
 	}
 	resp.Accepted = accepted
@@ -838,18 +845,32 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		}
 		plan.Breaks = append(plan.Breaks, eta.Break{Open: a, Close: c, Duration: time.Duration(b.Service * float64(time.Second))})
 	}
-	eps, _, err := l.r.Snap(pts)
+	eps, err := l.snapCached(pts)
 	if err != nil {
 		return nil, err
 	}
 	if start != nil {
 		eps = append([]graph.Endpoint{*start}, eps...)
+		pts = append([]LonLat{{start.Lon, start.Lat}}, pts...)
 	}
 	snap := l.r.cur.Load()
 	q := snap.queries.Get().(*graph.Query)
 	defer snap.queries.Put(q)
 	dists := make([]float64, len(req.Stops))
+	closures := l.closures.Load()
 	for i := range req.Stops {
+		// A leg between two stops is routed once and reused until a
+		// closure arrives or legTTL passes; the traffic of the moment
+		// times its edges in Predict either way. The first leg, from
+		// where the van is, is routed each time.
+		key := legKey{pts[i], pts[i+1]}
+		if i > 0 {
+			if c, ok := l.legs.get(key, closures); ok {
+				plan.Legs = append(plan.Legs, c.leg)
+				dists[i] = c.dist
+				continue
+			}
+		}
 		rt, err := q.Route(eps[i], eps[i+1])
 		if err != nil {
 			if errors.Is(err, graph.ErrNoRoute) {
@@ -857,8 +878,12 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			}
 			return nil, err
 		}
-		plan.Legs = append(plan.Legs, eta.RouteLeg(&rt))
+		leg := eta.RouteLeg(&rt)
+		plan.Legs = append(plan.Legs, leg)
 		dists[i] = rt.Distance
+		if i > 0 {
+			l.legs.put(key, cachedLeg{leg: leg, dist: rt.Distance, closures: closures})
+		}
 	}
 	if req.Vehicle != "" && mode == eta.Live {
 		l.mu.Lock()
@@ -983,4 +1008,94 @@ func (l *Live) appendMetrics(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// legTTL is how long a routed leg between two stops is reused.
+const legTTL = 5 * time.Minute
+
+// maxCached bounds the leg and snap caches (cleared when full).
+const maxCached = 200_000
+
+// legKey is a leg between two points.
+type legKey struct{ from, to LonLat }
+
+// cachedLeg is a routed leg: its edges (eta.Leg, never modified after it
+// is made), its length, and the closure count it was routed under.
+type cachedLeg struct {
+	leg      eta.Leg
+	dist     float64
+	closures uint64
+	at       time.Time
+}
+
+// legCache holds routed legs between stops, for the ETAs of vans whose
+// remaining stops are predicted again at every update.
+type legCache struct {
+	mu sync.Mutex
+	m  map[legKey]cachedLeg
+}
+
+func (c *legCache) get(k legKey, closures uint64) (cachedLeg, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	if !ok || v.closures != closures || time.Since(v.at) > legTTL {
+		return cachedLeg{}, false
+	}
+	return v, true
+}
+
+func (c *legCache) put(k legKey, v cachedLeg) {
+	v.at = time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[legKey]cachedLeg{}
+	}
+	c.m[k] = v
+}
+
+// snapCache holds snapped stop positions (the road graph does not change
+// under a running server: traffic changes weights, not roads).
+type snapCache struct {
+	mu sync.Mutex
+	m  map[LonLat]graph.Endpoint
+}
+
+// snapCached snaps pts, reusing the snaps of points seen before.
+func (l *Live) snapCached(pts []LonLat) ([]graph.Endpoint, error) {
+	out := make([]graph.Endpoint, len(pts))
+	var miss []int
+	l.snaps.mu.Lock()
+	for i, p := range pts {
+		if ep, ok := l.snaps.m[p]; ok {
+			out[i] = ep
+		} else {
+			miss = append(miss, i)
+		}
+	}
+	l.snaps.mu.Unlock()
+	if len(miss) == 0 {
+		return out, nil
+	}
+	q := make([]LonLat, len(miss))
+	for k, i := range miss {
+		q[k] = pts[i]
+	}
+	eps, _, err := l.r.Snap(q)
+	if err != nil {
+		// Snap all to name the failing point by its own index.
+		_, _, err = l.r.Snap(pts)
+		return nil, err
+	}
+	l.snaps.mu.Lock()
+	defer l.snaps.mu.Unlock()
+	if l.snaps.m == nil || len(l.snaps.m)+len(miss) > maxCached {
+		l.snaps.m = map[LonLat]graph.Endpoint{}
+	}
+	for k, i := range miss {
+		out[i] = eps[k]
+		l.snaps.m[pts[i]] = eps[k]
+	}
+	return out, nil
 }
