@@ -104,6 +104,29 @@ var vehicleGetDoc = &apiOperation{
 	Errors: append([]int{404}, authErrors...),
 }
 
+var routeAddStopDoc = &apiOperation{
+	ID: "addRouteStop", Summary: "Add a shipment to a route that has not ended", Tags: []string{"dispatch"},
+	Description: "A new attempt of the shipment at position (among the route's open stops, 0 first; default last). On a route out " +
+		"for delivery the stop is out for delivery at once (out_for_delivery fires), the stops behind it get rerouted, and the " +
+		"ETAs follow at the van's next ping. 409 Conflict when the shipment is delivered or on another open stop, or the route " +
+		"ended or is not its vehicle's current one.",
+	Params:      []apiParam{idParam("route")},
+	Body:        "AddStopInput",
+	BodyExample: map[string]any{"tracking": "T1", "position": 0},
+	Created:     &apiContent{Description: "The new stop.", MediaType: "application/json", Ref: "Stop"},
+	Errors:      append([]int{400, 404, 409}, authErrors...),
+}
+
+var shipmentWindowDoc = &apiOperation{
+	ID: "changeShipmentWindow", Summary: "Move a shipment's promised window", Tags: []string{"dispatch"},
+	Description: "The recipient chose another slot: the stop is predicted again at the van's next ping through the same rules " +
+		"(re-routing when the van cannot keep it; delayed re-armed for the new window).",
+	Params: []apiParam{trackingParam},
+	Body:   "WindowInput", BodyExample: map[string]any{"time_window": []int64{1767610800, 1767618000}},
+	OK:     apiContent{Description: "The shipment.", MediaType: "application/json", Ref: "Shipment"},
+	Errors: append([]int{400, 404, 409}, authErrors...),
+}
+
 var eventsDoc = &apiOperation{
 	ID: "listEvents", Summary: "The event log after a cursor", Tags: []string{"dispatch"},
 	Description: "Every event of every shipment in commit order: a reader that asks again from next never misses one.",
@@ -182,5 +205,7 @@ func dispatchSchemas(m map[string]any) {
 	m["Vehicle"] = object([]string{"id", "location", "time", "route", "stops"}, map[string]any{
 		"id": str, "location": nullable(ref("LonLat")), "time": nullable(integer), "route": nullable(integer),
 		"status": str, "version": integer, "stops": arrayOf(ref("Stop"))})
+	m["AddStopInput"] = object([]string{"tracking"}, map[string]any{"tracking": str, "position": map[string]any{"type": "integer", "minimum": 0}})
+	m["WindowInput"] = object([]string{"time_window"}, map[string]any{"time_window": window})
 	m["EventsPage"] = object([]string{"events", "next"}, map[string]any{"events": arrayOf(ref("Event")), "next": integer})
 }

@@ -346,6 +346,34 @@ func (s *Server) handleVehicleGet(ctx *fasthttp.RequestCtx, p pathParams) error 
 	return s.writeJSON(ctx, v)
 }
 
+func (s *Server) handleRouteAddStop(ctx *fasthttp.RequestCtx, p pathParams) error {
+	id, err := pathID(p, "id", "route")
+	if err != nil {
+		return err
+	}
+	var in dispatch.AddStopInput
+	if err := DecodeJSON(ctx.PostBody(), &in); err != nil {
+		return err
+	}
+	v, err := s.disp.AddStop(context.Background(), id, in)
+	if err != nil {
+		return dispatchError(err)
+	}
+	return s.writeCreated(ctx, v)
+}
+
+func (s *Server) handleShipmentWindow(ctx *fasthttp.RequestCtx, p pathParams) error {
+	var in dispatch.WindowInput
+	if err := DecodeJSON(ctx.PostBody(), &in); err != nil {
+		return err
+	}
+	v, err := s.disp.ChangeWindow(context.Background(), string(p.Get("tracking")), in)
+	if err != nil {
+		return dispatchError(err)
+	}
+	return s.writeJSON(ctx, v)
+}
+
 // EventsPage answers GET /v1/events.
 type EventsPage struct {
 	Events []dispatch.Event `json:"events"`

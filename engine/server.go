@@ -212,6 +212,8 @@ func endpoints() []endpoint {
 		{Method: "GET", Pattern: "/v1/shipments/{tracking}", Handle: (*Server).handleShipmentGet, Doc: shipmentGetDoc, Guard: guardRead},
 		{Method: "POST", Pattern: "/v1/shipments/{tracking}/events", Handle: (*Server).handleShipmentEvent, Doc: shipmentEventDoc, Guard: guardWrite},
 		{Method: "POST", Pattern: "/v1/plans", Handle: (*Server).handlePlanCreate, Doc: planCreateDoc, Guard: guardWrite},
+		{Method: "POST", Pattern: "/v1/routes/{id}/stops", Handle: (*Server).handleRouteAddStop, Doc: routeAddStopDoc, Guard: guardWrite},
+		{Method: "POST", Pattern: "/v1/shipments/{tracking}/window", Handle: (*Server).handleShipmentWindow, Doc: shipmentWindowDoc, Guard: guardWrite},
 		{Method: "POST", Pattern: "/v1/stops/{id}/status", Handle: (*Server).handleStopStatus, Doc: stopStatusDoc, Guard: guardDriver},
 		{Method: "GET", Pattern: "/v1/vehicles/{id}", Handle: (*Server).handleVehicleGet, Doc: vehicleGetDoc, Guard: guardRead},
 		{Method: "GET", Pattern: "/v1/events", Handle: (*Server).handleEvents, Doc: eventsDoc, Guard: guardRead},

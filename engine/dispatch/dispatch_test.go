@@ -433,3 +433,75 @@ func TestRerouteWhenBehind(t *testing.T) {
 		}
 	})
 }
+
+// TestAddStopAndChangeWindow adds a stop to a route out for delivery and
+// moves a window so the van must re-route.
+func TestAddStopAndChangeWindow(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		fx := &fixture{now: time.Unix(1_767_600_000, 0)}
+		fx.st = openStore(t, dsn)
+		s, err := New(Config{Store: fx.st, Predict: straightPredict, Solve: straightSolve, RerouteSlack: time.Minute,
+			Now: func() time.Time { return fx.now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.s = s
+		ctx := context.Background()
+		t0 := fx.now.Unix()
+		for i, tr := range []string{"A", "B", "C", "D"} {
+			fx.ship(t, tr, east(float64(1000*(i+1))), [2]int64{t0, t0 + 7200})
+		}
+		veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v],"end":[%v,%v]}`, depot[0], depot[1], depot[0], depot[1]))
+		plan, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"A", "B", "C"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		route := plan.Routes[0].Route
+		fx.drive(t, fx.now, depot, east(300), 0)
+		zero := 0
+		st, err := fx.s.AddStop(ctx, route, AddStopInput{Tracking: "D", Position: &zero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != StatusOutForDelivery || st.Position != 0 || st.Tracking != "D" {
+			t.Fatalf("added stop %+v", st)
+		}
+		v, _ := fx.s.Vehicle(ctx, "van-1")
+		var order []string
+		for _, x := range v.Stops {
+			order = append(order, x.Tracking)
+		}
+		if strings.Join(order, ",") != "D,A,B,C" {
+			t.Fatalf("order after adding D first: %v", order)
+		}
+		if got := types(fx.events(t, "D")); got != "out_for_delivery" {
+			t.Errorf("D: %s", got)
+		}
+		if got := types(fx.events(t, "A")); !strings.HasSuffix(got, "rerouted") {
+			t.Errorf("A after D was put before it: %s", got)
+		}
+		var de *Error
+		if _, err := fx.s.AddStop(ctx, route, AddStopInput{Tracking: "D"}); !errors.As(err, &de) || de.Code != "Conflict" {
+			t.Errorf("D twice: %v", err)
+		}
+		two := 9
+		if _, err := fx.s.AddStop(ctx, route, AddStopInput{Tracking: "A", Position: &two}); !errors.As(err, &de) || de.Code != "Conflict" {
+			t.Errorf("A already on the route: %v", err)
+		}
+		// C's recipient wants it within 10 minutes: the van re-routes at
+		// its next ping to keep it.
+		if _, err := fx.s.ChangeWindow(ctx, "C", WindowInput{TimeWindow: [2]int64{t0, t0 + 600}}); err != nil {
+			t.Fatal(err)
+		}
+		fx.drive(t, fx.now.Add(40*time.Second), east(300), east(400), 0)
+		v, _ = fx.s.Vehicle(ctx, "van-1")
+		if v.Stops[0].Tracking != "C" || v.Version < 3 {
+			t.Errorf("after C's window moved: version %d, first %s", v.Version, v.Stops[0].Tracking)
+		}
+		for _, bad := range []WindowInput{{}, {TimeWindow: [2]int64{10, 5}}} {
+			if _, err := fx.s.ChangeWindow(ctx, "C", bad); !errors.As(err, &de) || de.Code != "InvalidValue" {
+				t.Errorf("window %v: %v", bad, err)
+			}
+		}
+	})
+}

@@ -224,6 +224,15 @@ func (tx *Tx) SetShipmentStatus(id int64, status string, t, done int64) error {
 	return nil
 }
 
+// SetShipmentWindow changes a shipment's promised window at t.
+func (tx *Tx) SetShipmentWindow(id int64, w [2]int64, t int64) error {
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE shipments SET tw_start = $1, tw_end = $2, updated = $3 WHERE id = $4`, w[0], w[1], t, id)
+	if err != nil {
+		return fmt.Errorf("store: shipment window: %w", err)
+	}
+	return nil
+}
+
 // EraseExpired erases the personal data (recipient, address,
 // instructions, the tracking token: its link stops working) of shipments
 // whose attempt ended before cutoff, at t, and
