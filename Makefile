@@ -26,7 +26,7 @@ $(GRAPH): $(OSM) | build
 # The dispatch state (SQLite), its data key and an admin API key created on
 # first start live in var/state.
 run: build $(GRAPH)
-	$(BIN) serve --graph $(GRAPH) --addr $(ADDR) --data var/state --admin-key-file var/state/admin.key --public-routing --example
+	$(BIN) serve --graph $(GRAPH) --addr $(ADDR) --state var/state --admin-key-file var/state/admin.key --public-routing --example
 
 vet:
 	$(GO) vet ./...

@@ -46,6 +46,11 @@ type IngestConfig struct {
 	Duration time.Duration
 	// Seed makes the tours reproducible.
 	Seed uint64
+	// Dir, when set, keeps the SQLite state in this folder (for a restart
+	// measurement) instead of a temporary one; MaxPings, when positive,
+	// stops the load after that many pings.
+	Dir      string
+	MaxPings int64
 	// CPUProfile, when set, receives a CPU profile of the load phase.
 	CPUProfile string
 	// Logger receives progress (nil: discard).
@@ -130,7 +135,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	log.Info("ingest: tours drawn", "vans", len(vans), "seconds", time.Since(t0).Seconds())
 
 	// The server, with its own state.
-	ss, err := startStateServer(g, cfg.DB, cfg.Clients+2, engine.ServerConfig{}, log)
+	ss, err := startStateServer(g, cfg.DB, cfg.Dir, cfg.Clients+2, engine.ServerConfig{}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +210,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				Location [2]float64 `json:"location"`
 			}
 			var local []time.Duration
-			for k := 0; time.Now().Before(deadline); k += cfg.VansPerBatch {
+			for k := 0; time.Now().Before(deadline) && (cfg.MaxPings <= 0 || sent.Load() < cfg.MaxPings); k += cfg.VansPerBatch {
 				var batch []pos
 				for j := range cfg.VansPerBatch {
 					van := mine[(k+j)%len(mine)]

@@ -63,7 +63,7 @@ func Reroute(cfg RerouteConfig) (*RerouteResult, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	g := cfg.Graph
-	ss, err := startStateServer(g, cfg.DB, 2, engine.ServerConfig{}, cfg.Logger)
+	ss, err := startStateServer(g, cfg.DB, "", 2, engine.ServerConfig{}, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

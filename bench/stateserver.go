@@ -29,12 +29,16 @@ type stateServer struct {
 	served chan error
 }
 
-// startStateServer serves g with its state in db (a PostgreSQL URL, or ""
-// for SQLite in a temporary folder) and waits until live traffic is ready.
-// conns bounds the client's connections.
-func startStateServer(g *graph.Graph, db string, conns int, cfg engine.ServerConfig, log *slog.Logger) (*stateServer, error) {
+// startStateServer serves g with its state in db (a PostgreSQL URL), or
+// else in the SQLite file of folder dir (kept), or else of a temporary
+// folder, and waits until live traffic is ready. conns bounds the client's
+// connections.
+func startStateServer(g *graph.Graph, db, dir string, conns int, cfg engine.ServerConfig, log *slog.Logger) (*stateServer, error) {
 	s := &stateServer{}
 	dsn := db
+	if dsn == "" && dir != "" {
+		dsn = filepath.Join(dir, engine.StoreFile)
+	}
 	if dsn == "" {
 		dir, err := os.MkdirTemp("", "lastmile-bench-")
 		if err != nil {
@@ -44,6 +48,9 @@ func startStateServer(g *graph.Graph, db string, conns int, cfg engine.ServerCon
 		dsn = filepath.Join(dir, engine.StoreFile)
 	}
 	ring, err := seal.NewRing(seal.GenerateKey(1))
+	if dir != "" && db == "" {
+		ring, _, err = seal.LoadRing("", dir) // its data.key, for `serve --data dir`
+	}
 	if err != nil {
 		return nil, err
 	}

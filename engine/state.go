@@ -22,30 +22,31 @@ const AdminKeyFile = "admin.key"
 
 // OpenStore opens the product layer's state: the PostgreSQL database at
 // db when it is a postgres:// URL, else the SQLite file lastmile.db in
-// dataDir. Personal data is sealed with the key ring of LASTMILE_DATA_KEY,
-// or of the key file data.key in dataDir (created with mode 0600 on first
+// stateDir (serve --state: not --data, whose LASTMILE_DATA names the
+// shared datasets in tests and benchmarks). Personal data is sealed with the key ring of LASTMILE_DATA_KEY,
+// or of the key file data.key in stateDir (created with mode 0600 on first
 // start; replicas sharing one PostgreSQL need the same key: set
 // LASTMILE_DATA_KEY on each).
-func OpenStore(ctx context.Context, dataDir, db string, log *slog.Logger) (*store.Store, error) {
+func OpenStore(ctx context.Context, stateDir, db string, log *slog.Logger) (*store.Store, error) {
 	log = logger(log)
 	if db != "" && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
 		return nil, fmt.Errorf("--db %q: want a postgres:// URL (the SQLite default lives in --data)", redactDSN(db))
 	}
 	env := os.Getenv(seal.EnvVar)
-	if env == "" && dataDir == "" {
-		return nil, errors.New("no data folder for the key file: give --data, or set " + seal.EnvVar)
+	if env == "" && stateDir == "" {
+		return nil, errors.New("no state folder for the key file: give --state, or set " + seal.EnvVar)
 	}
-	ring, created, err := seal.LoadRing(env, dataDir)
+	ring, created, err := seal.LoadRing(env, stateDir)
 	if err != nil {
 		return nil, err
 	}
 	if created {
 		log.Warn("created a new data key: back it up, personal data cannot be read without it",
-			"file", filepath.Join(dataDir, seal.KeyFileName))
+			"file", filepath.Join(stateDir, seal.KeyFileName))
 	}
 	dsn := db
 	if dsn == "" {
-		dsn = filepath.Join(dataDir, StoreFile)
+		dsn = filepath.Join(stateDir, StoreFile)
 	}
 	st, err := store.Open(ctx, dsn, store.Options{Ring: ring})
 	if err != nil {

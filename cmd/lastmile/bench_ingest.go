@@ -23,6 +23,9 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 20*time.Second, "length of the load phase")
 	seed := fs.Uint64("seed", 1, "random seed")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phase to this file")
+	keep := fs.String("keep", "", "keep the SQLite state in this folder (to time a restart on it)")
+	maxPings := fs.Int64("pings", 0, "stop after this many pings (0: at --duration)")
+	interval := fs.Duration("interval", 10*time.Second, "simulated time between a van's pings")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -38,7 +41,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res, err := bench.Ingest(bench.IngestConfig{Graph: r.Current(), DB: *db, Vans: *vans, Stops: *stops, Batch: *batch,
-		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Seed: *seed, CPUProfile: *cpuprofile,
+		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Seed: *seed, CPUProfile: *cpuprofile, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
 		Logger: newLogger(stderr, false)})
 	if err != nil {
 		return err

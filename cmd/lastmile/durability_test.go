@@ -61,7 +61,7 @@ func freeAddr(t *testing.T) string {
 func (e serveEnv) start(t *testing.T) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	args := []string{"serve", "--graph", e.lmg, "--addr", addr, "--data", e.data, "--log-level", "warn"}
+	args := []string{"serve", "--graph", e.lmg, "--addr", addr, "--state", e.data, "--log-level", "warn"}
 	if e.db != "" {
 		args = append(args, "--db", e.db)
 	}

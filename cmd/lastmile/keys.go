@@ -16,14 +16,14 @@ import (
 // cmdKeys manages API keys in the state store: create, list, revoke, and
 // generate (a key for LASTMILE_ADMIN_KEY, stored nowhere).
 func cmdKeys(args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: lastmile keys create --scope admin|dispatcher|driver|readonly [--vehicle V] [--name N] | list | revoke ID | generate; with --data DIR or --db postgres://..."
+	const usage = "usage: lastmile keys create --scope admin|dispatcher|driver|readonly [--vehicle V] [--name N] | list | revoke ID | generate; with --state DIR or --db postgres://..."
 	if len(args) == 0 {
 		return usagef(usage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	data := fs.String("data", "", "data folder of the server (its lastmile.db and data.key)")
-	db := fs.String("db", "", "PostgreSQL URL of the server's state instead of the SQLite file in --data")
+	state := fs.String("state", "", "state folder of the server (its lastmile.db and data.key)")
+	db := fs.String("db", "", "PostgreSQL URL of the server's state instead of the SQLite file in --state")
 	scope := fs.String("scope", "", "create: admin, dispatcher, driver or readonly")
 	vehicle := fs.String("vehicle", "", "create: the vehicle of a driver key")
 	name := fs.String("name", "", "create: a label for the key")
@@ -40,12 +40,12 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "key id %s; use it as LASTMILE_ADMIN_KEY=%s (it is stored nowhere)\n", id, key)
 		return nil
 	}
-	if *data == "" && *db == "" {
-		return usagef("give the server's --data DIR or --db postgres://...")
+	if *state == "" && *db == "" {
+		return usagef("give the server's --state DIR or --db postgres://...")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := engine.OpenStore(ctx, *data, *db, newLogger(stderr, true))
+	st, err := engine.OpenStore(ctx, *state, *db, newLogger(stderr, true))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 func TestKeysCommand(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("LASTMILE_DATA_KEY", "")
+	t.Setenv("LASTMILE_STATE", "")
+	t.Setenv("LASTMILE_DB", "")
 	runOK := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
@@ -23,7 +25,7 @@ func TestKeysCommand(t *testing.T) {
 		return out.String()
 	}
 	var k struct{ ID, Key, Scope, Vehicle string }
-	if err := json.Unmarshal([]byte(runOK("keys", "create", "--scope", "driver", "--vehicle", "van-1", "--data", dir)), &k); err != nil {
+	if err := json.Unmarshal([]byte(runOK("keys", "create", "--scope", "driver", "--vehicle", "van-1", "--state", dir)), &k); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(k.Key, "lm_") || k.Scope != "driver" || k.Vehicle != "van-1" || k.ID == "" {
@@ -32,20 +34,20 @@ func TestKeysCommand(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "data.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("data.key: %v %v", fi, err)
 	}
-	list := runOK("keys", "list", "--data", dir)
+	list := runOK("keys", "list", "--state", dir)
 	if !strings.Contains(list, k.ID) || strings.Contains(list, k.Key) {
 		t.Fatalf("list shows the id, never the key:\n%s", list)
 	}
-	runOK("keys", "revoke", k.ID, "--data", dir)
+	runOK("keys", "revoke", k.ID, "--state", dir)
 	for _, c := range []struct {
 		args []string
 		code int
 	}{
-		{[]string{"keys", "revoke", k.ID, "--data", dir}, 1},
-		{[]string{"keys", "create", "--scope", "root", "--data", dir}, 1},
-		{[]string{"keys", "create", "--scope", "driver", "--data", dir}, 1},
+		{[]string{"keys", "revoke", k.ID, "--state", dir}, 1},
+		{[]string{"keys", "create", "--scope", "root", "--state", dir}, 1},
+		{[]string{"keys", "create", "--scope", "driver", "--state", dir}, 1},
 		{[]string{"keys", "create", "--scope", "admin"}, 2},
-		{[]string{"keys", "frobnicate", "--data", dir}, 2},
+		{[]string{"keys", "frobnicate", "--state", dir}, 2},
 		{[]string{"keys"}, 2},
 	} {
 		var out, errb bytes.Buffer

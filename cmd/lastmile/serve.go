@@ -27,8 +27,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	gpath := fs.String("graph", "", "prepared graph (.lmg), or an OSM file prepared and cached")
 	addr := fs.String("addr", "127.0.0.1:5000", "listen address HOST:PORT")
-	data := fs.String("data", "", "folder for caches and the dispatch state: lastmile.db, data.key (default: beside the graph)")
-	db := fs.String("db", "", "PostgreSQL URL (postgres://...) for the dispatch state instead of SQLite in --data (replicas share it; set LASTMILE_DATA_KEY on each)")
+	data := fs.String("data", "", "folder for caches (default: beside the graph)")
+	state := fs.String("state", "", "folder of the dispatch state: lastmile.db, data.key (default: lastmile-state beside the graph)")
+	db := fs.String("db", "", "PostgreSQL URL (postgres://...) for the dispatch state instead of SQLite in --state (replicas share it; set LASTMILE_DATA_KEY on each)")
 	adminKeyFile := fs.String("admin-key-file", "", "file holding an admin API key, created with a new key when missing (make run); LASTMILE_ADMIN_KEY also gives one")
 	publicRouting := fs.Bool("public-routing", false, "keep route, table, nearest, solve and eta open without a key when keys exist")
 	retention := fs.Duration("retention", 30*24*time.Hour, "erase a shipment's personal data this long after its last attempt ended")
@@ -110,9 +111,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	var st *store.Store
 	adminKey := os.Getenv("LASTMILE_ADMIN_KEY")
 	if !*noState {
-		dir := *data
+		dir := *state
 		if dir == "" {
-			dir = filepath.Dir(*gpath)
+			dir = filepath.Join(filepath.Dir(*gpath), "lastmile-state")
 		}
 		if st, err = engine.OpenStore(context.Background(), dir, *db, log); err != nil {
 			return err
