@@ -163,10 +163,34 @@ func (s *Server) newDispatch() error {
 	if s.keys, err = dispatch.NewKeys(s.cfg.Store, s.cfg.AdminKey, nil); err != nil {
 		return err
 	}
-	if s.live != nil {
-		return s.warmLive()
+	s.warmed = make(chan struct{})
+	if s.live == nil {
+		close(s.warmed)
+		return nil
 	}
+	// Warm in the background: reads are served at once; pings wait for
+	// the warm traffic (handlePositions), so that their ETAs are the ones
+	// an uninterrupted server would make.
+	s.bgDone.Add(1)
+	go func() {
+		defer s.bgDone.Done()
+		defer close(s.warmed)
+		if err := s.warmLive(); err != nil {
+			s.log.Error("warming live traffic from stored pings", "err", err)
+		}
+	}()
 	return nil
+}
+
+// waitWarm waits until live traffic is warmed from the stored pings, at
+// most the request timeout.
+func (s *Server) waitWarm() error {
+	select {
+	case <-s.warmed:
+		return nil
+	case <-time.After(s.cfg.Timeout):
+		return &Error{"Timeout", "live traffic is still being warmed from the stored pings; retry"}
+	}
 }
 
 // warmLive replays into live traffic the stored pings of the last traffic

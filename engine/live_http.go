@@ -70,6 +70,11 @@ func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ pathParams) error {
 			}
 		}
 	}
+	if s.disp != nil {
+		if err := s.waitWarm(); err != nil {
+			return err
+		}
+	}
 	var matched []MatchedPing
 	v, err := s.compute(func() (any, error) {
 		var out *[]MatchedPing

@@ -187,6 +187,7 @@ type Server struct {
 	disp    *dispatch.Service
 	keys    *dispatch.Keys
 	bgStop  chan struct{} // closed by Shutdown: background loops end
+	warmed  chan struct{} // closed once live traffic is warmed (dispatch)
 	bgDone  sync.WaitGroup
 }
 
