@@ -892,10 +892,8 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		}
 		l.mu.Unlock()
 	}
-	raw, err := l.traffic.Predict(plan, mode, nil)
-	if err != nil {
-		return nil, &Error{"InvalidValue", err.Error()}
-	}
+	// One walk gives the calibrated predictions and the raw arrivals the
+	// calibrator learns from (Prediction.Raw).
 	preds, err := l.traffic.Predict(plan, mode, l.cal)
 	if err != nil {
 		return nil, &Error{"InvalidValue", err.Error()}
@@ -924,10 +922,10 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			}
 			v.breaks, v.mode = req.Breaks, req.Mode
 			for i := range v.pending {
-				v.pending[i].Add(now, raw[i].Arrival)
+				v.pending[i].Add(now, preds[i].Raw)
 			}
 			if v.legMade.IsZero() || changed {
-				v.legMade, v.legPred = now, raw[0].Arrival
+				v.legMade, v.legPred = now, preds[0].Raw
 			}
 		}
 		l.mu.Unlock()

@@ -251,6 +251,9 @@ type Prediction struct {
 	Break                        time.Duration
 	// Late reports an Arrival after the stop's Close.
 	Late bool
+	// Raw is the arrival of the walk before the calibrator's correction
+	// (Arrival itself without a calibrator): what a Pending remembers.
+	Raw time.Time
 }
 
 // maxBiasLog bounds |Bias.Log|: a vehicle 2.7 times slower or faster than
@@ -383,7 +386,7 @@ func (t *Traffic) Predict(p Plan, mode Mode, cal *Calibrator) ([]Prediction, err
 		}
 		s := &p.Stops[i]
 		pr := &out[i]
-		pr.Arrival, pr.P10, pr.P90 = cur, cur, cur
+		pr.Arrival, pr.P10, pr.P90, pr.Raw = cur, cur, cur, cur
 		if cal != nil {
 			h := cur.Sub(p.Now)
 			lo, hi, med := cal.Interval(h, h)

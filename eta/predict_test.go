@@ -103,9 +103,27 @@ func TestPredictHandComputed(t *testing.T) {
 		}
 		for i := range tc.want {
 			w := tc.want[i]
-			w.P10, w.P90 = w.Arrival, w.Arrival
+			w.P10, w.P90, w.Raw = w.Arrival, w.Arrival, w.Arrival // no calibrator
 			if got[i] != w {
 				t.Errorf("%s: stop %d:\n got %+v\nwant %+v", tc.name, i, got[i], w)
+			}
+		}
+		// With a calibrator, Raw is the walk's own arrival all the same.
+		cal := NewCalibrator()
+		for k := range 200 {
+			h := time.Duration(k%60+1) * time.Minute
+			cal.Add(h, h, h+h/5+time.Duration(k%7-3)*time.Second) // 20 % slower: a correction
+		}
+		calGot, err := tr.Predict(etaChainPlan(), tc.mode, cal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if calGot[i].Arrival.Equal(got[i].Arrival) {
+				t.Errorf("%s: stop %d: the calibrator corrected nothing: the check below would not see Raw mixed up", tc.name, i)
+			}
+			if !calGot[i].Raw.Equal(got[i].Arrival) {
+				t.Errorf("%s: stop %d: Raw %v with a calibrator, walk arrival %v", tc.name, i, calGot[i].Raw, got[i].Arrival)
 			}
 		}
 	}
