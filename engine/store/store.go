@@ -286,6 +286,7 @@ type stmtCache struct {
 	mu    sync.Mutex
 	on    bool
 	stmts map[string]*sql.Stmt
+	wg    sync.WaitGroup // background prepares
 }
 
 // maxCachedStmts bounds a cache; statements beyond run unprepared.
@@ -308,7 +309,9 @@ func (c *stmtCache) get(db *sql.DB, q string) *sql.Stmt {
 		return nil
 	}
 	c.stmts[q] = nil
+	c.wg.Add(1)
 	go func() {
+		defer c.wg.Done()
 		st, err := db.Prepare(q)
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -325,7 +328,14 @@ func (c *stmtCache) get(db *sql.DB, q string) *sql.Stmt {
 	return nil
 }
 
+// close closes the statements once the background prepares are done
+// (one still opening a connection would recreate the database's -wal and
+// -shm files after the store closed).
 func (c *stmtCache) close() {
+	c.mu.Lock()
+	c.on = false
+	c.mu.Unlock()
+	c.wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range c.stmts {
