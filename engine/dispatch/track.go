@@ -318,25 +318,38 @@ func (run *routeRun) ping(p *Ping) {
 	ms := p.Time.UnixMilli()
 	pos := p.pos()
 	if run.route.Status == store.RoutePlanned {
-		if run.start == [2]float64{} || distance(pos, run.start) <= cfg.DepartRadius {
+		// The van leaves its start: beyond DepartRadius, or at a stop of
+		// its route that lies within DepartRadius of the start (else it
+		// would only depart after serving it).
+		if run.start == [2]float64{} {
+			return
+		}
+		if d := distance(pos, run.start); d <= cfg.DepartRadius && (d <= cfg.ArriveRadius || !run.near(pos, StatusPlanned)) {
 			return
 		}
 		run.depart(pos, p.Time)
 		run.state.ETAAt = ms
-		return
+		// On to the arrival rule: this ping may start a dwell.
 	}
 	if run.route.Status != store.RouteActive {
 		return
 	}
-	// Arrival by dwell near an open stop.
+	// Arrival by dwell near an open stop: the nearest, or the first in
+	// the route's order among those as near within arriveTie (parcels for
+	// one address); not while the van stands at a stop it has arrived at
+	// and not yet served (a neighbour's stop in the same street would be
+	// arrived at minutes early).
 	best, bd := -1, cfg.ArriveRadius
 	for i, st := range run.stops {
 		if st.Status != StatusOutForDelivery {
 			continue
 		}
-		if d := distance(pos, st.Location); d <= bd {
+		if d := distance(pos, st.Location); d <= bd && (best < 0 || d < bd-arriveTie) {
 			best, bd = i, d
 		}
+	}
+	if best >= 0 && run.near(pos, StatusArrived) {
+		best = -1
 	}
 	changed := false
 	switch {
@@ -353,6 +366,21 @@ func (run *routeRun) ping(p *Ping) {
 		run.updateETAs(pos, p.Time)
 		run.state.ETAAt = ms
 	}
+}
+
+// arriveTie (m): stops within this distance of the nearest one are as
+// near, for the arrival rule (GPS noise).
+const arriveTie = 10
+
+// near reports whether a stop of the given status lies within
+// Config.ArriveRadius of pos.
+func (run *routeRun) near(pos [2]float64, status string) bool {
+	for _, st := range run.stops {
+		if st.Status == status && distance(pos, st.Location) <= run.s.cfg.ArriveRadius {
+			return true
+		}
+	}
+	return false
 }
 
 // depart sets the route out for delivery at now, the van at pos: every
@@ -420,14 +448,29 @@ func (run *routeRun) lastETA() int64 {
 	return 0
 }
 
-// predict sets the ETA of every open stop, predicted from pos at now (an
-// arrived stop keeps its arrival). A failed prediction keeps the old ETAs.
+// predict sets the ETA of every stop out for delivery, predicted from pos
+// at now (an arrived stop keeps its arrival). A van serving an arrived
+// stop moves on when its service ends (it starts at the arrival, or when
+// the window opens), so the others are predicted from pos at that time,
+// without naming the vehicle: asking the predictor to drive to the stop
+// the van stands at would add the whole service again, and the
+// vehicle's progress model would learn legs that are no drive. A failed
+// prediction keeps the old ETAs.
 func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	cfg := &run.s.cfg
 	var idx []int
 	var ps []PredictStop
+	from := now
 	for i, st := range run.stops {
-		if st.Status == StatusOutForDelivery || st.Status == StatusArrived {
+		switch st.Status {
+		case StatusArrived:
+			st.ETA, st.P10, st.P90 = st.ArrivedAt, st.ArrivedAt, st.ArrivedAt
+			run.stops[i] = st
+			done := time.Unix(max(st.ArrivedAt, st.Window[0]), 0).Add(time.Duration(st.Service) * time.Second)
+			if done.After(from) {
+				from = done
+			}
+		case StatusOutForDelivery:
 			idx = append(idx, i)
 			ps = append(ps, PredictStop{Location: st.Location, Service: time.Duration(st.Service) * time.Second, Window: st.Window})
 		}
@@ -435,7 +478,14 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	if len(ps) == 0 || cfg.Predict == nil {
 		return
 	}
-	preds, err := cfg.Predict(run.route.Vehicle, pos, now, ps)
+	// The vehicle is named only when it is not serving: the predictor
+	// learns the vehicle's progress (and P10/P90) from the legs it sees,
+	// and a van standing at a stop drives no leg.
+	vehicle := run.route.Vehicle
+	if from.After(now) {
+		vehicle = ""
+	}
+	preds, err := cfg.Predict(vehicle, pos, from, ps)
 	if err != nil || len(preds) != len(ps) {
 		run.s.log.Warn("ETA update failed", "vehicle", run.route.Vehicle, "route", run.route.ID, "err", err)
 		return
@@ -445,9 +495,6 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	for k, i := range idx {
 		st := &run.stops[i]
 		p := preds[k]
-		if st.Status == StatusArrived {
-			p = Prediction{Arrival: st.ArrivedAt, P10: st.ArrivedAt, P90: st.ArrivedAt}
-		}
 		st.ETA, st.P10, st.P90 = p.Arrival, p.P10, p.P90
 	}
 }
