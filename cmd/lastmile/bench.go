@@ -36,6 +36,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchIngest(args[1:], stdout, stderr)
 	case "reroute":
 		return benchReroute(args[1:], stdout, stderr)
+	case "dispatch":
+		return benchDispatch(args[1:], stdout, stderr)
 	}
 	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, gate)", args[0])
 }

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"time"
+
+	"github.com/lastmile/lastmile/bench"
+	"github.com/lastmile/lastmile/datasets/sim"
+)
+
+// benchDispatch is `lastmile bench dispatch [--extract porto|monaco]
+// [--seed N] [--db postgres://...] [--url URL --admin-key K]`: a simulated
+// delivery day driven through the HTTP API only, its events graded
+// against the simulator's truth (bench.Dispatch).
+func benchDispatch(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench dispatch", flag.ContinueOnError)
+	extract := fs.String("extract", "porto", "extract name in $LASTMILE_DATA/osm (porto, monaco) or a path; a running server (--url) must serve the same")
+	seed := fs.Uint64("seed", 1, "random seed of the simulated world and day")
+	db := fs.String("db", "", "PostgreSQL URL for the in-process server's state (default: SQLite in a temporary folder)")
+	url := fs.String("url", "", "base URL of a running server (default: one in-process, its clock following the simulated day)")
+	adminKey := fs.String("admin-key", "", "an admin key of the server at --url (LASTMILE_ADMIN_KEY)")
+	vans := fs.Int("vans", 0, "vans (0: the day's default, 10)")
+	shipments := fs.Int("shipments", 0, "shipments (0: the day's default, 300)")
+	solveTime := fs.Duration("solve-time", 5*time.Second, "solver time of the day plan")
+	batch := fs.Duration("batch", time.Minute, "simulated time one upload of a van's pings covers")
+	quiet := fs.Bool("quiet", false, "log warnings only")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("usage: lastmile bench dispatch [--extract porto|monaco] [--seed N] [--db postgres://...] [--url URL --admin-key K]")
+	}
+	if *vans < 0 || *shipments < 0 || *solveTime <= 0 || *batch <= 0 {
+		return usagef("bench dispatch: --vans and --shipments must not be negative, --solve-time and --batch must be positive")
+	}
+	if *url != "" && *adminKey == "" {
+		return usagef("bench dispatch: --url needs --admin-key (or LASTMILE_ADMIN_KEY)")
+	}
+	log := newLogger(stderr, *quiet)
+	g, path, err := benchExtract(*extract, stderr)
+	if err != nil {
+		return err
+	}
+	log.Info("bench dispatch", "extract", path, "edges", len(g.Road.Edges), "seed", *seed)
+	r, err := bench.Dispatch(bench.DispatchConfig{Graph: g, URL: *url, AdminKey: *adminKey, DB: *db, Seed: *seed,
+		Day: sim.DayConfig{Vans: *vans, Shipments: *shipments}, SolveTime: *solveTime, Batch: *batch, Logger: log})
+	if err != nil {
+		return err
+	}
+	bench.WriteDispatch(stdout, r)
+	return nil
+}
