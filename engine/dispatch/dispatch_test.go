@@ -74,9 +74,19 @@ func backends(t *testing.T, f func(t *testing.T, dsn string)) {
 }
 
 func newFixture(t *testing.T, dsn string) *fixture {
+	return newFixtureWith(t, dsn, Config{})
+}
+
+// newSolvingFixture also re-routes (straight-line solver, 1 min slack).
+func newSolvingFixture(t *testing.T, dsn string) *fixture {
+	return newFixtureWith(t, dsn, Config{Solve: straightSolve, RerouteSlack: time.Minute})
+}
+
+func newFixtureWith(t *testing.T, dsn string, cfg Config) *fixture {
 	fx := &fixture{now: time.Unix(1_767_600_000, 0)}
 	fx.st = openStore(t, dsn)
-	s, err := New(Config{Store: fx.st, Predict: straightPredict, Now: func() time.Time { return fx.now }})
+	cfg.Store, cfg.Predict, cfg.Now = fx.st, straightPredict, func() time.Time { return fx.now }
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,14 +397,7 @@ func straightSolve(p *vrp.Problem, limit time.Duration) (*vrp.Solution, error) {
 // late; once the van is out the ETAs show it and the van is re-routed.
 func TestRerouteWhenBehind(t *testing.T) {
 	backends(t, func(t *testing.T, dsn string) {
-		fx := &fixture{now: time.Unix(1_767_600_000, 0)}
-		fx.st = openStore(t, dsn)
-		s, err := New(Config{Store: fx.st, Predict: straightPredict, Solve: straightSolve, RerouteSlack: time.Minute,
-			Now: func() time.Time { return fx.now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fx.s = s
+		fx := newSolvingFixture(t, dsn)
 		ctx := context.Background()
 		t0 := fx.now.Unix()
 		fx.ship(t, "A", east(1000), [2]int64{t0, t0 + 400})
@@ -438,14 +441,7 @@ func TestRerouteWhenBehind(t *testing.T) {
 // moves a window so the van must re-route.
 func TestAddStopAndChangeWindow(t *testing.T) {
 	backends(t, func(t *testing.T, dsn string) {
-		fx := &fixture{now: time.Unix(1_767_600_000, 0)}
-		fx.st = openStore(t, dsn)
-		s, err := New(Config{Store: fx.st, Predict: straightPredict, Solve: straightSolve, RerouteSlack: time.Minute,
-			Now: func() time.Time { return fx.now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fx.s = s
+		fx := newSolvingFixture(t, dsn)
 		ctx := context.Background()
 		t0 := fx.now.Unix()
 		for i, tr := range []string{"A", "B", "C", "D"} {

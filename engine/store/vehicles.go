@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -58,39 +59,22 @@ func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
 // LastPings returns up to n of the vehicle's latest pings at or before
 // untilMS, in time order.
 func (s *Store) LastPings(ctx context.Context, vehicle string, untilMS int64, n int) ([]Ping, error) {
-	rows, err := s.r().QueryContext(ctx, `SELECT time_ms, lon, lat, speed, heading FROM pings
+	out, err := s.queryPings(ctx, vehicle, `SELECT time_ms, lon, lat, speed, heading FROM pings
 		WHERE vehicle = $1 AND time_ms <= $2 ORDER BY time_ms DESC LIMIT $3`, vehicle, untilMS, n)
-	if err != nil {
-		return nil, fmt.Errorf("store: pings: %w", err)
-	}
-	defer rows.Close()
-	var out []Ping
-	for rows.Next() {
-		p := Ping{Vehicle: vehicle}
-		var speed, heading sql.NullFloat64
-		if err := rows.Scan(&p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
-			return nil, fmt.Errorf("store: pings: %w", err)
-		}
-		p.Speed, p.Heading = math.NaN(), math.NaN()
-		if speed.Valid {
-			p.Speed = speed.Float64
-		}
-		if heading.Valid {
-			p.Heading = heading.Float64
-		}
-		out = append(out, p)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, rows.Err()
+	slices.Reverse(out)
+	return out, err
 }
 
 // PingsBetween returns the vehicle's pings with fromMS <= time <= toMS, in
 // time order.
 func (s *Store) PingsBetween(ctx context.Context, vehicle string, fromMS, toMS int64) ([]Ping, error) {
-	rows, err := s.r().QueryContext(ctx, `SELECT time_ms, lon, lat, speed, heading FROM pings
+	return s.queryPings(ctx, vehicle, `SELECT time_ms, lon, lat, speed, heading FROM pings
 		WHERE vehicle = $1 AND time_ms >= $2 AND time_ms <= $3 ORDER BY time_ms`, vehicle, fromMS, toMS)
+}
+
+// queryPings reads the pings of one vehicle that query selects.
+func (s *Store) queryPings(ctx context.Context, vehicle, query string, args ...any) ([]Ping, error) {
+	rows, err := s.r().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: pings: %w", err)
 	}
