@@ -54,7 +54,9 @@ type DispatchConfig struct {
 	// Day overrides the simulated day (sim.DayConfig; its Seed and Date
 	// are set from Seed and Date). The zero value is the day: 10
 	// vans, 300 shipments with 2-hour windows, pings every 10 s with 5 m
-	// of GPS noise, 2 recipients not at home, 3 drive-bys, one closure.
+	// of GPS noise (from 30 min before the departure, at the depot, unless
+	// DepotPings is set), 2 recipients not at home, 3 drive-bys, one
+	// closure.
 	Day sim.DayConfig
 	// World overrides the simulated world (nil: sim.DefaultConfig; its
 	// Start, Days and Seed are set by the run).
@@ -419,6 +421,10 @@ func Dispatch(cfg DispatchConfig) (*DispatchResult, error) {
 	}
 	dc := cfg.Day
 	dc.Seed, dc.Date = cfg.Seed, cfg.Date
+	if dc.DepotPings == 0 {
+		// The drivers' phones are on while the vans are loaded.
+		dc.DepotPings = 30 * time.Minute
+	}
 	day, err := sim.NewDay(world, cfg.Graph, dc)
 	if err != nil {
 		return nil, fmt.Errorf("bench: dispatch: day: %w", err)
@@ -908,7 +914,9 @@ func (r *dispatchRun) grade(evs []apiEvent) {
 				problem("%s: %d %s events", trk, count[t], t)
 			}
 		}
-		// Order: out_for_delivery, ETA events, arrived, delivered/failed.
+		// Order: out_for_delivery, ETA events, arrived, delivered/failed;
+		// arriving_soon may come first (the van still at its depot, its
+		// shift about to start, the stop minutes away).
 		stage := 0 // 0 before out_for_delivery, 1 out, 2 arrived, 3 done
 		for _, e := range list {
 			bad := false
@@ -924,7 +932,9 @@ func (r *dispatchRun) grade(evs []apiEvent) {
 				stage = 3
 			case "shipped", "at_facility", "in_transit", "at_depot", "exception":
 				bad = stage != 0
-			default: // stops_away, arriving_soon, eta_changed, delayed, rerouted
+			case evArrivingSoon:
+				bad = stage > 1
+			default: // stops_away, eta_changed, delayed, rerouted
 				bad = stage != 1
 			}
 			if bad {

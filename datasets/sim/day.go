@@ -146,6 +146,10 @@ type DayConfig struct {
 	// NoIncident turns off the road closure Day.Run puts on one van's
 	// planned route (default: one closure).
 	NoIncident bool
+	// DepotPings is how long before its departure a van already pings,
+	// standing at the depot (the driver's phone on while loading; default
+	// 0: pings start at the departure).
+	DepotPings time.Duration
 }
 
 // withDefaults returns c with the defaults of the zero fields filled in.
@@ -208,6 +212,8 @@ func (c *DayConfig) validate(w *World) error {
 		return bad("Service", c.Service)
 	case c.PingInterval < 0:
 		return bad("PingInterval", c.PingInterval)
+	case c.DepotPings < 0 || c.DepotPings > c.ShiftStart:
+		return bad("DepotPings", c.DepotPings)
 	case math.IsNaN(c.GPSSigma) || math.IsInf(c.GPSSigma, 0) || c.GPSSigma > 1000:
 		return bad("GPSSigma", c.GPSSigma)
 	case c.NotHome > c.Shipments:
@@ -905,7 +911,7 @@ func (d *Day) Run(order [][]int, start time.Time) (*DayTruth, error) {
 		db.Time = runs[db.Van].passes[db.Shipment]
 	}
 	for v := range tr.Vans {
-		tr.Vans[v].Pings = tr.pings(v, d.Config.PingInterval, d.Config.GPSSigma, d.rand(dayStreamGPS, uint64(v)))
+		tr.Vans[v].Pings = tr.pings(v, d.Config.PingInterval, d.Config.GPSSigma, d.Config.DepotPings, d.rand(dayStreamGPS, uint64(v)))
 	}
 	return tr, nil
 }
@@ -1445,19 +1451,26 @@ func (tr *DayTruth) positionIn(n *graph.Network, id string, s *Span, t time.Time
 
 // pings samples van v's spans every interval from its departure to its
 // return with Gaussian noise of sigma metres per axis.
-func (tr *DayTruth) pings(v int, interval time.Duration, sigma float64, rng *rand.Rand) []Ping {
+func (tr *DayTruth) pings(v int, interval time.Duration, sigma float64, atDepot time.Duration, rng *rand.Rand) []Ping {
 	vt := &tr.Vans[v]
 	if len(vt.Spans) == 0 {
 		return nil
 	}
 	n := tr.World.Network()
-	out := make([]Ping, 0, int(vt.Return.Sub(vt.Depart)/interval)+1)
+	out := make([]Ping, 0, int((vt.Return.Sub(vt.Depart)+atDepot)/interval)+1)
 	si := 0
-	for t := vt.Depart; !t.After(vt.Return); t = t.Add(interval) {
-		for si+1 < len(vt.Spans) && !t.Before(vt.Spans[si].End) {
-			si++
+	// Standing at the depot before the departure, on the same grid.
+	t := vt.Depart.Add(-atDepot / interval * interval)
+	for ; !t.After(vt.Return); t = t.Add(interval) {
+		var p Ping
+		if t.Before(vt.Depart) {
+			p = tr.standing(vt.ID, t, tr.depot.Edge, tr.depot.Fraction)
+		} else {
+			for si+1 < len(vt.Spans) && !t.Before(vt.Spans[si].End) {
+				si++
+			}
+			p = tr.positionIn(n, vt.ID, &vt.Spans[si], t)
 		}
-		p := tr.positionIn(n, vt.ID, &vt.Spans[si], t)
 		if sigma > 0 {
 			p.Lat += rng.NormFloat64() * sigma / metresPerDegree
 			p.Lon += rng.NormFloat64() * sigma / (metresPerDegree * max(math.Cos(p.Lat*math.Pi/180), 0.01))

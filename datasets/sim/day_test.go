@@ -750,3 +750,38 @@ func TestDayBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDayDepotPings: with DepotPings the vans ping at the depot before
+// they leave, on the same grid, and the rest of the pings are unchanged.
+func TestDayDepotPings(t *testing.T) {
+	g := monaco(t)
+	w := world(t, g, 1, nil)
+	do := func(depot time.Duration) (*Day, *DayTruth) {
+		d := newDay(t, g, DayConfig{Seed: 2, Vans: 2, Shipments: 10, NoIncident: true, DepotPings: depot})
+		return d, run(t, d, d.Plan, time.Time{})
+	}
+	_, plain := do(0)
+	d, early := do(20 * time.Minute)
+	for v := range plain.Vans {
+		a, b := plain.Vans[v].Pings, early.Vans[v].Pings
+		extra := len(b) - len(a)
+		if extra != 120 { // 20 min of 10 s pings
+			t.Fatalf("van %d: %d pings more, want 120", v, extra)
+		}
+		dep := plain.Vans[v].Depart
+		for i, p := range b[:extra] {
+			if !p.Time.Equal(dep.Add(-time.Duration(extra-i) * 10 * time.Second)) {
+				t.Fatalf("van %d: depot ping %d at %v, departure %v", v, i, p.Time, dep)
+			}
+			if m := groundDist(p.Lat, p.Lon, d.Depot.Lat, d.Depot.Lon); m > 40 {
+				t.Fatalf("van %d: depot ping %d is %.0f m from the depot", v, i, m)
+			}
+		}
+		if len(a) > 0 && !b[extra].Time.Equal(a[0].Time) {
+			t.Fatalf("van %d: the pings after the departure moved", v)
+		}
+	}
+	if _, err := NewDay(w, g, DayConfig{DepotPings: -time.Minute}); err == nil {
+		t.Error("negative DepotPings accepted")
+	}
+}

@@ -501,3 +501,40 @@ func TestAddStopAndChangeWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestArrivingSoonBeforeDeparture: a van pinging at its depot before its
+// shift gets its stops predicted from the shift's start, so a stop minutes
+// from the depot hears arriving_soon before the van leaves (and only
+// that: out_for_delivery waits for the departure).
+func TestArrivingSoonBeforeDeparture(t *testing.T) {
+	fx := newFixture(t, filepath.Join(t.TempDir(), "d.db"))
+	ctx := context.Background()
+	t0 := fx.now.Unix()
+	fx.ship(t, "NEAR", east(1200), [2]int64{t0, t0 + 7200})
+	fx.ship(t, "FAR", east(30000), [2]int64{t0, t0 + 7200}) // 50 min at 10 m/s
+	shift := t0 + 20*60
+	veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v],"end":[%v,%v],"time_window":[%d,%d]}`,
+		depot[0], depot[1], depot[0], depot[1], shift, shift+8*3600))
+	if _, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"NEAR", "FAR"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// 40 min before the shift: too early for any prediction.
+	fx.drive(t, fx.now.Add(-20*time.Minute), depot, depot, time.Minute)
+	if got := types(fx.events(t, "NEAR")); got != "" {
+		t.Fatalf("NEAR 40 min before the shift: %s", got)
+	}
+	// 10 min before: NEAR (2 min from the depot) is arriving soon.
+	fx.drive(t, fx.now.Add(10*time.Minute), depot, depot, time.Minute)
+	sv, _ := fx.s.Shipment(ctx, "NEAR")
+	if got := types(sv.Events); got != "arriving_soon" || sv.ETA == nil || sv.ETA.Arrival != shift+120 {
+		t.Fatalf("NEAR 10 min before the shift: %s, ETA %+v (want %d)", got, sv.ETA, shift+120)
+	}
+	if got := types(fx.events(t, "FAR")); got != "" {
+		t.Fatalf("FAR before the departure: %s", got)
+	}
+	// The van leaves at its shift: out_for_delivery, no second arriving_soon.
+	fx.drive(t, time.Unix(shift, 0), depot, east(400), 0)
+	if got := types(fx.events(t, "NEAR")); got != "arriving_soon out_for_delivery stops_away0" {
+		t.Errorf("NEAR after the departure: %s", got)
+	}
+}

@@ -70,6 +70,9 @@ type routeRun struct {
 	state  trackState
 	events []store.Event
 	start  [2]float64 // the route's start (depot)
+	// shiftStart is the start of the vehicle's shift (time_window), Unix
+	// seconds, 0 when the plan gave none.
+	shiftStart int64
 }
 
 // loadRun reads the vehicle's current route (locked through the vehicle).
@@ -107,10 +110,14 @@ func (s *Service) newRun(veh store.Vehicle, r store.Route, stops []store.Stop) (
 		}
 	}
 	var spec struct {
-		Start [2]float64 `json:"start"`
+		Start      [2]float64 `json:"start"`
+		TimeWindow []int64    `json:"time_window"`
 	}
 	if err := json.Unmarshal([]byte(r.Spec), &spec); err == nil {
 		run.start = spec.Start
+		if len(spec.TimeWindow) == 2 {
+			run.shiftStart = spec.TimeWindow[0]
+		}
 	}
 	return run, nil
 }
@@ -325,6 +332,7 @@ func (run *routeRun) ping(p *Ping) {
 			return
 		}
 		if d := distance(pos, run.start); d <= cfg.DepartRadius && (d <= cfg.ArriveRadius || !run.near(pos, StatusPlanned)) {
+			run.beforeDeparture(p.Time)
 			return
 		}
 		run.depart(pos, p.Time)
@@ -381,6 +389,33 @@ func (run *routeRun) near(pos [2]float64, status string) bool {
 		}
 	}
 	return false
+}
+
+// beforeDeparture predicts the stops of a van still at its start, once
+// its shift begins within ArrivingSoon (at most every ETAInterval of ping
+// time): from the start at the shift's start, or now when later. The
+// first stops lie minutes from the depot, so their recipients hear
+// arriving_soon in time only if it may fire before the van leaves; it is
+// the only event before out_for_delivery.
+func (run *routeRun) beforeDeparture(now time.Time) {
+	cfg := &run.s.cfg
+	t, ms := now.Unix(), now.UnixMilli()
+	soon := int64(cfg.ArrivingSoon / time.Second)
+	if run.shiftStart == 0 || t < run.shiftStart-soon {
+		return
+	}
+	if run.state.ETAAt != 0 && time.Duration(ms-run.state.ETAAt)*time.Millisecond < cfg.ETAInterval {
+		return
+	}
+	run.state.ETAAt = ms
+	run.predict(run.start, time.Unix(max(t, run.shiftStart), 0))
+	for i, st := range run.stops {
+		if st.Status == StatusPlanned && st.ETA > 0 && st.SoonFired == 0 && st.ETA-t <= soon {
+			run.emit(i, EventArrivingSoon, t, map[string]any{"eta": ETA{st.ETA, st.P10, st.P90}})
+			st.SoonFired, st.ETASent = 1, st.ETA
+			run.set(i, st)
+		}
+	}
 }
 
 // depart sets the route out for delivery at now, the van at pos: every
@@ -461,6 +496,10 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	var idx []int
 	var ps []PredictStop
 	from := now
+	drive := StatusOutForDelivery
+	if run.route.Status == store.RoutePlanned {
+		drive = StatusPlanned // before the departure (beforeDeparture)
+	}
 	for i, st := range run.stops {
 		switch st.Status {
 		case StatusArrived:
@@ -470,7 +509,7 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 			if done.After(from) {
 				from = done
 			}
-		case StatusOutForDelivery:
+		case drive:
 			idx = append(idx, i)
 			ps = append(ps, PredictStop{Location: st.Location, Service: time.Duration(st.Service) * time.Second, Window: st.Window})
 		}
@@ -478,11 +517,11 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	if len(ps) == 0 || cfg.Predict == nil {
 		return
 	}
-	// The vehicle is named only when it is not serving: the predictor
-	// learns the vehicle's progress (and P10/P90) from the legs it sees,
-	// and a van standing at a stop drives no leg.
+	// The vehicle is named only when it is driving: the predictor learns
+	// the vehicle's progress (and P10/P90) from the legs it sees, and a
+	// van standing at a stop or at its depot drives no leg.
 	vehicle := run.route.Vehicle
-	if from.After(now) {
+	if from.After(now) || drive == StatusPlanned {
 		vehicle = ""
 	}
 	preds, err := cfg.Predict(vehicle, pos, from, ps)
