@@ -7,38 +7,18 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lastmile/lastmile/datasets"
 	"github.com/lastmile/lastmile/graph"
-	"github.com/lastmile/lastmile/osmimport"
-)
-
-var (
-	portoOnce sync.Once
-	portoG    *graph.Graph
-	portoErr  error
 )
 
 // porto returns the graph of $LASTMILE_DATA/osm/porto.osm.pbf (about 7 s
 // to import and contract), skipping the test when the file is missing.
 func porto(t testing.TB) *graph.Graph {
 	t.Helper()
-	p := datasets.Require(t, "osm", "porto.osm.pbf")
-	portoOnce.Do(func() {
-		net, _, err := osmimport.ReadFile(p, osmimport.Options{})
-		if err != nil {
-			portoErr = err
-			return
-		}
-		portoG, portoErr = graph.Build(net, graph.BuildOptions{})
-	})
-	if portoErr != nil {
-		t.Fatal(portoErr)
-	}
-	return portoG
+	return portoGraph.get(t, datasets.Require(t, "osm", "porto.osm.pbf"))
 }
 
 // dayNetworks are the networks the day tests run on.

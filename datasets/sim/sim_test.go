@@ -18,11 +18,31 @@ import (
 // monday is a Monday midnight UTC used as day 0.
 var monday = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 
-var (
-	monacoOnce sync.Once
-	monacoG    *graph.Graph
-	monacoErr  error
-)
+// builtGraph is a graph built once per test binary from an extract.
+type builtGraph struct {
+	once sync.Once
+	g    *graph.Graph
+	err  error
+}
+
+// get builds the graph of the extract at path the first time.
+func (b *builtGraph) get(t testing.TB, path string) *graph.Graph {
+	t.Helper()
+	b.once.Do(func() {
+		net, _, err := osmimport.ReadFile(path, osmimport.Options{})
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.g, b.err = graph.Build(net, graph.BuildOptions{})
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.g
+}
+
+var monacoGraph, portoGraph builtGraph
 
 // monaco returns the graph of the committed Monaco extract
 // (datasets/osm/monaco.osm.pbf), else of $LASTMILE_DATA/osm/monaco.osm.pbf,
@@ -33,18 +53,7 @@ func monaco(t testing.TB) *graph.Graph {
 	if _, err := os.Stat(p); err != nil {
 		p = datasets.Require(t, "osm", "monaco.osm.pbf")
 	}
-	monacoOnce.Do(func() {
-		net, _, err := osmimport.ReadFile(p, osmimport.Options{})
-		if err != nil {
-			monacoErr = err
-			return
-		}
-		monacoG, monacoErr = graph.Build(net, graph.BuildOptions{})
-	})
-	if monacoErr != nil {
-		t.Fatal(monacoErr)
-	}
-	return monacoG
+	return monacoGraph.get(t, p)
 }
 
 // world draws a world over g with cfg modified by edit.
