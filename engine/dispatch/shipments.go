@@ -120,8 +120,8 @@ func (in *ShipmentInput) validate() error {
 		checkText("time_zone", in.TimeZone, 64, false),
 		checkLonLat("location", in.Location),
 	}
-	if err := errors.Join(checks...); err != nil {
-		return firstError(checks)
+	if err := firstError(checks); err != nil {
+		return err
 	}
 	if strings.TrimSpace(r.Name) == "" {
 		return errorf("InvalidValue", "recipient.name: required")
