@@ -101,7 +101,7 @@ type Live struct {
 	cal     *eta.Calibrator
 	cch     atomic.Pointer[graph.CCH]
 
-	mu       sync.Mutex // vehicles
+	mu       sync.Mutex // the vehicles map; each vehicle has its own lock
 	vehicles map[string]*vehicle
 
 	// seq counts accepted changes; applied is the seq the routing graph
@@ -136,8 +136,10 @@ type Live struct {
 	snaps    snapCache
 }
 
-// vehicle is the tracking state of one vehicle.
+// vehicle is the tracking state of one vehicle, guarded by its mu (so
+// that the pings of different vehicles are matched in parallel).
 type vehicle struct {
+	mu      sync.Mutex
 	pings   []eta.Ping // recent accepted pings, time order
 	emitted time.Time  // traversals ending up to here were observed
 	pos     *graph.EdgePoint
@@ -574,17 +576,12 @@ func (l *Live) PositionsMatched(req *PositionsRequest, out *[]MatchedPing) (Posi
 	for _, id := range order {
 		pings := byVehicle[id]
 		sort.SliceStable(pings, func(i, j int) bool { return pings[i].Time.Before(pings[j].Time) })
-		l.mu.Lock()
-		v := l.vehicles[id]
+		v := l.vehicle(id, true)
 		if v == nil {
-			if len(l.vehicles) >= l.cfg.MaxVehicles {
-				l.mu.Unlock()
-				resp.Rejected["unknown_vehicle"] += len(pings)
-				continue
-			}
-			v = &vehicle{}
-			l.vehicles[id] = v
+			resp.Rejected["unknown_vehicle"] += len(pings)
+			continue
 		}
+		v.mu.Lock()
 		n0 := 0
 		if out != nil {
 			n0 = len(*out)
@@ -595,7 +592,7 @@ func (l *Live) PositionsMatched(req *PositionsRequest, out *[]MatchedPing) (Posi
 				(*out)[i].Vehicle = id
 			}
 		}
-		l.mu.Unlock()
+		v.mu.Unlock()
 		resp.Accepted += a
 		resp.Traversals += tr
 		resp.Arrivals += arr
@@ -608,7 +605,7 @@ func (l *Live) PositionsMatched(req *PositionsRequest, out *[]MatchedPing) (Posi
 	return resp, l.changed(changes)
 }
 
-// track matches a vehicle's new pings (l.mu held) and returns the pings
+// track matches a vehicle's new pings (v.mu held) and returns the pings
 // accepted, traversals observed and stops reached.
 func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int, out *[]MatchedPing) (accepted, traversals, arrivals int) {
 	// Out of order against what was already accepted.
@@ -788,13 +785,14 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 	case req.Location != nil:
 		pts = append(pts, *req.Location)
 	case req.Vehicle != "":
-		l.mu.Lock()
-		v := l.vehicles[req.Vehicle]
-		if v != nil && v.pos != nil {
-			ll := v.posLL
-			start = &graph.Endpoint{Points: []graph.EdgePoint{*v.pos}, Lat: ll[1], Lon: ll[0]}
+		if v := l.vehicle(req.Vehicle, false); v != nil {
+			v.mu.Lock()
+			if v.pos != nil {
+				ll := v.posLL
+				start = &graph.Endpoint{Points: []graph.EdgePoint{*v.pos}, Lat: ll[1], Lon: ll[0]}
+			}
+			v.mu.Unlock()
 		}
-		l.mu.Unlock()
 		if start == nil {
 			return nil, &Error{"NotFound", fmt.Sprintf("vehicle %q: no position known; give location", req.Vehicle)}
 		}
@@ -886,11 +884,11 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		}
 	}
 	if req.Vehicle != "" && mode == eta.Live {
-		l.mu.Lock()
-		if v := l.vehicles[req.Vehicle]; v != nil {
+		if v := l.vehicle(req.Vehicle, false); v != nil {
+			v.mu.Lock()
 			plan.Bias = eta.Bias{Log: v.progress.Bias(now), Horizon: vanBiasHorizon}
+			v.mu.Unlock()
 		}
-		l.mu.Unlock()
 	}
 	// One walk gives the calibrated predictions and the raw arrivals the
 	// calibrator learns from (Prediction.Raw).
@@ -905,13 +903,8 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 	}
 	// Remember the raw predictions of a tracked vehicle for calibration.
 	if req.Vehicle != "" && mode == eta.Live {
-		l.mu.Lock()
-		v := l.vehicles[req.Vehicle]
-		if v == nil && len(l.vehicles) < l.cfg.MaxVehicles {
-			v = &vehicle{}
-			l.vehicles[req.Vehicle] = v
-		}
-		if v != nil {
+		if v := l.vehicle(req.Vehicle, true); v != nil {
+			v.mu.Lock()
 			changed := !sameStops(v.stops, req.Stops)
 			if changed {
 				v.stops = append(v.stops[:0], req.Stops...)
@@ -927,8 +920,8 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			if v.legMade.IsZero() || changed {
 				v.legMade, v.legPred = now, preds[0].Raw
 			}
+			v.mu.Unlock()
 		}
-		l.mu.Unlock()
 	}
 	return resp, nil
 }
@@ -951,13 +944,13 @@ func sameStops(have, req []ETAStop) bool {
 // vehicle's last ETA request from its latest matched position, at now:
 // stops its pings have reached are gone, the rest are predicted again.
 func (l *Live) VehicleETA(id string, maxStops int) (*ETAResponse, error) {
-	l.mu.Lock()
-	v := l.vehicles[id]
+	v := l.vehicle(id, false)
 	var req ETARequest
 	if v != nil {
+		v.mu.Lock()
 		req = ETARequest{Vehicle: id, Stops: append([]ETAStop(nil), v.stops...), Breaks: v.breaks, Mode: v.mode}
+		v.mu.Unlock()
 	}
-	l.mu.Unlock()
 	if v == nil {
 		return nil, &Error{"NotFound", fmt.Sprintf("vehicle %q: unknown", id)}
 	}
@@ -1096,4 +1089,17 @@ func (l *Live) snapCached(pts []LonLat) ([]graph.Endpoint, error) {
 		l.snaps.m[pts[i]] = eps[k]
 	}
 	return out, nil
+}
+
+// vehicle returns the tracking state of id, created when create is set
+// and fewer than MaxVehicles are tracked (nil otherwise, or when unknown).
+func (l *Live) vehicle(id string, create bool) *vehicle {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v := l.vehicles[id]
+	if v == nil && create && len(l.vehicles) < l.cfg.MaxVehicles {
+		v = &vehicle{}
+		l.vehicles[id] = v
+	}
+	return v
 }
