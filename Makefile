@@ -24,9 +24,10 @@ $(GRAPH): $(OSM) | build
 
 # Prepare the default dataset, start the server and print an example request.
 # The dispatch state (SQLite), its data key and an admin API key created on
-# first start live in var/state.
+# first start live in var/state; --demo replays a simulated delivery day
+# through the API to watch.
 run: build $(GRAPH)
-	$(BIN) serve --graph $(GRAPH) --addr $(ADDR) --state var/state --admin-key-file var/state/admin.key --public-routing --example
+	$(BIN) serve --graph $(GRAPH) --addr $(ADDR) --state var/state --admin-key-file var/state/admin.key --public-routing --example --demo
 
 vet:
 	$(GO) vet ./...

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lastmile/lastmile/bench"
 	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
@@ -60,10 +61,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	profile := fs.String("profile", "", "historical speed profile (lastmile profile) for ETAs and as the base of live traffic; default free flow")
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
+	demo := fs.Bool("demo", false, "replay a simulated delivery day (10 vans, 300 shipments) through the API in the background, to watch (needs an admin key)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	// The demo's names are new at every start (the state keeps the last
+	// demo's shipments, delivered).
+	demoPrefix := "demo" + time.Now().UTC().Format("0102T1504") + "-"
 	if len(pos) != 0 {
 		return usagef("usage: lastmile serve --graph G --addr HOST:PORT [--data DIR]")
 	}
@@ -167,7 +172,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		if adminKey != "" {
 			fmt.Fprintf(stdout, "  curl -H 'Authorization: Bearer %s' %s/v1/events   (the dispatch event log)\n", adminKey, url)
 		}
+		if *demo && adminKey != "" && st != nil {
+			fmt.Fprintf(stdout, "A demo delivery day is being replayed through the API (a minute or two): watch the event log above,\n"+
+				"  or a van: curl -H 'Authorization: Bearer %s' %s/v1/vehicles/%svan-1\n", adminKey, url, demoPrefix)
+		}
 		fmt.Fprintln(stdout, "Stop with Ctrl-C.")
+	}
+	if *demo {
+		if adminKey == "" || st == nil {
+			return usagef("--demo needs the dispatch state and an admin key (--admin-key-file or LASTMILE_ADMIN_KEY)")
+		}
+		go runDemo(g, url, adminKey, demoPrefix, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -262,4 +277,18 @@ func loadAdminKey(path string) (key string, created bool, err error) {
 		return "", false, err
 	}
 	return key, true, f.Close()
+}
+
+// runDemo replays a simulated delivery day (datasets/sim's, on the
+// server's own graph) through the server's API, as a dispatch system and
+// the drivers' phones would, and logs its figures.
+func runDemo(g *graph.Graph, url, adminKey, prefix string, log *slog.Logger) {
+	log.Info("demo: replaying a simulated delivery day through the API")
+	res, err := bench.Dispatch(bench.DispatchConfig{Graph: g, URL: url, AdminKey: adminKey, Prefix: prefix,
+		Logger: log.With("demo", true)})
+	if err != nil {
+		log.Error("demo day failed", "err", err)
+		return
+	}
+	log.Info("demo day replayed", "summary", res.Summary())
 }
