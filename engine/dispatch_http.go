@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -112,15 +111,6 @@ func forVehicle(ctx *fasthttp.RequestCtx, vehicle string) error {
 		return &Error{"Forbidden", fmt.Sprintf("this driver key acts for vehicle %q only", p.Vehicle)}
 	}
 	return nil
-}
-
-// dispatchError maps the domain's errors to the API's.
-func dispatchError(err error) error {
-	var de *dispatch.Error
-	if errors.As(err, &de) {
-		return &Error{de.Code, de.Message}
-	}
-	return err
 }
 
 // writeCreated answers 201 with v.
@@ -257,7 +247,7 @@ func (s *Server) handleKeyCreate(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	}
 	k, err := s.keys.Create(context.Background(), in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	s.log.Info("key created", "id", k.ID, "scope", k.Scope, "by", principal(ctx).KeyID)
 	return s.writeCreated(ctx, k)
@@ -274,7 +264,7 @@ func (s *Server) handleKeyList(ctx *fasthttp.RequestCtx, _ pathParams) error {
 func (s *Server) handleKeyRevoke(ctx *fasthttp.RequestCtx, p pathParams) error {
 	id := string(p.Get("id"))
 	if err := s.keys.Revoke(context.Background(), id); err != nil {
-		return dispatchError(err)
+		return err
 	}
 	s.log.Info("key revoked", "id", id, "by", principal(ctx).KeyID)
 	return s.writeJSON(ctx, map[string]any{"id": id, "revoked": true})
@@ -287,7 +277,7 @@ func (s *Server) handleShipmentCreate(ctx *fasthttp.RequestCtx, _ pathParams) er
 	}
 	res, err := s.disp.CreateShipment(context.Background(), in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeCreated(ctx, res)
 }
@@ -295,7 +285,7 @@ func (s *Server) handleShipmentCreate(ctx *fasthttp.RequestCtx, _ pathParams) er
 func (s *Server) handleShipmentGet(ctx *fasthttp.RequestCtx, p pathParams) error {
 	v, err := s.disp.Shipment(context.Background(), string(p.Get("tracking")))
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	if pr := principal(ctx); pr != nil && pr.Scope == dispatch.ScopeDriver && (v.Vehicle == nil || *v.Vehicle != pr.Vehicle) {
 		return &Error{"Forbidden", "a driver key reads the shipments of its own vehicle only"}
@@ -310,7 +300,7 @@ func (s *Server) handleShipmentEvent(ctx *fasthttp.RequestCtx, p pathParams) err
 	}
 	e, created, err := s.disp.AddCallerEvent(context.Background(), string(p.Get("tracking")), in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	if created {
 		return s.writeCreated(ctx, e)
@@ -325,7 +315,7 @@ func (s *Server) handlePlanCreate(ctx *fasthttp.RequestCtx, _ pathParams) error 
 	}
 	res, err := s.disp.CreatePlan(context.Background(), in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeCreated(ctx, res)
 }
@@ -345,7 +335,7 @@ func (s *Server) handleStopStatus(ctx *fasthttp.RequestCtx, p pathParams) error 
 		}
 		veh, err := s.disp.StopVehicle(context.Background(), id)
 		if err != nil {
-			return dispatchError(err)
+			return err
 		}
 		if err := forVehicle(ctx, veh); err != nil {
 			return err
@@ -353,7 +343,7 @@ func (s *Server) handleStopStatus(ctx *fasthttp.RequestCtx, p pathParams) error 
 	}
 	v, err := s.disp.SetStopStatus(context.Background(), id, in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeJSON(ctx, v)
 }
@@ -365,7 +355,7 @@ func (s *Server) handleVehicleGet(ctx *fasthttp.RequestCtx, p pathParams) error 
 	}
 	v, err := s.disp.Vehicle(context.Background(), id)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeJSON(ctx, v)
 }
@@ -381,7 +371,7 @@ func (s *Server) handleRouteAddStop(ctx *fasthttp.RequestCtx, p pathParams) erro
 	}
 	v, err := s.disp.AddStop(context.Background(), id, in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeCreated(ctx, v)
 }
@@ -393,7 +383,7 @@ func (s *Server) handleShipmentWindow(ctx *fasthttp.RequestCtx, p pathParams) er
 	}
 	v, err := s.disp.ChangeWindow(context.Background(), string(p.Get("tracking")), in)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeJSON(ctx, v)
 }
@@ -436,7 +426,7 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	}
 	evs, next, err := s.disp.Events(context.Background(), after, limit)
 	if err != nil {
-		return dispatchError(err)
+		return err
 	}
 	return s.writeJSON(ctx, EventsPage{Events: evs, Next: next})
 }

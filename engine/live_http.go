@@ -95,7 +95,7 @@ func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ pathParams) error {
 				Speed: m.Speed, Heading: m.Heading}
 		}
 		if _, err := s.disp.Positions(context.Background(), pings); err != nil {
-			return dispatchError(err)
+			return err
 		}
 	}
 	return s.writeJSON(ctx, v)

@@ -369,7 +369,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		idx = i
 		row := &s.routes.rows[i]
 		if err := s.authorize(ctx, row.Guard); err != nil {
-			s.fail(ctx, dispatchError(err))
+			s.fail(ctx, err)
 			return
 		}
 		if err := row.Handle(s, ctx, params); err != nil {
@@ -444,11 +444,17 @@ var errorCodes = []string{"InvalidQuery", "InvalidValue", "InvalidOptions", "Inv
 	"RequestTimeout", "TooBig", "HeaderTooBig", "NoSegment", "NoRoute", "Timeout", "NotReady", "InternalError",
 	"NotFound", "TooManyJobs", "Unauthorized", "Forbidden", "Conflict"}
 
-// fail answers err: an *Error with its status, anything else as a logged
-// 500 whose details stay in the log.
+// fail answers err: an *Error (or a *dispatch.Error) with its status,
+// anything else as a logged 500 whose details stay in the log.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	var de *dispatch.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &de):
+		// The dispatch domain's errors carry the same codes.
+		e = &Error{de.Code, de.Message}
+	default:
 		s.log.Error("internal error", "method", string(ctx.Method()), "path", logPath(ctx.Path()), "err", err)
 		e = &Error{"InternalError", "internal error"}
 	}
