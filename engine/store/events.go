@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/lastmile/lastmile/engine/seal"
 )
 
 // Event is one entry of a shipment's timeline: a milestone from the
@@ -29,15 +29,9 @@ type Event struct {
 	Created  int64
 }
 
-// newEventID returns a random event id ("ev_" and 22 characters, 128
-// bits), also the idempotency key of its deliveries.
-func newEventID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("store: crypto/rand: " + err.Error()) // never fails on Linux
-	}
-	return "ev_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
+// newEventID returns a random event id ("ev_" and a 128-bit
+// seal.Token), also the idempotency key of its deliveries.
+func newEventID() string { return "ev_" + seal.Token() }
 
 // Emit queues an event for the transaction's commit, where it gets its
 // id (unless set), sequence number and cursor. Events of one transaction
