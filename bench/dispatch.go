@@ -803,16 +803,8 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 	return nil
 }
 
-// apiEvent is an event of GET /v1/events.
-type apiEvent struct {
-	ID       string          `json:"id"`
-	Cursor   int64           `json:"cursor"`
-	Tracking string          `json:"tracking"`
-	Seq      int64           `json:"seq"`
-	Type     string          `json:"type"`
-	Time     int64           `json:"time"`
-	Data     json.RawMessage `json:"data"`
-}
+// apiEvent is an event of GET /v1/events, as the API encodes it.
+type apiEvent = dispatch.Event
 
 // events reads the whole event log and keeps the run's events.
 func (r *dispatchRun) events(ctx context.Context) ([]apiEvent, error) {
