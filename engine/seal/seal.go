@@ -34,7 +34,9 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -120,7 +122,10 @@ func GenerateKey(id uint8) Key {
 type Ring struct {
 	// aeads is by key id, nil where the ring has no key; behind a pointer
 	// so that even a Ring printed inside another struct shows no key state.
-	aeads   *[256]cipher.AEAD
+	aeads *[256]cipher.AEAD
+	// macs are the keys of MAC by key id: HMAC-SHA256 of the data key
+	// and a fixed label, so that a MAC reveals nothing of the data key.
+	macs    *[256][]byte
 	current uint8
 	ids     []uint8 // in the order given, current first
 }
@@ -132,7 +137,7 @@ func NewRing(keys ...Key) (*Ring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("seal: no key")
 	}
-	r := &Ring{aeads: new([256]cipher.AEAD), current: keys[0].ID}
+	r := &Ring{aeads: new([256]cipher.AEAD), macs: new([256][]byte), current: keys[0].ID}
 	for i, k := range keys {
 		if err := checkKey(k); err != nil {
 			return nil, fmt.Errorf("seal: key %d (id %d): %w", i+1, k.ID, err)
@@ -154,6 +159,9 @@ func NewRing(keys ...Key) (*Ring, error) {
 			return nil, fmt.Errorf("seal: key %d (id %d): %w", i+1, k.ID, err)
 		}
 		r.aeads[k.ID] = aead
+		m := hmac.New(sha256.New, k.Secret)
+		m.Write([]byte("lastmile seal: MAC key v1"))
+		r.macs[k.ID] = m.Sum(nil)
 		r.ids = append(r.ids, k.ID)
 	}
 	return r, nil
@@ -171,6 +179,28 @@ func checkKey(k Key) error {
 		return errors.New("key is all zeros")
 	}
 	return nil
+}
+
+// MAC returns a keyed hash of data under the current key (its id, then
+// HMAC-SHA256): a value that can be looked up (an opted-out address)
+// without storing it, and that cannot be brute-forced from a database dump
+// without the key, as a plain hash of a phone number could.
+func (r *Ring) MAC(data []byte) []byte { return r.macWith(r.current, data) }
+
+// MACs returns data's MAC under every key of the ring, current first, to
+// find values stored before a rotation.
+func (r *Ring) MACs(data []byte) [][]byte {
+	out := make([][]byte, len(r.ids))
+	for i, id := range r.ids {
+		out[i] = r.macWith(id, data)
+	}
+	return out
+}
+
+func (r *Ring) macWith(id uint8, data []byte) []byte {
+	m := hmac.New(sha256.New, r.macs[id])
+	m.Write(data)
+	return m.Sum([]byte{id})
 }
 
 // Current returns the id of the key Seal uses.

@@ -1014,3 +1014,29 @@ func FuzzParseKeys(f *testing.F) {
 		check(t, keys, err)
 	})
 }
+
+func TestMAC(t *testing.T) {
+	k1, k2 := GenerateKey(1), GenerateKey(2)
+	r1, err := NewRing(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r21, err := NewRing(k2, k1) // rotated: 2 current, 1 kept
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := r1.MAC([]byte("+351912345678")), r1.MAC([]byte("+351912345678"))
+	if !bytes.Equal(a, b) || len(a) != 33 || a[0] != 1 {
+		t.Fatalf("MAC not deterministic or malformed: %x %x", a, b)
+	}
+	if bytes.Equal(a, r1.MAC([]byte("+351912345679"))) {
+		t.Fatal("different data, same MAC")
+	}
+	if bytes.Equal(a[1:], r21.MAC([]byte("+351912345678"))[1:]) {
+		t.Fatal("different keys, same MAC")
+	}
+	all := r21.MACs([]byte("+351912345678"))
+	if len(all) != 2 || !bytes.Equal(all[1], a) || all[0][0] != 2 {
+		t.Fatalf("MACs after rotation do not find the old value: %x", all)
+	}
+}

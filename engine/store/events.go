@@ -92,6 +92,11 @@ func (tx *Tx) flushEvents() error {
 		}
 	}
 	tx.committed, tx.events = tx.events, nil
+	if tx.s.fanout != nil {
+		if err := tx.s.fanout(tx, tx.committed); err != nil {
+			return fmt.Errorf("store: outbox: %w", err)
+		}
+	}
 	return nil
 }
 

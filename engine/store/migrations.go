@@ -125,6 +125,52 @@ var migrations = []string{
 	// 2: a version per vehicle row, bumped by every write, so that work
 	// computed outside a transaction can check it still applies.
 	`ALTER TABLE vehicles ADD COLUMN version BIGINT NOT NULL DEFAULT 0;`,
+	// 3: notifications: webhook subscriptions, the outbox of deliveries
+	// (one row per event and target, written in the event's transaction),
+	// recipients' preferences and opt-outs. Delivery times are
+	// milliseconds.
+	`CREATE TABLE webhooks (
+		id TEXT PRIMARY KEY,
+		url TEXT NOT NULL,
+		events TEXT NOT NULL,
+		tracking TEXT,
+		secret {blob} NOT NULL,
+		description TEXT NOT NULL DEFAULT '',
+		enabled BIGINT NOT NULL DEFAULT 1,
+		disabled_reason TEXT NOT NULL DEFAULT '',
+		failures BIGINT NOT NULL DEFAULT 0,
+		failing_since BIGINT,
+		blocked_until BIGINT NOT NULL DEFAULT 0,
+		created BIGINT NOT NULL,
+		updated BIGINT NOT NULL
+	);
+	CREATE TABLE deliveries (
+		id {id},
+		event BIGINT NOT NULL,
+		shipment BIGINT NOT NULL,
+		channel TEXT NOT NULL,
+		target TEXT NOT NULL,
+		dedupe TEXT NOT NULL,
+		state TEXT NOT NULL,
+		attempts BIGINT NOT NULL DEFAULT 0,
+		next_at BIGINT NOT NULL,
+		lease_until BIGINT NOT NULL DEFAULT 0,
+		status_code BIGINT NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		created BIGINT NOT NULL,
+		done_at BIGINT,
+		UNIQUE (channel, target, dedupe)
+	);
+	CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending';
+	CREATE INDEX deliveries_order ON deliveries (channel, target, shipment, event) WHERE state = 'pending';
+	CREATE INDEX deliveries_target ON deliveries (target, state, event);
+	ALTER TABLE shipments ADD COLUMN notify TEXT NOT NULL DEFAULT '';
+	CREATE TABLE optouts (
+		channel TEXT NOT NULL,
+		address {blob} NOT NULL,
+		created BIGINT NOT NULL,
+		PRIMARY KEY (channel, address)
+	);`,
 }
 
 // schemaSQL returns migration m written for d.

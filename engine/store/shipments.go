@@ -50,11 +50,14 @@ type Shipment struct {
 	Service      int64 // seconds
 	Parcels      Parcels
 	TZ           string
-	Seq          int64
-	Created      int64
-	Updated      int64
-	DoneAt       int64
-	Erased       int64
+	// Notify is the recipient's notification preferences as JSON ("" for
+	// the defaults); the notify package reads it.
+	Notify  string
+	Seq     int64
+	Created int64
+	Updated int64
+	DoneAt  int64
+	Erased  int64
 }
 
 // aad binds a sealed column of a shipment to the shipment and the column.
@@ -96,11 +99,11 @@ func (tx *Tx) InsertShipment(sh *Shipment) error {
 		return fmt.Errorf("store: insert shipment: %w", err)
 	}
 	err = tx.q().QueryRowContext(tx.ctx, `INSERT INTO shipments (tracking, token_hash, token, status, recipient, language, address, instructions,
-		lon, lat, tw_start, tw_end, service, parcels, tz, seq, created, updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $16) RETURNING id`,
+		lon, lat, tw_start, tw_end, service, parcels, tz, notify, seq, created, updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, 0, $16, $16) RETURNING id`,
 		sh.Tracking, seal.HashToken(sh.Token), tx.s.sealString(sh.Token, sh.Tracking, "token"), sh.Status, rec, sh.Language, tx.s.sealString(sh.Address, sh.Tracking, "address"),
 		tx.s.sealString(sh.Instructions, sh.Tracking, "instructions"), sh.Location[0], sh.Location[1],
-		sh.Window[0], sh.Window[1], sh.Service, string(parcels), sh.TZ, sh.Created).Scan(&sh.ID)
+		sh.Window[0], sh.Window[1], sh.Service, string(parcels), sh.TZ, sh.Created, sh.Notify).Scan(&sh.ID)
 	if uniqueViolation(err) {
 		return ErrExists
 	}
@@ -112,7 +115,7 @@ func (tx *Tx) InsertShipment(sh *Shipment) error {
 }
 
 const shipmentColumns = `id, tracking, token, status, recipient, language, address, instructions, lon, lat,
-	tw_start, tw_end, service, parcels, tz, seq, created, updated, done_at, erased`
+	tw_start, tw_end, service, parcels, tz, notify, seq, created, updated, done_at, erased`
 
 func (s *Store) scanShipment(row interface{ Scan(...any) error }) (Shipment, error) {
 	var sh Shipment
@@ -120,7 +123,7 @@ func (s *Store) scanShipment(row interface{ Scan(...any) error }) (Shipment, err
 	var parcels string
 	var done, erased sql.NullInt64
 	err := row.Scan(&sh.ID, &sh.Tracking, &token, &sh.Status, &rec, &sh.Language, &addr, &instr,
-		&sh.Location[0], &sh.Location[1], &sh.Window[0], &sh.Window[1], &sh.Service, &parcels, &sh.TZ,
+		&sh.Location[0], &sh.Location[1], &sh.Window[0], &sh.Window[1], &sh.Service, &parcels, &sh.TZ, &sh.Notify,
 		&sh.Seq, &sh.Created, &sh.Updated, &done, &erased)
 	if err != nil {
 		return sh, err

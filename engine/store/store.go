@@ -77,6 +77,10 @@ type Store struct {
 	// Prepared statements by SQL text, on SQLite (pgx caches its own):
 	// parsing a statement costs more than running most of ours.
 	rstmts, wstmts stmtCache
+	// fanout queues the deliveries of a transaction's events before it
+	// commits; onCommit hears of them after (both set once before use).
+	fanout   Fanout
+	onCommit func([]Event)
 }
 
 // Options configure Open.
@@ -233,6 +237,9 @@ func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, e
 	}
 	if err = sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	if len(tx.committed) > 0 && s.onCommit != nil {
+		s.onCommit(tx.committed)
 	}
 	return tx.committed, nil
 }

@@ -1,0 +1,498 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lastmile/lastmile/engine/seal"
+)
+
+// Delivery channels.
+const (
+	ChannelWebhook = "webhook"
+	ChannelEmail   = "email"
+	ChannelSMS     = "sms"
+)
+
+// Delivery states: pending until sent, dead (given up, kept for replay) or
+// skipped (nothing to send: no address, opted out, night hours).
+const (
+	DeliveryPending = "pending"
+	DeliverySent    = "sent"
+	DeliveryDead    = "dead"
+	DeliverySkipped = "skipped"
+)
+
+// TargetRecipient is the target of the recipient channels (e-mail, SMS):
+// the shipment's own recipient.
+const TargetRecipient = "recipient"
+
+// Delivery is one row of the outbox: event Event (its cursor) to be sent
+// on Channel to Target (a webhook id, or TargetRecipient). Dedupe is
+// unique per channel and target, so the same notification is never queued
+// twice (a webhook's dedupe is the event id; a recipient's names the
+// shipment and the state reached). Deliveries of one channel, target and
+// shipment are sent one at a time in event order. Times are Unix
+// milliseconds.
+type Delivery struct {
+	ID       int64
+	Event    int64
+	Shipment int64
+	Channel  string
+	Target   string
+	Dedupe   string
+	State    string
+	Attempts int64
+	NextAt   int64
+	// LeaseUntil is when a claim on a pending delivery lapses, so that
+	// another worker takes it if the claiming one died.
+	LeaseUntil int64
+	StatusCode int64
+	LastError  string
+	Created    int64
+	DoneAt     int64
+}
+
+// Fanout decides, inside the transaction that commits events, which
+// deliveries they cause, and adds them with Tx.AddDeliveries: an event
+// and its deliveries commit together or not at all.
+type Fanout func(tx *Tx, events []Event) error
+
+// SetFanout installs the outbox's fanout, called at every commit that
+// emits events. Call it before the store is used.
+func (s *Store) SetFanout(f Fanout) { s.fanout = f }
+
+// OnCommit installs f, called after each commit that emitted events with
+// those events (for waking delivery workers and event streams). f must
+// not block. Call it before the store is used.
+func (s *Store) OnCommit(f func([]Event)) { s.onCommit = f }
+
+// AddDeliveries queues deliveries in the transaction; one already queued
+// with the same channel, target and dedupe key is left as it is.
+func (tx *Tx) AddDeliveries(ds []Delivery) error {
+	return tx.putDeliveries(ds, "NOTHING")
+}
+
+// RequeueDeliveries queues deliveries again: new ones are added, existing
+// ones (sent, dead or pending) become pending and due at their NextAt with
+// their attempts reset. It is how a replay re-sends with the same ids.
+func (tx *Tx) RequeueDeliveries(ds []Delivery) error {
+	return tx.putDeliveries(ds, `UPDATE SET state = 'pending', attempts = 0, next_at = excluded.next_at, lease_until = 0, done_at = NULL, last_error = ''`)
+}
+
+func (tx *Tx) putDeliveries(ds []Delivery, onConflict string) error {
+	const batch = 200 // rows per statement (9 parameters each)
+	for len(ds) > 0 {
+		n := min(len(ds), batch)
+		var b strings.Builder
+		args := make([]any, 0, n*9)
+		b.WriteString(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error) VALUES `)
+		for i, d := range ds[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k := len(args)
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9)
+			state := d.State
+			if state == "" {
+				state = DeliveryPending
+			}
+			args = append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError)
+		}
+		b.WriteString(` ON CONFLICT (channel, target, dedupe) DO ` + onConflict)
+		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: queue deliveries: %w", err)
+		}
+		ds = ds[n:]
+	}
+	return nil
+}
+
+const deliveryColumns = `d.id, d.event, d.shipment, d.channel, d.target, d.dedupe, d.state, d.attempts, d.next_at, d.lease_until,
+	d.status_code, d.last_error, d.created, d.done_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
+	var d Delivery
+	var done sql.NullInt64
+	err := row.Scan(&d.ID, &d.Event, &d.Shipment, &d.Channel, &d.Target, &d.Dedupe, &d.State, &d.Attempts, &d.NextAt,
+		&d.LeaseUntil, &d.StatusCode, &d.LastError, &d.Created, &done)
+	d.DoneAt = done.Int64
+	return d, err
+}
+
+func queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]Delivery, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClaimDeliveries leases up to limit deliveries that are due at nowMS
+// until leaseUntil, oldest event first, and returns them. A delivery is
+// due when it is pending, its NextAt has come, no claim on it is live, no
+// earlier pending delivery of the same channel, target and shipment
+// exists (so a shipment's notifications arrive in sequence order), and,
+// for a webhook, its subscription is enabled and not backing off. On
+// PostgreSQL claims skip rows other replicas are claiming (FOR UPDATE
+// SKIP LOCKED), so each delivery has one worker at a time.
+func (s *Store) ClaimDeliveries(ctx context.Context, nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE OF d SKIP LOCKED"
+	}
+	var out []Delivery
+	_, err := s.Tx(ctx, func(tx *Tx) error {
+		var err error
+		out, err = queryDeliveries(tx.ctx, tx.q(), `UPDATE deliveries SET lease_until = $1 WHERE id IN (
+			SELECT d.id FROM deliveries d
+			WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2
+			AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending' AND p.channel = d.channel
+				AND p.target = d.target AND p.shipment = d.shipment AND p.event < d.event)
+			AND (d.channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.target AND w.enabled = 1 AND w.blocked_until <= $2))
+			ORDER BY d.event LIMIT $3`+lock+`)
+			RETURNING id, event, shipment, channel, target, dedupe, state, attempts, next_at, lease_until, status_code, last_error, created, done_at`,
+			leaseUntil, nowMS, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// NextDue returns when the next pending delivery becomes due (Unix ms),
+// 0 when none is pending.
+func (s *Store) NextDue(ctx context.Context) (int64, error) {
+	var t sql.NullInt64
+	err := s.r().QueryRowContext(ctx, `SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'`).Scan(&t)
+	if err != nil {
+		return 0, fmt.Errorf("store: next due delivery: %w", err)
+	}
+	return t.Int64, nil
+}
+
+// Outcome is the result of one attempt at a claimed delivery.
+type Outcome struct {
+	ID     int64
+	Target string // webhook id for webhook deliveries
+	// State is DeliverySent, DeliverySkipped or DeliveryDead to finish
+	// the delivery, or DeliveryPending to try again at NextAt.
+	State      string
+	NextAt     int64
+	StatusCode int64
+	Error      string
+	// Counted reports an attempt that reached (or tried to reach) the
+	// target; a skip is not one.
+	Counted bool
+	// TargetBlockedUntil, for a failed webhook attempt, holds back all
+	// the subscription's deliveries until then (its backoff or the
+	// receiver's Retry-After).
+	TargetBlockedUntil int64
+}
+
+// FinishDeliveries records outcomes in one transaction and updates the
+// webhooks' health: a success clears a subscription's failure streak; a
+// failure starts or extends it. A subscription failing since before
+// disableBeforeMS (0: never) is disabled and its pending deliveries go to
+// the dead-letter list. It returns the ids of subscriptions it disabled.
+func (s *Store) FinishDeliveries(ctx context.Context, nowMS int64, outs []Outcome, disableBeforeMS int64) ([]string, error) {
+	var disabled []string
+	_, err := s.Tx(ctx, func(tx *Tx) error {
+		disabled = disabled[:0]
+		failed := map[string]int64{} // webhook -> blocked until
+		ok := map[string]bool{}
+		for _, o := range outs {
+			counted := int64(0)
+			if o.Counted {
+				counted = 1
+			}
+			var done any
+			if o.State != DeliveryPending {
+				done = nowMS
+			}
+			_, err := tx.q().ExecContext(tx.ctx, `UPDATE deliveries SET state = $1, attempts = attempts + $2, next_at = $3, lease_until = 0,
+				status_code = $4, last_error = $5, done_at = $6 WHERE id = $7 AND state = 'pending'`,
+				o.State, counted, o.NextAt, o.StatusCode, o.Error, done, o.ID)
+			if err != nil {
+				return fmt.Errorf("store: finish delivery %d: %w", o.ID, err)
+			}
+			if o.Target == "" || !o.Counted {
+				continue
+			}
+			if o.State == DeliverySent {
+				ok[o.Target] = true
+			} else if o.State == DeliveryPending {
+				failed[o.Target] = max(failed[o.Target], o.TargetBlockedUntil)
+			}
+		}
+		for id := range ok {
+			if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET failures = 0, failing_since = NULL WHERE id = $1`, id); err != nil {
+				return fmt.Errorf("store: webhook %s health: %w", id, err)
+			}
+		}
+		for id, until := range failed {
+			// A failure holds the subscription back even when another
+			// attempt of the batch succeeded (a 429's Retry-After is for
+			// every request); only a streak without success counts
+			// towards disabling.
+			streak := int64(1)
+			if ok[id] {
+				streak = 0
+			}
+			var since sql.NullInt64
+			err := tx.q().QueryRowContext(tx.ctx, `UPDATE webhooks SET failures = failures + $1,
+				failing_since = CASE WHEN $1 = 1 THEN COALESCE(failing_since, $2) ELSE failing_since END,
+				blocked_until = CASE WHEN blocked_until > $3 THEN blocked_until ELSE $3 END WHERE id = $4 RETURNING failing_since`,
+				streak, nowMS, until, id).Scan(&since)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("store: webhook %s health: %w", id, err)
+			}
+			if disableBeforeMS > 0 && since.Valid && since.Int64 < disableBeforeMS {
+				if err := tx.disableWebhook(id, nowMS, "failing since "+msTime(since.Int64)); err != nil {
+					return err
+				}
+				disabled = append(disabled, id)
+			}
+		}
+		return nil
+	})
+	return disabled, err
+}
+
+// disableWebhook turns a subscription off and moves its pending
+// deliveries to the dead-letter list.
+func (tx *Tx) disableWebhook(id string, nowMS int64, reason string) error {
+	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated = $2 WHERE id = $3`,
+		reason, nowMS/1000, id); err != nil {
+		return fmt.Errorf("store: disable webhook %s: %w", id, err)
+	}
+	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE deliveries SET state = 'dead', lease_until = 0, done_at = $1,
+		last_error = CASE WHEN last_error = '' THEN 'subscription disabled' ELSE last_error END
+		WHERE channel = 'webhook' AND target = $2 AND state = 'pending'`, nowMS, id); err != nil {
+		return fmt.Errorf("store: dead-letter webhook %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeliveryFilter selects deliveries to list.
+type DeliveryFilter struct {
+	Channel string // "" for all
+	Target  string // "" for all
+	State   string // "" for all
+	After   int64  // delivery id to list from (exclusive)
+	Limit   int
+}
+
+// Deliveries lists deliveries in id order.
+func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	where := []string{"d.id > $1"}
+	args := []any{f.After}
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("d.%s = $%d", col, len(args)))
+		}
+	}
+	add("channel", f.Channel)
+	add("target", f.Target)
+	add("state", f.State)
+	args = append(args, max(f.Limit, 1))
+	return queryDeliveries(ctx, s.r(), `SELECT `+deliveryColumns+` FROM deliveries d WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(" ORDER BY d.id LIMIT $%d", len(args)), args...)
+}
+
+// OutboxStats summarises the outbox for metrics.
+type OutboxStats struct {
+	// Pending counts deliveries waiting; OldestPending is the creation
+	// time (ms) of the oldest (0: none).
+	Pending, OldestPending int64
+	// ByState counts deliveries per channel and state.
+	ByState map[[2]string]int64
+}
+
+// OutboxStats counts the outbox's deliveries.
+func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
+	st := OutboxStats{ByState: map[[2]string]int64{}}
+	rows, err := s.r().QueryContext(ctx, `SELECT channel, state, COUNT(*), MIN(created) FROM deliveries GROUP BY channel, state`)
+	if err != nil {
+		return st, fmt.Errorf("store: outbox stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ch, state string
+		var n, oldest int64
+		if err := rows.Scan(&ch, &state, &n, &oldest); err != nil {
+			return st, fmt.Errorf("store: outbox stats: %w", err)
+		}
+		st.ByState[[2]string{ch, state}] = n
+		if state == DeliveryPending {
+			st.Pending += n
+			if st.OldestPending == 0 || oldest < st.OldestPending {
+				st.OldestPending = oldest
+			}
+		}
+	}
+	return st, rows.Err()
+}
+
+// EventByCursor returns the event with that cursor.
+func (s *Store) EventByCursor(ctx context.Context, cursor int64) (Event, error) {
+	e, err := scanEvent(s.r().QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+		WHERE e.cursor = $1`, cursor))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, ErrNotFound
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("store: event %d: %w", cursor, err)
+	}
+	return e, nil
+}
+
+// EventsByCursor returns the events with those cursors, by cursor.
+func (s *Store) EventsByCursor(ctx context.Context, cursors []int64) (map[int64]Event, error) {
+	out := make(map[int64]Event, len(cursors))
+	for len(cursors) > 0 {
+		n := min(len(cursors), 500)
+		var b strings.Builder
+		args := make([]any, n)
+		for i, c := range cursors[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", i+1)
+			args[i] = c
+		}
+		evs, err := queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+			WHERE e.cursor IN (`+b.String()+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			out[e.Cursor] = e
+		}
+		cursors = cursors[n:]
+	}
+	return out, nil
+}
+
+// EventRange selects events by cursor and by time (zero bounds: open).
+type EventRange struct {
+	AfterCursor, UntilCursor int64 // (after, until]
+	FromTime, ToTime         int64 // [from, to] Unix seconds
+	Limit                    int
+}
+
+// EventsIn returns up to r.Limit events in the range, in cursor order.
+func (s *Store) EventsIn(ctx context.Context, r EventRange) ([]Event, error) {
+	where := []string{"e.cursor > $1"}
+	args := []any{r.AfterCursor}
+	add := func(cond string, v int64) {
+		if v != 0 {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf(cond, len(args)))
+		}
+	}
+	add("e.cursor <= $%d", r.UntilCursor)
+	add("e.time >= $%d", r.FromTime)
+	add("e.time <= $%d", r.ToTime)
+	args = append(args, max(r.Limit, 1))
+	return queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+		WHERE `+strings.Join(where, " AND ")+fmt.Sprintf(" ORDER BY e.cursor LIMIT $%d", len(args)), args...)
+}
+
+// ShipmentsNotify returns the notification preferences (Shipment.Notify)
+// and language of shipments by id, read in the transaction.
+func (tx *Tx) ShipmentsNotify(ids []int64) (map[int64][2]string, error) {
+	out := make(map[int64][2]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var b strings.Builder
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i+1)
+		args[i] = id
+	}
+	rows, err := tx.q().QueryContext(tx.ctx, `SELECT id, notify, language FROM shipments WHERE id IN (`+b.String()+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: shipments' preferences: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var n, lang string
+		if err := rows.Scan(&id, &n, &lang); err != nil {
+			return nil, fmt.Errorf("store: shipments' preferences: %w", err)
+		}
+		out[id] = [2]string{n, lang}
+	}
+	return out, rows.Err()
+}
+
+// SetShipmentNotify replaces a shipment's notification preferences.
+func (tx *Tx) SetShipmentNotify(id int64, notify string, t int64) error {
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE shipments SET notify = $1, updated = $2 WHERE id = $3`, notify, t, id)
+	if err != nil {
+		return fmt.Errorf("store: shipment preferences: %w", err)
+	}
+	return nil
+}
+
+// AddOptOut records that an address (its keyed hash, never the address)
+// wants nothing more on a channel.
+func (s *Store) AddOptOut(ctx context.Context, channel string, addrMAC []byte, t int64) error {
+	_, err := s.Tx(ctx, func(tx *Tx) error {
+		_, err := tx.q().ExecContext(tx.ctx, `INSERT INTO optouts (channel, address, created) VALUES ($1, $2, $3)
+			ON CONFLICT (channel, address) DO NOTHING`, channel, addrMAC, t)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: opt-out: %w", err)
+	}
+	return nil
+}
+
+// OptedOut reports whether the address opted out of the channel: macs
+// are its keyed hashes under each key of the ring (seal.Ring.MACs).
+func (s *Store) OptedOut(ctx context.Context, channel string, macs [][]byte) (bool, error) {
+	if len(macs) == 0 {
+		return false, nil
+	}
+	var b strings.Builder
+	args := []any{channel}
+	for i, m := range macs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		args = append(args, m)
+		fmt.Fprintf(&b, "$%d", len(args))
+	}
+	var n int
+	err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM optouts WHERE channel = $1 AND address IN (`+b.String()+`)`, args...).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: opt-out: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Ring returns the key ring that seals the store's personal data.
+func (s *Store) Ring() *seal.Ring { return s.ring }
