@@ -165,6 +165,7 @@ func dispatchSchemas(m map[string]any) {
 		"service":   map[string]any{"type": "number", "description": "Seconds at the stop (default 120)."},
 		"parcels":   object([]string{}, map[string]any{"count": integer, "weight": map[string]any{"type": "number"}, "dimensions": arrayOf(arrayOf(map[string]any{"type": "number"}))}),
 		"time_zone": map[string]any{"type": "string", "description": "IANA zone of the recipient, e.g. Europe/Lisbon."},
+		"notify":    ref("NotifyPrefs"),
 	})
 	m["ShipmentCreated"] = object([]string{"tracking", "tracking_url"}, map[string]any{"tracking": str,
 		"tracking_url": map[string]any{"type": "string", "description": "/track/TOKEN: the recipient's link (128-bit random token)."}})

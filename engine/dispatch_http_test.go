@@ -33,6 +33,13 @@ type dispatchServer struct {
 // "postgres" and an environment admin key.
 func newDispatchServer(t *testing.T, backend string) *dispatchServer {
 	t.Helper()
+	return newDispatchServerWith(t, backend, nil)
+}
+
+// newDispatchServerWith is newDispatchServer with the configuration
+// changed by edit (nil: none).
+func newDispatchServerWith(t *testing.T, backend string, edit func(*ServerConfig)) *dispatchServer {
+	t.Helper()
 	r := monaco(t)
 	var where string
 	switch backend {
@@ -51,7 +58,11 @@ func newDispatchServer(t *testing.T, backend string) *dispatchServer {
 	}
 	admin, _, _ := seal.NewAPIKey()
 	logs := &syncBuffer{}
-	s, err := newServer(r.fork(), ServerConfig{Store: st, AdminKey: admin, MaxBodyBytes: 64 << 10, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, endpoints())
+	cfg := ServerConfig{Store: st, AdminKey: admin, MaxBodyBytes: 64 << 10, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := newServer(r.fork(), cfg, endpoints())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -469,5 +469,6 @@ func schemas(cfg ServerConfig) map[string]any {
 	}
 	liveSchemas(m)
 	dispatchSchemas(m)
+	notifySchemas(m)
 	return m
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/lastmile/lastmile/engine/dispatch"
+	"github.com/lastmile/lastmile/engine/notify"
 	"github.com/lastmile/lastmile/engine/store"
 )
 
@@ -97,6 +98,9 @@ type ServerConfig struct {
 	// PublicRouting keeps route, table, nearest, solve, jobs and eta open
 	// without a key when keys exist.
 	PublicRouting bool
+	// Notify configures notifications (its Store and Logger are the
+	// server's).
+	Notify notify.Config
 	// Retention is how long after its last attempt ended a shipment keeps
 	// its personal data (default 30 days); erasure runs every 10 minutes.
 	Retention time.Duration
@@ -186,9 +190,14 @@ type Server struct {
 	timers  sync.Pool     // *time.Timer for compute
 	disp    *dispatch.Service
 	keys    *dispatch.Keys
+	notify  *notify.Service
 	bgStop  chan struct{} // closed by Shutdown: background loops end
-	warmed  chan struct{} // closed once live traffic is warmed (dispatch)
-	bgDone  sync.WaitGroup
+	// streamStop is closed first thing at Shutdown: event streams end, so
+	// that their connections do not hold the shutdown up.
+	streamStop  chan struct{}
+	warmed      chan struct{} // closed once live traffic is warmed (dispatch)
+	bgDone      sync.WaitGroup
+	stopStreams sync.Once
 }
 
 // endpoints is the route table. Adding an endpoint is adding a row here
@@ -218,6 +227,17 @@ func endpoints() []endpoint {
 		{Method: "POST", Pattern: "/v1/stops/{id}/status", Handle: (*Server).handleStopStatus, Doc: stopStatusDoc, Guard: guardDriver},
 		{Method: "GET", Pattern: "/v1/vehicles/{id}", Handle: (*Server).handleVehicleGet, Doc: vehicleGetDoc, Guard: guardRead},
 		{Method: "GET", Pattern: "/v1/events", Handle: (*Server).handleEvents, Doc: eventsDoc, Guard: guardRead},
+		{Method: "GET", Pattern: "/v1/events/stream", Handle: (*Server).handleEventStream, Doc: eventStreamDoc, Guard: guardRead},
+		{Method: "PUT", Pattern: "/v1/shipments/{tracking}/notify", Handle: (*Server).handleShipmentNotify, Doc: shipmentNotifyDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/track/{token}/unsubscribe", Handle: (*Server).handleUnsubscribe, Doc: unsubscribeGetDoc},
+		{Method: "POST", Pattern: "/track/{token}/unsubscribe", Handle: (*Server).handleUnsubscribe, Doc: unsubscribePostDoc},
+		{Method: "POST", Pattern: "/v1/webhooks", Handle: (*Server).handleWebhookCreate, Doc: webhookCreateDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/v1/webhooks", Handle: (*Server).handleWebhookList, Doc: webhookListDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/v1/webhooks/{id}", Handle: (*Server).handleWebhookGet, Doc: webhookGetDoc, Guard: guardWrite},
+		{Method: "PATCH", Pattern: "/v1/webhooks/{id}", Handle: (*Server).handleWebhookUpdate, Doc: webhookUpdateDoc, Guard: guardWrite},
+		{Method: "DELETE", Pattern: "/v1/webhooks/{id}", Handle: (*Server).handleWebhookDelete, Doc: webhookDeleteDoc, Guard: guardWrite},
+		{Method: "POST", Pattern: "/v1/webhooks/{id}/replay", Handle: (*Server).handleWebhookReplay, Doc: webhookReplayDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/v1/webhooks/{id}/deliveries", Handle: (*Server).handleWebhookDeliveries, Doc: webhookDeliveriesDoc, Guard: guardWrite},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
@@ -274,8 +294,12 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 		Logger:                       fasthttpLogger{s.log},
 	}
 	s.bgStop = make(chan struct{})
+	s.streamStop = make(chan struct{})
 	if cfg.Store != nil {
 		if err := s.newDispatch(); err != nil {
+			return nil, err
+		}
+		if err := s.newNotify(); err != nil {
 			return nil, err
 		}
 		s.bgDone.Add(1)
@@ -311,6 +335,7 @@ func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 // have returned, or ctx is done (then it returns ctx's error).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.stopStreams.Do(func() { close(s.streamStop) })
 	jerr := make(chan error, 1)
 	go func() { jerr <- s.jobs.shutdown(ctx) }()
 	err := s.srv.ShutdownWithContext(ctx)
@@ -353,9 +378,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.metrics.observe(idx, status, el)
 		s.metrics.inflight.Add(-1)
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			// A streamed body (the event stream) is not read here: that
+			// would wait for the stream's end.
+			size := -1
+			if !ctx.Response.IsBodyStream() {
+				size = len(ctx.Response.Body())
+			}
 			attrs := []any{"method", string(ctx.Method()), "path", logPath(ctx.Path()), "status", status,
-				"us", el.Microseconds(), "bytes", len(ctx.Response.Body()), "remote", ctx.RemoteAddr().String()}
-			if status >= 400 {
+				"us", el.Microseconds(), "bytes", size, "remote", ctx.RemoteAddr().String()}
+			if status >= 400 && size >= 0 {
 				attrs = append(attrs, "error", string(bytes.TrimSpace(ctx.Response.Body())))
 			}
 			s.log.Debug("request", attrs...)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lastmile/lastmile/bench"
 	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/engine/notify"
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/graph"
@@ -35,6 +36,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	publicRouting := fs.Bool("public-routing", false, "keep route, table, nearest, solve and eta open without a key when keys exist")
 	retention := fs.Duration("retention", 30*24*time.Hour, "erase a shipment's personal data this long after its last attempt ended")
 	noState := fs.Bool("no-state", false, "serve routing only: no dispatch state, no keys")
+	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks target private, loopback and link-local addresses (tests, closed networks)")
+	hookDisable := fs.Duration("webhook-disable-after", notify.DefaultDisableAfter, "disable a webhook whose every delivery failed this long; its deliveries go to the dead-letter list")
+	nf := addNotifyFlags(fs)
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key the server speaks HTTPS")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	radius := fs.Float64("radius", 1000, "largest snapping distance in metres")
@@ -134,6 +138,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	recipients, err := nf.recipients(log)
+	if err != nil {
+		return err
+	}
 	live := engine.LiveConfig{Horizon: *horizon, MinInterval: *trafficInterval}
 	if *profile != "" {
 		if live.Profile, err = engine.LoadProfile(*profile, g); err != nil {
@@ -150,6 +158,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
 		MaxTrafficObservations: *maxObs, Live: live,
 		Store: st, AdminKey: adminKey, PublicRouting: *publicRouting, Retention: *retention,
+		Notify: notify.Config{AllowPrivate: *hookPrivate, DisableAfter: *hookDisable, Recipients: recipients},
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -56,6 +56,8 @@ type ShipmentInput struct {
 	Service      *float64      `json:"service,omitempty"`     // seconds, default 120
 	Parcels      *ParcelsInput `json:"parcels,omitempty"`
 	TimeZone     string        `json:"time_zone,omitempty"` // IANA name
+	// Notify chooses the recipient's notifications (nil: the defaults).
+	Notify *NotifyPrefs `json:"notify,omitempty"`
 }
 
 // ShipmentCreated answers POST /v1/shipments.
@@ -146,6 +148,11 @@ func (in *ShipmentInput) validate() error {
 			}
 		}
 	}
+	if in.Notify != nil {
+		if err := in.Notify.validate(); err != nil {
+			return err
+		}
+	}
 	if in.TimeZone != "" {
 		if _, err := time.LoadLocation(in.TimeZone); err != nil {
 			return errorf("InvalidValue", "time_zone: unknown zone %q", in.TimeZone)
@@ -193,7 +200,7 @@ func (s *Service) CreateShipment(ctx context.Context, in ShipmentInput) (Shipmen
 		Tracking: in.Tracking, Token: seal.Token(), Status: StatusCreated,
 		Recipient: store.Recipient{Name: in.Recipient.Name, Phone: in.Recipient.Phone, Email: in.Recipient.Email},
 		Language:  in.Recipient.Language, Address: in.Address, Instructions: in.Instructions,
-		Location: in.Location, Service: 120, TZ: in.TimeZone, Created: s.now(),
+		Location: in.Location, Service: 120, TZ: in.TimeZone, Created: s.now(), Notify: encodeNotify(in.Notify),
 	}
 	if in.TimeWindow != nil {
 		sh.Window = *in.TimeWindow
@@ -234,8 +241,8 @@ type Event struct {
 	Data     json.RawMessage `json:"data"`
 }
 
-// apiEvent converts a stored event.
-func apiEvent(e store.Event) Event {
+// EventOf is a stored event as the API shows it.
+func EventOf(e store.Event) Event {
 	data := json.RawMessage(e.Data)
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
@@ -306,11 +313,11 @@ func (s *Service) AddCallerEvent(ctx context.Context, tracking string, in Caller
 		if existing.Type != in.Type || existing.Time != in.Time || existing.Data != string(raw) {
 			return Event{}, false, errorf("Conflict", "event id %q was recorded with a different body", in.ID)
 		}
-		return apiEvent(*existing), false, nil
+		return EventOf(*existing), false, nil
 	}
 	e := evs[0]
 	e.Tracking = tracking
-	return apiEvent(e), true, nil
+	return EventOf(e), true, nil
 }
 
 // ETA is a predicted arrival with its P10-P90 interval, Unix seconds.
@@ -388,7 +395,7 @@ func (s *Service) view(ctx context.Context, sh store.Shipment) (ShipmentView, er
 		return ShipmentView{}, err
 	}
 	for _, e := range evs {
-		v.Events = append(v.Events, apiEvent(e))
+		v.Events = append(v.Events, EventOf(e))
 	}
 	return v, nil
 }
@@ -429,7 +436,7 @@ func (s *Service) Events(ctx context.Context, after int64, limit int) ([]Event, 
 	out := make([]Event, len(evs))
 	next := after
 	for i, e := range evs {
-		out[i] = apiEvent(e)
+		out[i] = EventOf(e)
 		next = e.Cursor
 	}
 	return out, next, nil

@@ -157,12 +157,22 @@ func (run *routeRun) save(tx *store.Tx) error {
 }
 
 // emit queues an event of stop i at Unix time t.
+// A redelivery's events (attempt 2 onwards) carry their attempt number, so
+// that a recipient is told of the new attempt.
 func (run *routeRun) emit(i int, typ string, t int64, data any) {
+	st := run.stops[i]
+	if st.Attempt > 1 {
+		m, _ := data.(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		m["attempt"] = st.Attempt
+		data = m
+	}
 	d := ""
 	if data != nil {
 		d = jsonData(data)
 	}
-	st := run.stops[i]
 	run.events = append(run.events, store.Event{Shipment: st.Shipment, Tracking: st.Tracking, Type: typ, Time: t, Data: d, Created: run.s.now()})
 }
 
