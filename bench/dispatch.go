@@ -20,6 +20,7 @@ import (
 	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/engine/dispatch"
+	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/graph"
 )
 
@@ -76,6 +77,50 @@ type DispatchConfig struct {
 	// Logger receives progress (nil = discard); an in-process server logs
 	// there too.
 	Logger *slog.Logger
+
+	// Server edits the in-process server's configuration before it starts
+	// (its notifications, for instance); the run sets its Store, AdminKey
+	// and Logger, and the clocks of Rules and Live. Ignored with URL.
+	Server func(*engine.ServerConfig)
+	// Shipment edits the body of shipment i's POST /v1/shipments (its
+	// notification preferences or time zone, for instance) before it is
+	// sent; i indexes the simulated day's shipments.
+	Shipment func(i int, in *dispatch.ShipmentInput)
+	// Webhooks are URLs the run subscribes to every event (POST
+	// /v1/webhooks with events ["*"] and the dispatcher key) before it
+	// creates the shipments; DispatchResult has their ids and secrets.
+	// After the replay the run waits, for DrainFor at most, until none of
+	// them has a pending delivery (GET /v1/webhooks/{id}/deliveries).
+	Webhooks []string
+	// Drain makes the notifications of an in-process server independent
+	// of the speed of its delivery workers: after each replayed action
+	// the run waits until the outbox holds no e-mail or SMS that a worker
+	// could send now (due by the notification clock, Notify.Now, and not
+	// queued behind an earlier one of its shipment) or is sending, so
+	// that every recipient notification an action causes is sent (or
+	// skipped) before the next action; what is sent then depends only on
+	// the events, not on when the workers got to them. After the replay
+	// (and AfterReplay) it waits until nothing at all is pending. Each
+	// wait is bounded by DrainFor. Ignored with URL.
+	Drain bool
+	// DrainFor bounds each wait for the outbox (default 1 min).
+	DrainFor time.Duration
+	// Step, when set, is called after each replayed action (after
+	// Drain's wait) with the action's simulated time; an error ends the
+	// run.
+	Step func(ctx context.Context, api DispatchAPI, at time.Time) error
+	// AfterReplay, when set, is called once the replay is over, before
+	// the final waits for the outbox and the reading of the event log; an
+	// error ends the run.
+	AfterReplay func(ctx context.Context, api DispatchAPI) error
+}
+
+// DispatchAPI is what the hooks of a run get: the server's base URL
+// (http://host:port), the run's dispatcher key and the ids of the
+// subscriptions made for DispatchConfig.Webhooks.
+type DispatchAPI struct {
+	URL, Key string
+	Webhooks []string
 }
 
 // DispatchResult holds the figures of one simulated dispatch day (see
@@ -172,6 +217,19 @@ type DispatchResult struct {
 
 	// Details holds one entry per served stop, by van and position.
 	Details []DispatchStop
+
+	// EventLog holds the run's events as GET /v1/events listed them, in
+	// cursor order.
+	EventLog []dispatch.Event
+	// TrackingURLs maps the tracking number of each shipment created to
+	// the tracking_url its creation answered ("/track/<token>").
+	TrackingURLs map[string]string
+	// WebhookIDs and WebhookSecrets are the subscriptions made for
+	// DispatchConfig.Webhooks, in its order.
+	WebhookIDs, WebhookSecrets []string
+	// DrainTime is the wall time spent waiting for the outbox (Drain and
+	// the final waits).
+	DrainTime time.Duration
 }
 
 // DispatchStop is what happened at one served stop: the truth and the
@@ -402,11 +460,15 @@ func Dispatch(cfg DispatchConfig) (*DispatchResult, error) {
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = 2 * time.Minute
 	}
+	if cfg.DrainFor <= 0 {
+		cfg.DrainFor = time.Minute
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res := &DispatchResult{Seed: cfg.Seed, Date: cfg.Date, PingsRejected: map[string]int{}, EventTypes: map[string]int{}}
+	res := &DispatchResult{Seed: cfg.Seed, Date: cfg.Date, PingsRejected: map[string]int{}, EventTypes: map[string]int{},
+		TrackingURLs: map[string]string{}}
 
 	// The day's demand.
 	tTruth := time.Now()
@@ -467,10 +529,19 @@ func Dispatch(cfg DispatchConfig) (*DispatchResult, error) {
 	if err := r.replay(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.AfterReplay != nil {
+		if err := cfg.AfterReplay(ctx, r.api()); err != nil {
+			return nil, fmt.Errorf("bench: dispatch: after the replay: %w", err)
+		}
+	}
+	if err := r.drainAll(ctx); err != nil {
+		return nil, err
+	}
 	evs, err := r.events(ctx)
 	if err != nil {
 		return nil, err
 	}
+	res.EventLog = evs
 	r.grade(evs)
 	res.Retries = int(r.c.retries.Load())
 	res.Total = time.Since(t0)
@@ -486,6 +557,10 @@ type dispatchRun struct {
 	res   *DispatchResult
 	c     *apiClient
 	clock *simClock // in-process only
+	// st and notifyNow are the in-process server's store and notification
+	// clock (Drain).
+	st        *store.Store
+	notifyNow func() time.Time
 
 	base, admin, dispatcher string
 	drivers                 []string // per van
@@ -513,11 +588,19 @@ func (r *dispatchRun) startServer() (func(), error) {
 	r.clock.advance(cfg.Date)
 	rules := cfg.Rules
 	rules.Now = r.clock.Now
-	s, err := startStateServer(cfg.Graph, cfg.DB, "", 1, engine.ServerConfig{Dispatch: rules,
-		Live: engine.LiveConfig{Now: r.clock.Now}}, r.log)
+	sc := engine.ServerConfig{Dispatch: rules, Live: engine.LiveConfig{Now: r.clock.Now}}
+	if cfg.Server != nil {
+		cfg.Server(&sc)
+	}
+	r.notifyNow = sc.Notify.Now
+	if r.notifyNow == nil {
+		r.notifyNow = time.Now
+	}
+	s, err := startStateServer(cfg.Graph, cfg.DB, "", 1, sc, r.log)
 	if err != nil {
 		return nil, fmt.Errorf("bench: dispatch: server: %w", err)
 	}
+	r.st = s.st
 	r.base, r.admin = "http://"+s.c.Addr, strings.TrimPrefix(s.auth, "Bearer ")
 	r.res.Server = "in-process " + s.st.Dialect().String()
 	return s.close, nil
@@ -544,6 +627,18 @@ func (r *dispatchRun) setup(ctx context.Context) error {
 		return fmt.Errorf("bench: dispatch: dispatcher key: %w", err)
 	}
 	r.dispatcher = k.Key
+	for _, u := range r.cfg.Webhooks {
+		var w struct {
+			ID     string `json:"id"`
+			Secret string `json:"secret"`
+		}
+		if _, err := r.c.call(ctx, "POST", "/v1/webhooks", r.dispatcher, map[string]any{"url": u, "events": []string{"*"},
+			"description": "bench dispatch"}, &w); err != nil {
+			return fmt.Errorf("bench: dispatch: webhook subscription: %w", err)
+		}
+		r.res.WebhookIDs = append(r.res.WebhookIDs, w.ID)
+		r.res.WebhookSecrets = append(r.res.WebhookSecrets, w.Secret)
+	}
 	r.drivers = make([]string, len(day.Vans))
 	for v := range day.Vans {
 		if _, err := r.c.call(ctx, "POST", "/v1/keys", r.admin, map[string]any{"scope": "driver", "vehicle": r.vehicle(v)}, &k); err != nil {
@@ -555,21 +650,29 @@ func (r *dispatchRun) setup(ctx context.Context) error {
 	for i, s := range day.Shipments {
 		trk := r.tracking(i)
 		r.byTrk[trk] = i
-		body := map[string]any{
-			"tracking": trk,
-			"recipient": map[string]any{"name": s.Recipient.Name, "phone": s.Recipient.Phone, "email": s.Recipient.Email,
-				"language": s.Recipient.Language},
-			"location":    [2]float64{s.Lon, s.Lat},
-			"time_window": [2]int64{s.WindowStart.Unix(), s.WindowEnd.Unix()},
-			"service":     s.Service.Seconds(),
+		service := s.Service.Seconds()
+		body := dispatch.ShipmentInput{
+			Tracking: trk,
+			Recipient: dispatch.RecipientInput{Name: s.Recipient.Name, Phone: s.Recipient.Phone, Email: s.Recipient.Email,
+				Language: s.Recipient.Language},
+			Location:   [2]float64{s.Lon, s.Lat},
+			TimeWindow: &[2]int64{s.WindowStart.Unix(), s.WindowEnd.Unix()},
+			Service:    &service,
 		}
-		resent, err := r.c.call(ctx, "POST", "/v1/shipments", r.dispatcher, body, nil)
+		if r.cfg.Shipment != nil {
+			r.cfg.Shipment(i, &body)
+		}
+		var created dispatch.ShipmentCreated
+		resent, err := r.c.call(ctx, "POST", "/v1/shipments", r.dispatcher, body, &created)
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusConflict && resent {
 			err = nil // created by the attempt whose answer was lost
 		}
 		if err != nil {
 			return fmt.Errorf("bench: dispatch: shipment %s: %w", trk, err)
+		}
+		if created.TrackingURL != "" {
+			r.res.TrackingURLs[trk] = created.TrackingURL
 		}
 	}
 	r.log.Info("dispatch bench: shipments created", "shipments", len(day.Shipments), "vans", len(day.Vans))
@@ -782,6 +885,14 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 			}
 			r.log.Info("dispatch bench: road closed", "way", c.WayID, "at", c.Start.Format(time.TimeOnly), "van", r.vehicle(c.Van))
 		}
+		if err := r.drainStep(ctx); err != nil {
+			return err
+		}
+		if r.cfg.Step != nil {
+			if err := r.cfg.Step(ctx, r.api(), a.at); err != nil {
+				return fmt.Errorf("bench: dispatch: step at %s: %w", a.at.Format(time.TimeOnly), err)
+			}
+		}
 		if f := float64(k+1) / float64(len(acts)); f >= next {
 			r.log.Info("dispatch bench: replay", "done", fmt.Sprintf("%.0f%%", 100*f), "simulated", a.at.Format(time.TimeOnly))
 			next += 0.1
@@ -801,6 +912,109 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 		res.PingP50, res.PingP99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
 	return nil
+}
+
+// api is what the hooks get.
+func (r *dispatchRun) api() DispatchAPI {
+	return DispatchAPI{URL: r.base, Key: r.dispatcher, Webhooks: slices.Clone(r.res.WebhookIDs)}
+}
+
+// drainPoll is how often a wait for the outbox looks at it.
+const drainPoll = 2 * time.Millisecond
+
+// drainStep waits (Drain, in-process) until no recipient notification is
+// being sent or could be sent now: each action's notifications go out
+// before the next action.
+func (r *dispatchRun) drainStep(ctx context.Context) error {
+	if !r.cfg.Drain || r.st == nil {
+		return nil
+	}
+	t0 := time.Now()
+	defer func() { r.res.DrainTime += time.Since(t0) }()
+	for {
+		ds, err := r.st.Deliveries(ctx, store.DeliveryFilter{State: store.DeliveryPending, Limit: 1 << 30})
+		if err != nil {
+			return fmt.Errorf("bench: dispatch: outbox: %w", err)
+		}
+		if !recipientBusy(ds, r.notifyNow().UnixMilli()) {
+			return nil
+		}
+		if time.Since(t0) > r.cfg.DrainFor {
+			return fmt.Errorf("bench: dispatch: the outbox still has e-mail or SMS to send after %v", r.cfg.DrainFor)
+		}
+		time.Sleep(drainPoll)
+	}
+}
+
+// recipientBusy reports whether pending deliveries (in id order) hold an
+// e-mail or SMS that is being sent (its lease runs) or that a worker
+// could claim at nowMS (due, and no earlier pending delivery of its
+// channel, target and shipment: see store.ClaimDeliveries).
+func recipientBusy(pending []store.Delivery, nowMS int64) bool {
+	type queue struct {
+		channel, target string
+		shipment        int64
+	}
+	first := map[queue]int64{} // the earliest pending event per queue
+	for _, d := range pending {
+		q := queue{d.Channel, d.Target, d.Shipment}
+		if e, ok := first[q]; !ok || d.Event < e {
+			first[q] = d.Event
+		}
+	}
+	for _, d := range pending {
+		if d.Channel != store.ChannelEmail && d.Channel != store.ChannelSMS {
+			continue
+		}
+		if d.LeaseUntil > nowMS {
+			return true
+		}
+		if d.NextAt <= nowMS && first[queue{d.Channel, d.Target, d.Shipment}] == d.Event {
+			return true
+		}
+	}
+	return false
+}
+
+// drainAll waits after the replay, for DrainFor at most, until the
+// subscriptions of Webhooks have no pending delivery and (Drain,
+// in-process) the outbox nothing pending at all.
+func (r *dispatchRun) drainAll(ctx context.Context) error {
+	t0 := time.Now()
+	defer func() { r.res.DrainTime += time.Since(t0) }()
+	for _, id := range r.res.WebhookIDs {
+		for {
+			var page struct {
+				Deliveries []json.RawMessage `json:"deliveries"`
+			}
+			if _, err := r.c.call(ctx, "GET", "/v1/webhooks/"+id+"/deliveries?state=pending&limit=1", r.dispatcher, nil, &page); err != nil {
+				return fmt.Errorf("bench: dispatch: pending deliveries of %s: %w", id, err)
+			}
+			if len(page.Deliveries) == 0 {
+				break
+			}
+			if time.Since(t0) > r.cfg.DrainFor {
+				return fmt.Errorf("bench: dispatch: webhook %s still has pending deliveries after %v", id, r.cfg.DrainFor)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !r.cfg.Drain || r.st == nil {
+		return nil
+	}
+	for {
+		s, err := r.st.OutboxStats(ctx)
+		if err != nil {
+			return fmt.Errorf("bench: dispatch: outbox: %w", err)
+		}
+		if s.Pending == 0 {
+			return nil
+		}
+		if time.Since(t0) > r.cfg.DrainFor {
+			return fmt.Errorf("bench: dispatch: %d deliveries still pending after %v", s.Pending, r.cfg.DrainFor)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // apiEvent is an event of GET /v1/events, as the API encodes it.

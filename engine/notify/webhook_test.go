@@ -2,17 +2,12 @@ package notify
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,45 +16,14 @@ import (
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/internal/pgtest"
+	"github.com/lastmile/lastmile/internal/webhooktest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// verify checks Standard Webhooks headers independently of the library
-// the sender uses (spec.md, "Verifying signatures"): the secret is the
-// base64 after "whsec_"; the signed content is id.timestamp.body; the
-// header lists space-separated "v1,<base64 HMAC-SHA256>" signatures.
-func verify(secret string, h http.Header, body []byte) error {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		return fmt.Errorf("secret: %w", err)
-	}
-	id, ts := h.Get("webhook-id"), h.Get("webhook-timestamp")
-	if id == "" || ts == "" {
-		return fmt.Errorf("missing webhook-id or webhook-timestamp")
-	}
-	if _, err := strconv.ParseInt(ts, 10, 64); err != nil {
-		return fmt.Errorf("timestamp %q", ts)
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
-		v, b64, ok := strings.Cut(sig, ",")
-		if !ok || v != "v1" {
-			continue
-		}
-		got, err := base64.StdEncoding.DecodeString(b64)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return fmt.Errorf("no matching v1 signature in %q", h.Get("webhook-signature"))
-}
-
 // TestSignatureVectors checks both the sender's signature and the test's
-// own verifier against the Standard Webhooks published test vector (the
+// own verifier (internal/webhooktest, independent of the library the
+// sender uses) against the Standard Webhooks published test vector (the
 // reference libraries' "sign" test).
 func TestSignatureVectors(t *testing.T) {
 	const (
@@ -73,11 +37,11 @@ func TestSignatureVectors(t *testing.T) {
 	h.Set("webhook-id", id)
 	h.Set("webhook-timestamp", ts)
 	h.Set("webhook-signature", want)
-	if err := verify(secret, h, []byte(body)); err != nil {
+	if err := webhooktest.Verify(secret, h, []byte(body)); err != nil {
 		t.Fatalf("verifier rejects the published vector: %v", err)
 	}
 	h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32)))
-	if verify(secret, h, []byte(body)) == nil {
+	if webhooktest.Verify(secret, h, []byte(body)) == nil {
 		t.Fatal("verifier accepts a wrong signature")
 	}
 	got, err := signFor(secret, id, time.Unix(1614265330, 0), []byte(body))
@@ -136,67 +100,9 @@ func start(t *testing.T, s *Service) {
 	})
 }
 
-// receiver is a webhook endpoint on loopback that records what it gets
-// and answers as behave says (nil: 204).
-type receiver struct {
-	mu       sync.Mutex
-	srv      *httptest.Server
-	secret   string
-	got      []delivery
-	badSig   int
-	attempts int
-	behave   func(n int, r *http.Request) (status int, header http.Header)
-}
-
-type delivery struct {
-	id      string
-	payload Payload
-	status  int
-	at      time.Time
-}
-
-func newReceiver(t *testing.T) *receiver {
-	rc := &receiver{}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.attempts++
-		n, behave, secret := rc.attempts, rc.behave, rc.secret
-		rc.mu.Unlock()
-		status := http.StatusNoContent
-		if behave != nil {
-			var h http.Header
-			status, h = behave(n, r)
-			for k, v := range h {
-				w.Header()[k] = v
-			}
-		}
-		var p Payload
-		_ = json.Unmarshal(body, &p)
-		rc.mu.Lock()
-		if err := verify(secret, r.Header, body); err != nil {
-			rc.badSig++
-		}
-		rc.got = append(rc.got, delivery{id: r.Header.Get("webhook-id"), payload: p, status: status, at: time.Now()})
-		rc.mu.Unlock()
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-// accepted returns the deliveries the receiver answered 2xx, in order.
-func (rc *receiver) accepted() []delivery {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	var out []delivery
-	for _, d := range rc.got {
-		if d.status < 300 {
-			out = append(out, d)
-		}
-	}
-	return out
-}
+// newReceiver starts a webhook endpoint on loopback that records what
+// it gets (internal/webhooktest).
+func newReceiver(t *testing.T) *webhooktest.Receiver { return webhooktest.New(t) }
 
 // emitDay stores n shipments and k events for each, interleaved across
 // shipments over several transactions, and returns the events.
@@ -245,53 +151,33 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // checkOrder asserts that every event arrived (accepted) at least once,
-// that each shipment's first acceptances come in sequence order, and that
-// every delivery carried the event's own id.
-func checkOrder(t *testing.T, rc *receiver, evs []store.Event) {
+// that each shipment's first acceptances come in sequence order, that
+// every delivery carried the event's own id, and that every signature
+// verified.
+func checkOrder(t *testing.T, rc *webhooktest.Receiver, evs []store.Event) {
 	t.Helper()
-	byID := map[string]store.Event{}
-	for _, e := range evs {
-		byID[e.ID] = e
+	want := make([]webhooktest.Event, len(evs))
+	for i, e := range evs {
+		want[i] = webhooktest.Event{ID: e.ID, Cursor: e.Cursor, Tracking: e.Tracking, Seq: e.Seq, Type: e.Type, Time: e.Time}
 	}
-	seen := map[string]bool{}
-	lastSeq := map[string]int64{}
-	for _, d := range rc.accepted() {
-		e, ok := byID[d.id]
-		if !ok {
-			t.Fatalf("unknown webhook-id %q", d.id)
-		}
-		if d.payload.Data.ID != d.id || d.payload.Data.Seq != e.Seq || d.payload.Type != e.Type {
-			t.Fatalf("payload %+v does not match event %+v", d.payload, e)
-		}
-		if seen[d.id] {
-			continue // an at-least-once duplicate, same webhook-id
-		}
-		seen[d.id] = true
-		if e.Seq <= lastSeq[e.Tracking] {
-			t.Fatalf("shipment %s: seq %d accepted after seq %d", e.Tracking, e.Seq, lastSeq[e.Tracking])
-		}
-		lastSeq[e.Tracking] = e.Seq
+	if err := webhooktest.CheckOrder(rc.Accepted(), want); err != nil {
+		t.Fatal(err)
 	}
-	if len(seen) != len(evs) {
-		t.Fatalf("%d of %d events accepted", len(seen), len(evs))
-	}
-	if rc.badSig > 0 {
-		t.Fatalf("%d deliveries with a bad signature", rc.badSig)
+	if bad := rc.BadSignatures(); len(bad) > 0 {
+		t.Fatalf("%d deliveries with a bad signature: %v", len(bad), bad[0].SignatureErr)
 	}
 }
 
-func createHook(t *testing.T, s *Service, rc *receiver, events ...string) Webhook {
+func createHook(t *testing.T, s *Service, rc *webhooktest.Receiver, events ...string) Webhook {
 	t.Helper()
 	if len(events) == 0 {
 		events = []string{"*"}
 	}
-	w, err := s.CreateWebhook(context.Background(), WebhookInput{URL: rc.srv.URL + "/hook", Events: events})
+	w, err := s.CreateWebhook(context.Background(), WebhookInput{URL: rc.URL, Events: events})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.mu.Lock()
-	rc.secret = w.Secret
-	rc.mu.Unlock()
+	rc.SetSecret(w.Secret)
 	return w
 }
 
@@ -309,35 +195,33 @@ func TestDeliveryFaults(t *testing.T) {
 			rc := newReceiver(t)
 			var throttledAt time.Time
 			var mu sync.Mutex
-			rc.behave = func(n int, r *http.Request) (int, http.Header) {
+			rc.SetBehaviour(func(n int, _ *http.Request, _ []byte) webhooktest.Response {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case n <= 5:
-					return 500, nil
+					return webhooktest.Response{Status: 500}
 				case n == 6:
 					throttledAt = time.Now()
-					return 429, http.Header{"Retry-After": {"1"}}
+					return webhooktest.Response{Status: 429, Header: http.Header{"Retry-After": {"1"}}}
 				case n > 40 && n <= 60:
-					return 503, nil // an outage mid-stream
+					return webhooktest.Response{Status: 503} // an outage mid-stream
 				}
-				return 204, nil
-			}
+				return webhooktest.Response{Status: 204}
+			})
 			createHook(t, s, rc)
 			start(t, s)
 			evs := emitDay(t, st, 12, 8)
-			waitFor(t, 60*time.Second, "every event accepted", func() bool { return len(rc.accepted()) >= len(evs) })
+			waitFor(t, 60*time.Second, "every event accepted", func() bool { return len(rc.Accepted()) >= len(evs) })
 			checkOrder(t, rc, evs)
 			// Requests in flight when the 429 came may land just after
 			// it; none may start within the second it asked for.
 			mu.Lock()
-			rc.mu.Lock()
-			for _, d := range rc.got {
-				if gap := d.at.Sub(throttledAt); gap > 150*time.Millisecond && gap < 900*time.Millisecond {
+			for _, d := range rc.Deliveries() {
+				if gap := d.At.Sub(throttledAt); gap > 150*time.Millisecond && gap < 900*time.Millisecond {
 					t.Errorf("a request %v after a 429 with Retry-After: 1", gap)
 				}
 			}
-			rc.mu.Unlock()
 			mu.Unlock()
 			snap, err := s.Snapshot(context.Background())
 			if err != nil {
@@ -366,14 +250,14 @@ func TestDisableDeadLetterReplay(t *testing.T) {
 			rc := newReceiver(t)
 			var down sync.Mutex
 			broken := true
-			rc.behave = func(int, *http.Request) (int, http.Header) {
+			rc.SetBehaviour(func(int, *http.Request, []byte) webhooktest.Response {
 				down.Lock()
 				defer down.Unlock()
 				if broken {
-					return 500, nil
+					return webhooktest.Response{Status: 500}
 				}
-				return 200, nil
-			}
+				return webhooktest.Response{Status: 200}
+			})
 			w := createHook(t, s, rc, "delivered", "arrived")
 			start(t, s)
 			evs := emitDay(t, st, 5, 5)
@@ -412,7 +296,7 @@ func TestDisableDeadLetterReplay(t *testing.T) {
 			if r.Queued != len(want) {
 				t.Fatalf("replay queued %d, want %d", r.Queued, len(want))
 			}
-			waitFor(t, 20*time.Second, "the replay accepted", func() bool { return len(rc.accepted()) >= len(want) })
+			waitFor(t, 20*time.Second, "the replay accepted", func() bool { return len(rc.Accepted()) >= len(want) })
 			checkOrder(t, rc, want)
 		})
 	}
@@ -438,10 +322,10 @@ func TestTwoWorkersOnePostgres(t *testing.T) {
 	start(t, s2)
 	evs := emitDay(t, st1, 30, 5)
 	evs = append(evs, emitDay2(t, st2, 30)...)
-	waitFor(t, 30*time.Second, "every event accepted", func() bool { return len(rc.accepted()) >= len(evs) })
+	waitFor(t, 30*time.Second, "every event accepted", func() bool { return len(rc.Accepted()) >= len(evs) })
 	time.Sleep(200 * time.Millisecond)
 	checkOrder(t, rc, evs)
-	if n := len(rc.accepted()); n != len(evs) {
+	if n := len(rc.Accepted()); n != len(evs) {
 		t.Fatalf("%d deliveries of %d events: duplicates without a fault", n, len(evs))
 	}
 }

@@ -14,7 +14,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lastmile/lastmile/internal/smtptest"
 )
+
+// config is a Sender configuration for the test server.
+func config(srv *smtptest.Server) Config {
+	return Config{
+		Host: srv.Host, Port: srv.Port, Username: srv.User, Password: srv.Password,
+		From: "notify@lastmile.test", FromName: "Expedição Rápida", RootCAs: srv.RootCAs, Timeout: 10 * time.Second,
+	}
+}
 
 func newSender(t testing.TB, cfg Config) *Sender {
 	t.Helper()
@@ -43,24 +53,24 @@ func testMessage(to string) Message {
 	}
 }
 
-// TestSMTP sends through a real SMTP server (testdata/smtpd.py) on
+// TestSMTP sends through a real SMTP server (internal/smtptest) on
 // loopback: STARTTLS, AUTH, the stored message, errors, session reuse and
 // reconnection after a restart.
 func TestSMTP(t *testing.T) {
-	srv := startSMTP(t)
+	srv := smtptest.Start(t)
 	ctx := context.Background()
-	s := newSender(t, srv.config())
+	s := newSender(t, config(srv))
 
 	t.Run("message", func(t *testing.T) {
 		m := testMessage("ana@example.com")
 		if err := s.Send(ctx, m); err != nil {
 			t.Fatal(err)
 		}
-		got := srv.messages(t, "ana@example.com")
+		got := srv.Messages(t, "ana@example.com")
 		if len(got) != 1 {
 			t.Fatalf("%d messages stored, want 1", len(got))
 		}
-		h := got[0].header
+		h := got[0].Header
 		dec := new(mime.WordDecoder)
 		from, err := (&mail.AddressParser{WordDecoder: dec}).Parse(h.Get("From"))
 		if err != nil || from.Name != "Expedição Rápida" || from.Address != "notify@lastmile.test" {
@@ -93,13 +103,13 @@ func TestSMTP(t *testing.T) {
 		if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt != "multipart/alternative" {
 			t.Errorf("Content-Type %q, want multipart/alternative", h.Get("Content-Type"))
 		}
-		if got[0].text != m.Text {
-			t.Errorf("text part:\n%q\nwant\n%q", got[0].text, m.Text)
+		if got[0].Text != m.Text {
+			t.Errorf("text part:\n%q\nwant\n%q", got[0].Text, m.Text)
 		}
-		if got[0].html != m.HTML {
-			t.Errorf("HTML part:\n%q\nwant\n%q", got[0].html, m.HTML)
+		if got[0].HTML != m.HTML {
+			t.Errorf("HTML part:\n%q\nwant\n%q", got[0].HTML, m.HTML)
 		}
-		if strings.Contains(string(got[0].raw), "Bcc") {
+		if strings.Contains(string(got[0].Raw), "Bcc") {
 			t.Error("message has a Bcc header")
 		}
 	})
@@ -112,9 +122,9 @@ func TestSMTP(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := srv.messages(t, "redelivered@example.com")
-		if len(got) != 2 || got[0].header.Get("Message-ID") != "<"+m.MessageID+">" || got[1].header.Get("Message-ID") != "<"+m.MessageID+">" {
-			t.Errorf("%d messages, Message-IDs %q", len(got), sessions(got))
+		got := srv.Messages(t, "redelivered@example.com")
+		if len(got) != 2 || got[0].Header.Get("Message-ID") != "<"+m.MessageID+">" || got[1].Header.Get("Message-ID") != "<"+m.MessageID+">" {
+			t.Errorf("%d messages, Message-IDs %q", len(got), smtptest.Sessions(got))
 		}
 	})
 
@@ -126,18 +136,18 @@ func TestSMTP(t *testing.T) {
 			if err := s.Send(ctx, m); err != nil {
 				t.Fatal(err)
 			}
-			got := srv.messages(t, m.To)
-			if len(got) != 1 || got[0].text != m.Text || got[0].html != m.HTML {
-				t.Errorf("%s: %d messages, text %q html %q", m.To, len(got), got[0].text, got[0].html)
+			got := srv.Messages(t, m.To)
+			if len(got) != 1 || got[0].Text != m.Text || got[0].HTML != m.HTML {
+				t.Errorf("%s: %d messages, text %q html %q", m.To, len(got), got[0].Text, got[0].HTML)
 			}
-			if got[0].header.Get("Message-ID") == "" || got[0].header.Get("List-Unsubscribe") != "" {
-				t.Errorf("%s: Message-ID %q, List-Unsubscribe %q", m.To, got[0].header.Get("Message-ID"), got[0].header.Get("List-Unsubscribe"))
+			if got[0].Header.Get("Message-ID") == "" || got[0].Header.Get("List-Unsubscribe") != "" {
+				t.Errorf("%s: Message-ID %q, List-Unsubscribe %q", m.To, got[0].Header.Get("Message-ID"), got[0].Header.Get("List-Unsubscribe"))
 			}
 		}
 	})
 
 	t.Run("wrong password is permanent", func(t *testing.T) {
-		cfg := srv.config()
+		cfg := config(srv)
 		cfg.Password = "wrong password"
 		bad := newSender(t, cfg)
 		err := bad.Send(ctx, testMessage("wrongpass@example.com"))
@@ -148,13 +158,13 @@ func TestSMTP(t *testing.T) {
 		if strings.Contains(err.Error(), "wrong password") || strings.Contains(err.Error(), "wrongpass@") {
 			t.Errorf("error shows the password or the address: %v", err)
 		}
-		if n := len(srv.messages(t, "wrongpass@example.com")); n != 0 {
+		if n := len(srv.Messages(t, "wrongpass@example.com")); n != 0 {
 			t.Errorf("%d messages arrived", n)
 		}
 	})
 
 	t.Run("header injection is refused and nothing arrives", func(t *testing.T) {
-		before := len(srv.messages(t, ""))
+		before := len(srv.Messages(t, ""))
 		for _, tc := range []struct {
 			name string
 			edit func(*Message)
@@ -172,7 +182,7 @@ func TestSMTP(t *testing.T) {
 				t.Errorf("%s: error %v, want a permanent ErrInvalid about a line break", tc.name, err)
 			}
 		}
-		if after := len(srv.messages(t, "")); after != before {
+		if after := len(srv.Messages(t, "")); after != before {
 			t.Errorf("%d messages arrived", after-before)
 		}
 	})
@@ -202,7 +212,7 @@ func TestSMTP(t *testing.T) {
 	})
 
 	t.Run("concurrent sends share the pool", func(t *testing.T) {
-		cfg := srv.config()
+		cfg := config(srv)
 		cfg.PoolSize = 3
 		p := newSender(t, cfg)
 		const n = 60
@@ -222,17 +232,17 @@ func TestSMTP(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := srv.messages(t, "pool@example.com")
+		got := srv.Messages(t, "pool@example.com")
 		if len(got) != n {
 			t.Fatalf("%d messages arrived, want %d", len(got), n)
 		}
-		if ss := sessions(got); len(ss) > cfg.PoolSize {
+		if ss := smtptest.Sessions(got); len(ss) > cfg.PoolSize {
 			t.Errorf("%d messages came over %d SMTP sessions, want at most %d", n, len(ss), cfg.PoolSize)
 		}
 	})
 
 	t.Run("untrusted certificate", func(t *testing.T) {
-		cfg := srv.config()
+		cfg := config(srv)
 		cfg.RootCAs = nil // the system's, which do not know the test CA
 		u := newSender(t, cfg)
 		err := u.Send(ctx, testMessage("untrusted@example.com"))
@@ -253,7 +263,7 @@ func TestSMTP(t *testing.T) {
 
 	t.Run("reconnects after a server restart", func(t *testing.T) {
 		var logs bytes.Buffer
-		cfg := srv.config()
+		cfg := config(srv)
 		cfg.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		r := newSender(t, cfg)
 		if err := r.Send(ctx, testMessage("restart@example.com")); err != nil {
@@ -261,25 +271,24 @@ func TestSMTP(t *testing.T) {
 		}
 		// The pooled session dies with the server; the next send opens a
 		// new one without an error.
-		srv.stop()
-		srv.start()
+		srv.Restart(t)
 		if err := r.Send(ctx, testMessage("restart@example.com")); err != nil {
 			t.Fatalf("send after a restart: %v", err)
 		}
 		// While the server is down sends fail, temporarily; they work
 		// again once it is back.
-		srv.stop()
+		srv.Stop()
 		err := r.Send(ctx, testMessage("restart@example.com"))
 		if err == nil || Permanent(err) {
 			t.Errorf("send while the server is down: %v, want a temporary error", err)
 		}
-		srv.start()
+		srv.Restart(t)
 		if err := r.Send(ctx, testMessage("restart@example.com")); err != nil {
 			t.Fatalf("send after the server came back: %v", err)
 		}
-		got := srv.messages(t, "restart@example.com")
-		if len(got) != 3 || len(sessions(got)) != 3 {
-			t.Errorf("%d messages over %d sessions, want 3 over 3", len(got), len(sessions(got)))
+		got := srv.Messages(t, "restart@example.com")
+		if len(got) != 3 || len(smtptest.Sessions(got)) != 3 {
+			t.Errorf("%d messages over %d sessions, want 3 over 3", len(got), len(smtptest.Sessions(got)))
 		}
 		if !strings.Contains(logs.String(), "reconnecting") || strings.Contains(logs.String(), "@") {
 			t.Errorf("log does not show the reconnection, or shows an address:\n%s", logs.String())
@@ -287,7 +296,7 @@ func TestSMTP(t *testing.T) {
 	})
 
 	t.Run("closed sender", func(t *testing.T) {
-		c := newSender(t, srv.config())
+		c := newSender(t, config(srv))
 		if err := c.Send(ctx, testMessage("closed@example.com")); err != nil {
 			t.Fatal(err)
 		}
@@ -445,8 +454,8 @@ func TestErrorRedactsAddresses(t *testing.T) {
 // BenchmarkSend sends e-mails of a realistic size through the loopback
 // server with the default pool and reports e-mails per second.
 func BenchmarkSend(b *testing.B) {
-	srv := startSMTP(b)
-	s := newSender(b, srv.config())
+	srv := smtptest.Start(b)
+	s := newSender(b, config(srv))
 	m := testMessage("bench@example.com")
 	m.Text = strings.Repeat(m.Text, 4)
 	m.HTML = strings.Repeat(m.HTML, 8)

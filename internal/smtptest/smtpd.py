@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A loopback SMTP server for the engine/notify/mail tests (aiosmtpd).
+"""A loopback SMTP server for tests (aiosmtpd), run by package internal/smtptest.
 
 It listens on 127.0.0.1:PORT (0 = any free port), offers STARTTLS with the
 given certificate and requires it before AUTH and before any mail, requires
@@ -10,7 +10,8 @@ X-Test-Session header naming the SMTP session. Recipients at
 reject.example are refused with 550, at tempfail.example with 451.
 
 When it listens it prints "READY <port>" on a line of its own; SIGTERM or
-SIGINT stop it. Run with Debian's python3 and its python3-aiosmtpd package:
+SIGINT stop it, and so does the end of its standard input with
+--watch-stdin (the test process that holds the pipe died). Run with Debian's python3 and its python3-aiosmtpd package:
 
     /usr/bin/python3 smtpd.py --port 0 --cert c.pem --key k.pem \
         --user u --password p --maildir DIR
@@ -71,6 +72,7 @@ def main():
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--maildir", required=True)
+    p.add_argument("--watch-stdin", action="store_true", help="stop at the end of standard input")
     a = p.parse_args()
 
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -107,6 +109,14 @@ def main():
     server = loop.run_until_complete(loop.create_server(factory, host="127.0.0.1", port=a.port))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loop.stop)
+    if a.watch_stdin:
+        fd = sys.stdin.fileno()
+
+        def stdin_readable():
+            if not os.read(fd, 4096):
+                loop.stop()
+
+        loop.add_reader(fd, stdin_readable)
     port = server.sockets[0].getsockname()[1]
     print("READY %d" % port, flush=True)
     try:
