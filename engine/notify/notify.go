@@ -34,8 +34,14 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultWorkers bounds the sends in flight.
-	DefaultWorkers = 64
+	// DefaultWorkers bounds the deliveries claimed and in flight: every
+	// claim and every batch of outcomes waits for the database's writer
+	// (SQLite has one, shared with ingest), so throughput is about
+	// Workers per claim-send-record cycle.
+	DefaultWorkers = 256
+	// DefaultConnsPerHost bounds the connections to one receiver: sends
+	// beyond wait for one, which a receiver prefers to a flood.
+	DefaultConnsPerHost = 64
 	// DefaultLease is how long a claimed delivery stays with its worker
 	// before another may take it: longer than a send can take.
 	DefaultLease = 2 * time.Minute
@@ -55,16 +61,22 @@ const (
 	// DefaultRecipientAttempts bounds the attempts at an e-mail or SMS
 	// before it is dead-lettered.
 	DefaultRecipientAttempts = 8
+	// DefaultKeepSent is how long sent and skipped deliveries are kept
+	// (for GET /v1/webhooks/{id}/deliveries) before they are pruned.
+	DefaultKeepSent = 7 * 24 * time.Hour
+	// pruneEvery is how often they are pruned.
+	pruneEvery = 10 * time.Minute
 	// DefaultPoll is how often the outbox is looked at without a wake-up
 	// (another replica's events, backoffs running out).
 	DefaultPoll = time.Second
 	// maxRetryAfter caps a receiver's Retry-After.
 	maxRetryAfter = time.Hour
+	// claimPerWorker is how many deliveries a claim takes per free
+	// worker.
+	claimPerWorker = 4
 	// probeWait is how long the deliveries held back behind a failing
 	// subscription's probe wait before they are looked at again.
 	probeWait = time.Second
-	// flushEvery bounds how long outcomes wait to be written together.
-	flushEvery = 5 * time.Millisecond
 )
 
 // Config configures a Service. Zero fields take the defaults.
@@ -93,6 +105,8 @@ type Config struct {
 	DisableAfter      time.Duration
 	RecipientAttempts int
 	Poll              time.Duration
+	// KeepSent is how long finished deliveries stay listed.
+	KeepSent time.Duration
 	// Recipients sends e-mail and SMS to recipients (nil: none).
 	Recipients *Recipients
 }
@@ -128,8 +142,11 @@ func (c Config) withDefaults() Config {
 	if c.Poll <= 0 {
 		c.Poll = DefaultPoll
 	}
+	if c.KeepSent <= 0 {
+		c.KeepSent = DefaultKeepSent
+	}
 	if c.Client == nil {
-		c.Client = newClient(c.Timeout, c.AllowPrivate, c.Workers)
+		c.Client = newClient(c.Timeout, c.AllowPrivate, DefaultConnsPerHost)
 	}
 	return c
 }
@@ -272,93 +289,108 @@ func (s *Service) backoff(n int64) time.Duration {
 }
 
 // Run sends deliveries until ctx ends, then waits for the sends in
-// flight (their outcomes are written) and returns.
+// flight, records their outcomes and returns. Each turn records the
+// outcomes that came in and claims as many due deliveries as there are
+// free workers, in one transaction.
 func (s *Service) Run(ctx context.Context) {
-	sem := make(chan struct{}, s.cfg.Workers)
-	outs := make(chan store.Outcome, s.cfg.Workers)
+	outs := make(chan []store.Outcome, s.cfg.Workers)
+	inflight := 0
 	var wg sync.WaitGroup
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		s.writeOutcomes(outs)
-	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var pruned time.Time
+	var done []store.Outcome
 	for {
-		free := s.cfg.Workers - len(sem)
-		var claimed []store.Delivery
-		if free > 0 {
-			now := s.nowMS()
-			var err error
-			claimed, err = s.st.ClaimDeliveries(ctx, now, now+s.cfg.Lease.Milliseconds(), free)
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("claiming deliveries", "err", err)
+		if time.Since(pruned) > pruneEvery {
+			pruned = time.Now()
+			if n, err := s.st.PruneDeliveries(ctx, s.nowMS()-s.cfg.KeepSent.Milliseconds(), 10_000); err != nil && ctx.Err() == nil {
+				s.log.Error("pruning finished deliveries", "err", err)
+			} else if n > 0 {
+				s.log.Info("pruned finished deliveries", "deliveries", n)
 			}
 		}
+		// Collect what finished.
+	collect:
+		for {
+			select {
+			case o := <-outs:
+				done = append(done, o...)
+				inflight--
+			default:
+				break collect
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		free := max(s.cfg.Workers-inflight, 0)
+		var claimed []store.Delivery
+		if len(done) > 0 || free > 0 {
+			now := s.nowMS()
+			// A claim may hold runs of one shipment's deliveries, sent by
+			// one worker: claim more deliveries than free workers.
+			disabled, c, err := s.st.FinishAndClaim(ctx, now, done, now-s.cfg.DisableAfter.Milliseconds(), now+s.cfg.Lease.Milliseconds(), free*claimPerWorker)
+			if err != nil {
+				if ctx.Err() == nil {
+					// The leases lapse and the deliveries are sent
+					// again: at least once.
+					s.log.Error("recording outcomes and claiming deliveries", "err", err, "outcomes", len(done))
+				}
+				done = done[:0]
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			for _, id := range disabled {
+				s.log.Warn("webhook disabled: its receiver failed for too long; its deliveries are in the dead-letter list", "webhook", id)
+			}
+			done, claimed = done[:0], c
+		}
 		if len(claimed) > 0 {
-			s.send(ctx, claimed, sem, outs, &wg)
+			started, now := s.send(ctx, claimed, outs, &wg)
+			inflight += started
+			done = append(done, now...)
 			continue
 		}
 		wait := s.cfg.Poll
-		if next, err := s.st.NextDue(ctx); err == nil && next > 0 {
-			wait = min(wait, max(time.Duration(next-s.nowMS())*time.Millisecond, 5*time.Millisecond))
+		if inflight == 0 {
+			if next, err := s.st.NextDue(ctx); err == nil && next > 0 {
+				wait = min(wait, max(time.Duration(next-s.nowMS())*time.Millisecond, 5*time.Millisecond))
+			}
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			wg.Wait()
-			close(outs)
-			<-flushed
-			return
+		case o := <-outs:
+			done = append(done, o...)
+			inflight--
 		case <-s.wake:
 		case <-timer.C:
 		}
 	}
-}
-
-// writeOutcomes writes outcomes as they come, several per transaction.
-func (s *Service) writeOutcomes(outs <-chan store.Outcome) {
-	var batch []store.Outcome
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		now := s.nowMS()
-		disabled, err := s.st.FinishDeliveries(context.Background(), now, batch, now-s.cfg.DisableAfter.Milliseconds())
-		if err != nil {
-			// The leases lapse and the deliveries are sent again: at
-			// least once.
-			s.log.Error("recording delivery outcomes", "err", err, "deliveries", len(batch))
-		}
-		for _, id := range disabled {
-			s.log.Warn("webhook disabled: its receiver failed for too long; its deliveries are in the dead-letter list", "webhook", id)
-		}
-		batch = batch[:0]
-		s.Wake() // the next deliveries of those shipments are due
-	}
+	// Shutting down: wait for the sends, record what they did.
+	go func() {
+		wg.Wait()
+		close(outs)
+	}()
 	for o := range outs {
-		batch = append(batch, o)
-	drain:
-		for len(batch) < 512 {
-			select {
-			case o, ok := <-outs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			case <-time.After(flushEvery):
-				break drain
-			}
-		}
-		flush()
+		done = append(done, o...)
 	}
-	flush()
+	if len(done) > 0 {
+		now := s.nowMS()
+		if _, err := s.st.FinishDeliveries(context.Background(), now, done, now-s.cfg.DisableAfter.Milliseconds()); err != nil {
+			s.log.Error("recording delivery outcomes at shutdown", "err", err, "outcomes", len(done))
+		}
+	}
 }
 
-// send starts the claimed deliveries, each in its own goroutine bounded
-// by sem. Webhook targets that are failing get one probe delivery; the
-// rest are released untouched until it succeeds.
-func (s *Service) send(ctx context.Context, claimed []store.Delivery, sem chan struct{}, outs chan<- store.Outcome, wg *sync.WaitGroup) {
+// send starts the claimed deliveries and returns how many goroutines it
+// started (each reports its outcomes on outs) and the outcomes decided at
+// once. A claim may hold a run of deliveries of one channel, target and
+// shipment (store.ClaimDeliveries): one goroutine sends it in order and
+// stops at the first that is to be retried, releasing the rest untried
+// behind it. Webhook targets that are failing get one probe delivery; the
+// rest are released untouched until it tells.
+func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<- []store.Outcome, wg *sync.WaitGroup) (started int, now []store.Outcome) {
 	cursors := make([]int64, len(claimed))
 	for i, d := range claimed {
 		cursors[i] = d.Event
@@ -366,14 +398,24 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, sem chan s
 	events, err := s.st.EventsByCursor(ctx, cursors)
 	if err != nil {
 		s.log.Error("reading events to deliver", "err", err)
-		return // leases lapse; tried again
+		return 0, nil // leases lapse; tried again
 	}
+	type runKey struct {
+		channel, target string
+		shipment        int64
+	}
+	type step struct {
+		d    store.Delivery
+		send func() store.Outcome
+	}
+	runs := map[runKey][]step{}
+	var order []runKey
 	hooks := map[string]store.Webhook{}
 	probing := map[string]bool{}
-	for _, d := range claimed {
+	for _, d := range claimed { // in event order
 		ev, ok := events[d.Event]
 		if !ok {
-			outs <- store.Outcome{ID: d.ID, State: store.DeliveryDead, Error: "event no longer stored"}
+			now = append(now, store.Outcome{ID: d.ID, State: store.DeliveryDead, Error: "event no longer stored"})
 			continue
 		}
 		var o func() store.Outcome
@@ -384,15 +426,15 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, sem chan s
 				h, err = s.st.Webhook(ctx, d.Target)
 				if err != nil {
 					s.log.Error("reading webhook", "webhook", d.Target, "err", err)
-					continue // lease lapses
+					continue // the lease lapses
 				}
 				hooks[d.Target] = h
 			}
 			if h.Failures > 0 {
-				if probing[h.ID] {
+				if probing[h.ID] && len(runs[runKey{d.Channel, d.Target, d.Shipment}]) == 0 {
 					// Released uncounted, due again shortly: by then
 					// the probe has told whether the receiver is back.
-					outs <- store.Outcome{ID: d.ID, State: store.DeliveryPending, NextAt: s.nowMS() + probeWait.Milliseconds()}
+					now = append(now, store.Outcome{ID: d.ID, State: store.DeliveryPending, NextAt: s.nowMS() + probeWait.Milliseconds()})
 					continue
 				}
 				probing[h.ID] = true
@@ -400,24 +442,44 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, sem chan s
 			o = func() store.Outcome { return s.sendWebhook(ctx, h, d, ev) }
 		case store.ChannelEmail, store.ChannelSMS:
 			if s.cfg.Recipients == nil {
-				outs <- store.Outcome{ID: d.ID, State: store.DeliverySkipped, Error: "channel not configured"}
+				now = append(now, store.Outcome{ID: d.ID, State: store.DeliverySkipped, Error: "channel not configured"})
 				continue
 			}
 			o = func() store.Outcome { return s.sendRecipient(ctx, d, ev) }
 		default:
-			outs <- store.Outcome{ID: d.ID, State: store.DeliveryDead, Error: "unknown channel " + d.Channel}
+			now = append(now, store.Outcome{ID: d.ID, State: store.DeliveryDead, Error: "unknown channel " + d.Channel})
 			continue
 		}
-		sem <- struct{}{}
+		k := runKey{d.Channel, d.Target, d.Shipment}
+		if _, ok := runs[k]; !ok {
+			order = append(order, k)
+		}
+		runs[k] = append(runs[k], step{d, o})
+	}
+	for _, k := range order {
+		run := runs[k]
+		started++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			out := o()
-			s.count(d.Channel, out)
-			outs <- out
+			res := make([]store.Outcome, 0, len(run))
+			stopped := false
+			for _, st := range run {
+				if stopped {
+					// Behind a delivery to be retried: untried, it waits
+					// (the earlier one is not due, so it is not claimed).
+					res = append(res, store.Outcome{ID: st.d.ID, State: store.DeliveryPending, NextAt: st.d.NextAt})
+					continue
+				}
+				out := st.send()
+				s.count(st.d.Channel, out)
+				res = append(res, out)
+				stopped = out.State == store.DeliveryPending
+			}
+			outs <- res
 		}()
 	}
+	return started, now
 }
 
 // count records an outcome in the metrics.

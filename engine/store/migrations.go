@@ -161,9 +161,10 @@ var migrations = []string{
 		done_at BIGINT,
 		UNIQUE (channel, target, dedupe)
 	);
-	CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending';
+	CREATE INDEX deliveries_pending ON deliveries (event) WHERE state = 'pending';
 	CREATE INDEX deliveries_order ON deliveries (channel, target, shipment, event) WHERE state = 'pending';
 	CREATE INDEX deliveries_target ON deliveries (target, state, event);
+	CREATE INDEX deliveries_dead ON deliveries (target, event) WHERE state = 'dead';
 	ALTER TABLE shipments ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 	CREATE TABLE optouts (
 		channel TEXT NOT NULL,

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lastmile/lastmile/engine/seal"
@@ -141,36 +143,67 @@ func queryDeliveries(ctx context.Context, q querier, query string, args ...any) 
 }
 
 // ClaimDeliveries leases up to limit deliveries that are due at nowMS
-// until leaseUntil, oldest event first, and returns them. A delivery is
-// due when it is pending, its NextAt has come, no claim on it is live, no
-// earlier pending delivery of the same channel, target and shipment
-// exists (so a shipment's notifications arrive in sequence order), and,
-// for a webhook, its subscription is enabled and not backing off. On
-// PostgreSQL claims skip rows other replicas are claiming (FOR UPDATE
-// SKIP LOCKED), so each delivery has one worker at a time.
+// until leaseUntil, oldest event first, and returns them in event order. A delivery is
+// due when it is pending, its NextAt has come, no claim on it is live,
+// every earlier pending delivery of the same channel, target and shipment
+// is due and unclaimed too (so it is in the same claim, earlier: the
+// claimer sends such a run in order, and a shipment's notifications
+// arrive in sequence order), and, for a webhook, its subscription is
+// enabled and not backing off. On PostgreSQL, claims of several replicas
+// take turns (a transaction advisory lock: a claim sees the previous
+// one's leases) and skip rows locked by other writers (FOR UPDATE SKIP
+// LOCKED), so each delivery has one worker at a time.
 func (s *Store) ClaimDeliveries(ctx context.Context, nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
-	lock := ""
-	if s.dialect == Postgres {
-		lock = " FOR UPDATE OF d SKIP LOCKED"
-	}
-	var out []Delivery
-	_, err := s.Tx(ctx, func(tx *Tx) error {
+	_, claimed, err := s.FinishAndClaim(ctx, nowMS, nil, 0, leaseUntil, limit)
+	return claimed, err
+}
+
+// FinishAndClaim records outcomes (as FinishDeliveries) and claims up to
+// limit due deliveries (as ClaimDeliveries) in one transaction: one turn
+// of the database's writer for both, which on SQLite is shared with
+// ingest.
+func (s *Store) FinishAndClaim(ctx context.Context, nowMS int64, outs []Outcome, disableBeforeMS, leaseUntil int64, limit int) (disabled []string, claimed []Delivery, err error) {
+	_, err = s.Tx(ctx, func(tx *Tx) error {
 		var err error
-		out, err = queryDeliveries(tx.ctx, tx.q(), `UPDATE deliveries SET lease_until = $1 WHERE id IN (
-			SELECT d.id FROM deliveries d
-			WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2
-			AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending' AND p.channel = d.channel
-				AND p.target = d.target AND p.shipment = d.shipment AND p.event < d.event)
-			AND (d.channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.target AND w.enabled = 1 AND w.blocked_until <= $2))
-			ORDER BY d.event LIMIT $3`+lock+`)
-			RETURNING id, event, shipment, channel, target, dedupe, state, attempts, next_at, lease_until, status_code, last_error, created, done_at`,
-			leaseUntil, nowMS, limit)
+		if disabled, err = tx.finish(nowMS, outs, disableBeforeMS); err != nil {
+			return err
+		}
+		if limit <= 0 {
+			claimed = nil
+			return nil
+		}
+		claimed, err = tx.claim(nowMS, leaseUntil, limit)
+		// RETURNING keeps no order (PostgreSQL): event order, as claimed.
+		slices.SortFunc(claimed, func(a, b Delivery) int { return cmp.Compare(a.Event, b.Event) })
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+		return nil, nil, fmt.Errorf("store: outbox: %w", err)
 	}
-	return out, nil
+	return disabled, claimed, nil
+}
+
+// claimLock is the PostgreSQL advisory lock key claims take turns on.
+const claimLock = 0x6c6d_636c // "lmcl"
+
+func (tx *Tx) claim(nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
+	lock := ""
+	if tx.s.dialect == Postgres {
+		lock = " FOR UPDATE OF d SKIP LOCKED"
+		if _, err := tx.q().ExecContext(tx.ctx, `SELECT pg_advisory_xact_lock($1)`, claimLock); err != nil {
+			return nil, fmt.Errorf("store: claim lock: %w", err)
+		}
+	}
+	return queryDeliveries(tx.ctx, tx.q(), `UPDATE deliveries SET lease_until = $1 WHERE id IN (
+		SELECT d.id FROM deliveries d
+		WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2
+		AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending' AND p.channel = d.channel
+			AND p.target = d.target AND p.shipment = d.shipment AND p.event < d.event
+			AND (p.next_at > $2 OR p.lease_until > $2))
+		AND (d.channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.target AND w.enabled = 1 AND w.blocked_until <= $2))
+		ORDER BY d.event LIMIT $3`+lock+`)
+		RETURNING id, event, shipment, channel, target, dedupe, state, attempts, next_at, lease_until, status_code, last_error, created, done_at`,
+		leaseUntil, nowMS, limit)
 }
 
 // NextDue returns when the next pending delivery becomes due (Unix ms),
@@ -209,70 +242,71 @@ type Outcome struct {
 // disableBeforeMS (0: never) is disabled and its pending deliveries go to
 // the dead-letter list. It returns the ids of subscriptions it disabled.
 func (s *Store) FinishDeliveries(ctx context.Context, nowMS int64, outs []Outcome, disableBeforeMS int64) ([]string, error) {
-	var disabled []string
-	_, err := s.Tx(ctx, func(tx *Tx) error {
-		disabled = disabled[:0]
-		failed := map[string]int64{} // webhook -> blocked until
-		ok := map[string]bool{}
-		for _, o := range outs {
-			counted := int64(0)
-			if o.Counted {
-				counted = 1
-			}
-			var done any
-			if o.State != DeliveryPending {
-				done = nowMS
-			}
-			_, err := tx.q().ExecContext(tx.ctx, `UPDATE deliveries SET state = $1, attempts = attempts + $2, next_at = $3, lease_until = 0,
-				status_code = $4, last_error = $5, done_at = $6 WHERE id = $7 AND state = 'pending'`,
-				o.State, counted, o.NextAt, o.StatusCode, o.Error, done, o.ID)
-			if err != nil {
-				return fmt.Errorf("store: finish delivery %d: %w", o.ID, err)
-			}
-			if o.Target == "" || !o.Counted {
-				continue
-			}
-			if o.State == DeliverySent {
-				ok[o.Target] = true
-			} else if o.State == DeliveryPending {
-				failed[o.Target] = max(failed[o.Target], o.TargetBlockedUntil)
-			}
-		}
-		for id := range ok {
-			if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET failures = 0, failing_since = NULL WHERE id = $1`, id); err != nil {
-				return fmt.Errorf("store: webhook %s health: %w", id, err)
-			}
-		}
-		for id, until := range failed {
-			// A failure holds the subscription back even when another
-			// attempt of the batch succeeded (a 429's Retry-After is for
-			// every request); only a streak without success counts
-			// towards disabling.
-			streak := int64(1)
-			if ok[id] {
-				streak = 0
-			}
-			var since sql.NullInt64
-			err := tx.q().QueryRowContext(tx.ctx, `UPDATE webhooks SET failures = failures + $1,
-				failing_since = CASE WHEN $1 = 1 THEN COALESCE(failing_since, $2) ELSE failing_since END,
-				blocked_until = CASE WHEN blocked_until > $3 THEN blocked_until ELSE $3 END WHERE id = $4 RETURNING failing_since`,
-				streak, nowMS, until, id).Scan(&since)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return fmt.Errorf("store: webhook %s health: %w", id, err)
-			}
-			if disableBeforeMS > 0 && since.Valid && since.Int64 < disableBeforeMS {
-				if err := tx.disableWebhook(id, nowMS, "failing since "+msTime(since.Int64)); err != nil {
-					return err
-				}
-				disabled = append(disabled, id)
-			}
-		}
-		return nil
-	})
+	disabled, _, err := s.FinishAndClaim(ctx, nowMS, outs, disableBeforeMS, 0, 0)
 	return disabled, err
+}
+
+func (tx *Tx) finish(nowMS int64, outs []Outcome, disableBeforeMS int64) ([]string, error) {
+	var disabled []string
+	failed := map[string]int64{} // webhook -> blocked until
+	ok := map[string]bool{}
+	for _, o := range outs {
+		counted := int64(0)
+		if o.Counted {
+			counted = 1
+		}
+		var done any
+		if o.State != DeliveryPending {
+			done = nowMS
+		}
+		_, err := tx.q().ExecContext(tx.ctx, `UPDATE deliveries SET state = $1, attempts = attempts + $2, next_at = $3, lease_until = 0,
+			status_code = $4, last_error = $5, done_at = $6 WHERE id = $7 AND state = 'pending'`,
+			o.State, counted, o.NextAt, o.StatusCode, o.Error, done, o.ID)
+		if err != nil {
+			return nil, fmt.Errorf("store: finish delivery %d: %w", o.ID, err)
+		}
+		if o.Target == "" || !o.Counted {
+			continue
+		}
+		if o.State == DeliverySent {
+			ok[o.Target] = true
+		} else if o.State == DeliveryPending {
+			failed[o.Target] = max(failed[o.Target], o.TargetBlockedUntil)
+		}
+	}
+	for id := range ok {
+		if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET failures = 0, failing_since = NULL WHERE id = $1`, id); err != nil {
+			return nil, fmt.Errorf("store: webhook %s health: %w", id, err)
+		}
+	}
+	for id, until := range failed {
+		// A failure holds the subscription back even when another
+		// attempt of the batch succeeded (a 429's Retry-After is for
+		// every request); only a streak without success counts
+		// towards disabling.
+		streak := int64(1)
+		if ok[id] {
+			streak = 0
+		}
+		var since sql.NullInt64
+		err := tx.q().QueryRowContext(tx.ctx, `UPDATE webhooks SET failures = failures + $1,
+			failing_since = CASE WHEN $1 = 1 THEN COALESCE(failing_since, $2) ELSE failing_since END,
+			blocked_until = CASE WHEN blocked_until > $3 THEN blocked_until ELSE $3 END WHERE id = $4 RETURNING failing_since`,
+			streak, nowMS, until, id).Scan(&since)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: webhook %s health: %w", id, err)
+		}
+		if disableBeforeMS > 0 && since.Valid && since.Int64 < disableBeforeMS {
+			if err := tx.disableWebhook(id, nowMS, "failing since "+msTime(since.Int64)); err != nil {
+				return nil, err
+			}
+			disabled = append(disabled, id)
+		}
+	}
+	return disabled, nil
 }
 
 // disableWebhook turns a subscription off and moves its pending
@@ -320,35 +354,47 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 // OutboxStats summarises the outbox for metrics.
 type OutboxStats struct {
 	// Pending counts deliveries waiting; OldestPending is the creation
-	// time (ms) of the oldest (0: none).
-	Pending, OldestPending int64
-	// ByState counts deliveries per channel and state.
-	ByState map[[2]string]int64
+	// time (ms) of the oldest (0: none). Dead counts the dead letters.
+	Pending, OldestPending, Dead int64
 }
 
-// OutboxStats counts the outbox's deliveries.
+// OutboxStats counts the outbox's pending deliveries and dead letters
+// (index reads: it does not scan the sent ones).
 func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
-	st := OutboxStats{ByState: map[[2]string]int64{}}
-	rows, err := s.r().QueryContext(ctx, `SELECT channel, state, COUNT(*), MIN(created) FROM deliveries GROUP BY channel, state`)
-	if err != nil {
+	var st OutboxStats
+	if err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state = 'pending'`).Scan(&st.Pending); err != nil {
 		return st, fmt.Errorf("store: outbox stats: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var ch, state string
-		var n, oldest int64
-		if err := rows.Scan(&ch, &state, &n, &oldest); err != nil {
+	if err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state = 'dead'`).Scan(&st.Dead); err != nil {
+		return st, fmt.Errorf("store: outbox stats: %w", err)
+	}
+	if st.Pending > 0 {
+		err := s.r().QueryRowContext(ctx, `SELECT created FROM deliveries WHERE state = 'pending' ORDER BY event LIMIT 1`).Scan(&st.OldestPending)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return st, fmt.Errorf("store: outbox stats: %w", err)
 		}
-		st.ByState[[2]string{ch, state}] = n
-		if state == DeliveryPending {
-			st.Pending += n
-			if st.OldestPending == 0 || oldest < st.OldestPending {
-				st.OldestPending = oldest
-			}
-		}
 	}
-	return st, rows.Err()
+	return st, nil
+}
+
+// PruneDeliveries deletes sent and skipped deliveries finished before
+// beforeMS (dead letters stay until their subscription is deleted or
+// they are replayed), at most limit rows; it returns how many.
+func (s *Store) PruneDeliveries(ctx context.Context, beforeMS int64, limit int) (int64, error) {
+	var n int64
+	_, err := s.Tx(ctx, func(tx *Tx) error {
+		res, err := tx.q().ExecContext(tx.ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+			WHERE state IN ('sent', 'skipped') AND done_at < $1 LIMIT $2)`, beforeMS, limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune deliveries: %w", err)
+	}
+	return n, nil
 }
 
 // EventByCursor returns the event with that cursor.
