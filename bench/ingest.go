@@ -17,6 +17,7 @@ import (
 
 	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/engine/notify"
 	"github.com/lastmile/lastmile/graph"
 )
 
@@ -53,6 +54,12 @@ type IngestConfig struct {
 	MaxPings int64
 	// CPUProfile, when set, receives a CPU profile of the load phase.
 	CPUProfile string
+	// Hook, when set, is the mode of a webhook receiver on loopback
+	// (HookModes) that Hooks subscriptions (default 1) to every event
+	// point at, to measure ingest with deliveries running and the
+	// deliveries themselves.
+	Hook  string
+	Hooks int
 	// Logger receives progress (nil: discard).
 	Logger *slog.Logger
 }
@@ -76,6 +83,23 @@ type IngestResult struct {
 	// Setup is the time to draw the tours, create the shipments and store
 	// the plans.
 	Setup time.Duration
+	// With a webhook receiver: its mode; the deliveries it accepted
+	// (Received, of Distinct event ids) by the end of Drain, the time
+	// after the load until the outbox was empty (or gave up: Pending
+	// left); DeliveriesPerSec over load and drain; SoonP50 and SoonP99
+	// the time from posting the ping that made arriving_soon true to its
+	// webhook's arrival.
+	Hook                      string
+	Received, Distinct        int
+	Drain                     time.Duration
+	Pending                   int64
+	DeliveriesPerSec          float64
+	SoonN                     int
+	SoonP50, SoonP99, SoonMax time.Duration
+	// LateN, LateP50 and LateP99: the same for the pings of the load's
+	// second half, past the start-of-day burst.
+	LateN            int
+	LateP50, LateP99 time.Duration
 }
 
 // ingestVan is one van's route and pings.
@@ -135,7 +159,16 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	log.Info("ingest: tours drawn", "vans", len(vans), "seconds", time.Since(t0).Seconds())
 
 	// The server, with its own state.
-	ss, err := startStateServer(g, cfg.DB, cfg.Dir, cfg.Clients+2, engine.ServerConfig{}, log)
+	scfg := engine.ServerConfig{}
+	var hook *hookReceiver
+	if cfg.Hook != "" {
+		if hook, err = startHookReceiver(cfg.Hook); err != nil {
+			return nil, err
+		}
+		defer hook.close()
+		scfg.Notify = notify.Config{AllowPrivate: true}
+	}
+	ss, err := startStateServer(g, cfg.DB, cfg.Dir, cfg.Clients+2, scfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +203,18 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 			return nil, fmt.Errorf("create plan: %d %v %s", status, err, ingestClip(out, 300))
 		}
 	}
-	res := &IngestResult{Backend: st.Dialect().String(), Vans: len(vans), Setup: time.Since(t0)}
+	for k := range cfg.Hooks {
+		if hook == nil {
+			break
+		}
+		body, _ := json.Marshal(map[string]any{"url": fmt.Sprintf("%s/hook/%d", hook.url, k), "events": []string{"*"}})
+		status, out, err := post("/v1/webhooks", body)
+		if err != nil || status != 201 {
+			return nil, fmt.Errorf("subscribe a webhook: %d %v %s", status, err, ingestClip(out, 300))
+		}
+	}
+	var pings pingLog
+	res := &IngestResult{Backend: st.Dialect().String(), Vans: len(vans), Setup: time.Since(t0), Hook: cfg.Hook}
 	log.Info("ingest: plans stored", "seconds", res.Setup.Seconds())
 
 	// Load.
@@ -228,6 +272,11 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				}
 				body, _ := json.Marshal(map[string]any{"positions": batch})
 				rt := time.Now()
+				if hook != nil {
+					for _, p := range batch {
+						pings.add(p.Vehicle, int64(p.Time), rt)
+					}
+				}
 				status, out, err := post("/v1/positions", body)
 				local = append(local, time.Since(rt))
 				sent.Add(int64(len(batch)))
@@ -265,6 +314,40 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	if err == nil {
 		res.Events = int64(len(evs))
 	}
+	if hook != nil {
+		// Drain: until the outbox is empty, at most 60 s for a healthy
+		// receiver, 2 s for the others (they keep their deliveries
+		// pending: what is measured is ingest beside them).
+		t2 := time.Now()
+		drainFor := 60 * time.Second
+		if cfg.Hook != HookOK {
+			drainFor = 2 * time.Second
+		}
+		for time.Since(t2) < drainFor {
+			ob, err := st.OutboxStats(context.Background())
+			if err != nil {
+				return nil, err
+			}
+			if res.Pending = ob.Pending; ob.Pending == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		res.Drain = time.Since(t2)
+		res.Received, res.Distinct = hook.counts()
+		res.DeliveriesPerSec = float64(res.Received) / time.Since(t1).Seconds()
+		lat := hook.latencies(&pings, ingestVanOf, t1)
+		if res.SoonN = len(lat); len(lat) > 0 {
+			res.SoonP50, res.SoonP99, res.SoonMax = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+		}
+		// Past the start of the day: every van's first ping makes its
+		// stops out for delivery and its first ones arriving soon at
+		// once, a burst the outbox drains in seconds.
+		lat = hook.latencies(&pings, ingestVanOf, t1.Add(res.Elapsed/2))
+		if res.LateN = len(lat); len(lat) > 0 {
+			res.LateP50, res.LateP99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		}
+	}
 	return res, nil
 }
 
@@ -295,6 +378,9 @@ func (c IngestConfig) withDefaults() IngestConfig {
 	}
 	if c.Duration <= 0 {
 		c.Duration = 20 * time.Second
+	}
+	if c.Hook != "" && c.Hooks <= 0 {
+		c.Hooks = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -340,6 +426,12 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d\n",
 		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,
 		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0))
+	if r.Hook != "" {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		fmt.Fprintf(w, "webhooks: receiver %s received %d distinct %d deliveries/s %.0f drain %.1fs pending %d arriving_soon %d p50 %.1fms p99 %.1fms max %.1fms second-half %d p50 %.1fms p99 %.1fms\n",
+			r.Hook, r.Received, r.Distinct, r.DeliveriesPerSec, r.Drain.Seconds(), r.Pending, r.SoonN, ms(r.SoonP50), ms(r.SoonP99), ms(r.SoonMax),
+			r.LateN, ms(r.LateP50), ms(r.LateP99))
+	}
 }
 
 // ingestClip shortens an answer for an error message.

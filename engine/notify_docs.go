@@ -98,6 +98,38 @@ var shipmentNotifyDoc = &apiOperation{
 	Errors: append([]int{400, 404}, authErrors...),
 }
 
+var (
+	templateLangParam = pathParam("language", "The language: en, pt, es, fr.", "pt")
+	templateFileParam = pathParam("file", "EVENT.KIND.tmpl with KIND subject, text, html or sms; or layout.text.tmpl, layout.html.tmpl.",
+		"delivered.sms.tmpl")
+)
+
+var templatePutDoc = &apiOperation{
+	ID: "putTemplate", Summary: "Override a message template (admin)", Tags: []string{"notifications"},
+	Description: "The body is the template text (Go text/template; html/template for .html.tmpl), at most 64 KiB. It must parse " +
+		"and render the sample inputs, or the answer is 400 with the reason; every replica uses it within 5 s.",
+	Params: []apiParam{templateLangParam, templateFileParam},
+	OK: apiContent{Description: "The stored template.", MediaType: "application/json", Schema: object([]string{"name", "bytes", "updated"},
+		map[string]any{"name": map[string]any{"type": "string"}, "bytes": map[string]any{"type": "integer"}, "updated": map[string]any{"type": "integer"}})},
+	Errors: append([]int{400, 413}, authErrors...),
+}
+
+var templateDeleteDoc = &apiOperation{
+	ID: "deleteTemplate", Summary: "Remove a template override (admin)", Tags: []string{"notifications"},
+	Params: []apiParam{templateLangParam, templateFileParam},
+	OK: apiContent{Description: "Deleted: the built-in (or --templates folder's) template is used again.", MediaType: "application/json",
+		Schema: object([]string{"name", "deleted"}, map[string]any{"name": map[string]any{"type": "string"}, "deleted": map[string]any{"const": true}})},
+	Errors: append([]int{404}, authErrors...),
+}
+
+var templateListDoc = &apiOperation{
+	ID: "listTemplates", Summary: "The template overrides stored through the API (admin)", Tags: []string{"notifications"},
+	OK: apiContent{Description: "Their names, sizes and times.", MediaType: "application/json", Schema: object([]string{"templates"},
+		map[string]any{"templates": arrayOf(object([]string{"name", "bytes", "updated"}, map[string]any{"name": map[string]any{"type": "string"},
+			"bytes": map[string]any{"type": "integer"}, "updated": map[string]any{"type": "integer"}}))})},
+	Errors: authErrors,
+}
+
 // unsubscribeDoc documents the page (GET) and its form's answer (POST).
 func unsubscribeDoc(method string) *apiOperation {
 	op := &apiOperation{

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -334,4 +335,66 @@ func validToken(t string) bool {
 		}
 	}
 	return true
+}
+
+// appendNotifyMetrics writes the notification metrics in the Prometheus
+// text format: attempts by channel and outcome, retries, the outbox's
+// pending deliveries and the age of the oldest, dead letters.
+func (s *Server) appendNotifyMetrics(b []byte) []byte {
+	if s.notify == nil {
+		return b
+	}
+	snap, err := s.notify.Snapshot(context.Background())
+	if err != nil {
+		s.log.Error("notification metrics", "err", err)
+		return b
+	}
+	b = append(b, "# HELP lastmile_deliveries_total Delivery attempts by channel (webhook, email, sms) and outcome (sent, failed: to retry, dead, skipped).\n"...)
+	b = append(b, "# TYPE lastmile_deliveries_total counter\n"...)
+	keys := make([][2]string, 0, len(snap.Outcomes))
+	for k := range snap.Outcomes {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y [2]string) int { return strings.Compare(x[0]+"/"+x[1], y[0]+"/"+y[1]) })
+	for _, k := range keys {
+		b = fmt.Appendf(b, "lastmile_deliveries_total{channel=%q,outcome=%q} %d\n", k[0], k[1], snap.Outcomes[k])
+	}
+	age := 0.0
+	if snap.Outbox.OldestPending > 0 {
+		age = max(float64(time.Now().UnixMilli()-snap.Outbox.OldestPending)/1000, 0)
+	}
+	b = fmt.Appendf(b, "# HELP lastmile_delivery_retries_total Failed attempts queued to be tried again.\n# TYPE lastmile_delivery_retries_total counter\nlastmile_delivery_retries_total %d\n", snap.Retries)
+	b = fmt.Appendf(b, "# HELP lastmile_outbox_pending Deliveries waiting in the outbox.\n# TYPE lastmile_outbox_pending gauge\nlastmile_outbox_pending %d\n", snap.Outbox.Pending)
+	b = fmt.Appendf(b, "# HELP lastmile_outbox_oldest_seconds Age of the oldest pending delivery.\n# TYPE lastmile_outbox_oldest_seconds gauge\nlastmile_outbox_oldest_seconds %g\n", age)
+	b = fmt.Appendf(b, "# HELP lastmile_dead_letters Deliveries given up (dead-letter list; replay re-sends them).\n# TYPE lastmile_dead_letters gauge\nlastmile_dead_letters %d\n", snap.Outbox.Dead)
+	return b
+}
+
+func (s *Server) handleTemplatePut(ctx *fasthttp.RequestCtx, p pathParams) error {
+	info, err := s.notify.PutTemplate(context.Background(), string(p.Get("language")), string(p.Get("file")), ctx.PostBody())
+	if err != nil {
+		return err
+	}
+	s.log.Info("template stored", "name", info.Name, "bytes", info.Bytes, "by", principal(ctx).KeyID)
+	return s.writeJSON(ctx, info)
+}
+
+func (s *Server) handleTemplateList(ctx *fasthttp.RequestCtx, _ pathParams) error {
+	ts, err := s.notify.Templates(context.Background())
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []notify.TemplateInfo{}
+	}
+	return s.writeJSON(ctx, map[string]any{"templates": ts})
+}
+
+func (s *Server) handleTemplateDelete(ctx *fasthttp.RequestCtx, p pathParams) error {
+	lang, file := string(p.Get("language")), string(p.Get("file"))
+	if err := s.notify.DeleteTemplate(context.Background(), lang, file); err != nil {
+		return err
+	}
+	s.log.Info("template deleted", "name", lang+"/"+file, "by", principal(ctx).KeyID)
+	return s.writeJSON(ctx, map[string]any{"name": lang + "/" + file, "deleted": true})
 }

@@ -139,7 +139,7 @@ func TestWebhookAPI(t *testing.T) {
 		{`{"url": "https://example.com/x", "events": ["nope"]}`, 400},
 		{`{"url": "https://example.com/x", "events": ["*"], "extra": 1}`, 400},
 		{`{"url": "https://example.com/x"`, 400},
-		{`{"url": "https://example.com/` + strings.Repeat("a", 70000) + `", "events": ["*"]}`, 413},
+		{`{"url": "https://example.com/` + strings.Repeat("a", 3000) + `", "events": ["*"]}`, 400},
 		{`{"url": "https://example.com/x", "events": ["delivered"]}`, 201},
 	} {
 		status, body := strict.call(t, "POST", "/v1/webhooks", strict.admin, c.body)
@@ -216,6 +216,12 @@ func TestWebhookAPI(t *testing.T) {
 	if len(page.Deliveries) != 1 || page.Deliveries[0].Type != "shipped" || page.Deliveries[0].Attempts != 1 {
 		t.Fatalf("deliveries %+v", page)
 	}
+	status, metrics := ds.call(t, "GET", "/metrics", "", nil)
+	for _, want := range []string{`lastmile_deliveries_total{channel="webhook",outcome="sent"} 1`, "lastmile_outbox_pending 0", "lastmile_dead_letters 0"} {
+		if status != 200 || !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	var rep notify.Replayed
 	ds.mustCall(t, 200, "POST", "/v1/webhooks/"+w.ID+"/replay", disp, map[string]any{"after": 0}, &rep)
 	if rep.Queued != 1 {
@@ -236,4 +242,40 @@ func TestWebhookAPI(t *testing.T) {
 	ds.mustCall(t, 200, "PUT", "/v1/shipments/W1/notify", disp, map[string]any{"email": []string{"delivered"}, "sms": []string{}}, nil)
 	ds.mustCall(t, 400, "PUT", "/v1/shipments/W1/notify", disp, map[string]any{"email": []string{"rerouted"}}, nil)
 	ds.mustCall(t, 404, "PUT", "/v1/shipments/NOPE/notify", disp, map[string]any{}, nil)
+}
+
+// TestTemplateAPI: admin only; oversized, broken and misnamed templates
+// get JSON errors; a stored one is listed and can be deleted.
+func TestTemplateAPI(t *testing.T) {
+	// A body limit above the templates' own, so that their check answers.
+	ds := newDispatchServerWith(t, "sqlite", func(c *ServerConfig) { c.MaxBodyBytes = 1 << 20 })
+	_, disp := ds.key(t, "dispatcher", "")
+	if status, _ := ds.call(t, "PUT", "/v1/templates/en/delivered.sms.tmpl", disp, "Delivered {{.Tracking}}"); status != 403 {
+		t.Fatalf("dispatcher stores a template: %d", status)
+	}
+	for _, c := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/v1/templates/en/delivered.sms.tmpl", "Delivered {{.Tracking}} {{.TrackingURL}}", 200},
+		{"/v1/templates/en/delivered.sms.tmpl", "{{.Nope}}", 400},
+		{"/v1/templates/en/delivered.sms.tmpl", "{{if}", 400},
+		{"/v1/templates/en/delivered.subject.tmpl", strings.Repeat("a", 64<<10+1), 413},
+		{"/v1/templates/en/nope.sms.tmpl", "x", 400},
+		{"/v1/templates/xx/delivered.sms.tmpl", "x", 400},
+	} {
+		status, body := ds.call(t, "PUT", c.path, ds.admin, c.body)
+		if status != c.want || (status >= 400 && !strings.Contains(string(body), `"message"`)) {
+			t.Errorf("PUT %s %.20q: %d %s, want %d", c.path, c.body, status, clip(body, 200), c.want)
+		}
+	}
+	var list struct {
+		Templates []notify.TemplateInfo `json:"templates"`
+	}
+	ds.mustCall(t, 200, "GET", "/v1/templates", ds.admin, nil, &list)
+	if len(list.Templates) != 1 || list.Templates[0].Name != "en/delivered.sms.tmpl" {
+		t.Fatalf("list %+v", list)
+	}
+	ds.mustCall(t, 200, "DELETE", "/v1/templates/en/delivered.sms.tmpl", ds.admin, nil, nil)
+	ds.mustCall(t, 404, "DELETE", "/v1/templates/en/delivered.sms.tmpl", ds.admin, nil, nil)
 }

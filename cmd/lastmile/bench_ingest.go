@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/lastmile/lastmile/bench"
@@ -26,6 +27,8 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	keep := fs.String("keep", "", "keep the SQLite state in this folder (to time a restart on it)")
 	maxPings := fs.Int64("pings", 0, "stop after this many pings (0: at --duration)")
 	interval := fs.Duration("interval", 10*time.Second, "simulated time between a van's pings")
+	hook := fs.String("webhook", "", "subscribe a webhook receiver on loopback to every event: "+strings.Join(bench.HookModes, ", "))
+	hooks := fs.Int("webhooks", 1, "subscriptions to that receiver (each event is delivered to each)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -42,7 +45,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	}
 	res, err := bench.Ingest(bench.IngestConfig{Graph: r.Current(), DB: *db, Vans: *vans, Stops: *stops, Batch: *batch,
 		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Seed: *seed, CPUProfile: *cpuprofile, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
-		Logger: newLogger(stderr, false)})
+		Hook: *hook, Hooks: *hooks, Logger: newLogger(stderr, false)})
 	if err != nil {
 		return err
 	}

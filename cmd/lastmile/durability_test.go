@@ -21,6 +21,7 @@ import (
 	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/internal/pgtest"
+	"github.com/lastmile/lastmile/internal/webhooktest"
 )
 
 // envAsCLI makes the test binary run as lastmile (for serve processes the
@@ -61,7 +62,10 @@ func freeAddr(t *testing.T) string {
 func (e serveEnv) start(t *testing.T) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	args := []string{"serve", "--graph", e.lmg, "--addr", addr, "--state", e.data, "--log-level", "warn"}
+	// Webhooks to the test's receiver on loopback; a short lease, so that
+	// deliveries claimed by a killed process are taken over in seconds.
+	args := []string{"serve", "--graph", e.lmg, "--addr", addr, "--state", e.data, "--log-level", "warn",
+		"--webhook-allow-private", "--webhook-timeout", "2s", "--delivery-lease", "4s"}
 	if e.db != "" {
 		args = append(args, "--db", e.db)
 	}
@@ -387,9 +391,16 @@ func TestSurvivesSIGKILL(t *testing.T) {
 				t.Fatalf("reference run: events for %d of %d shipments", len(want), len(day.day.Shipments))
 			}
 
-			// Killed at 20 random moments.
+			// Killed at 20 random moments, with a webhook subscribed to
+			// every event.
 			e := env()
 			srv := e.start(t)
+			rcv := webhooktest.New(t)
+			var hook struct{ Secret string }
+			if status, out, err := call(srv.url, "POST", "/v1/webhooks", admin, map[string]any{"url": rcv.URL, "events": []string{"*"}}); err != nil || status != 201 || json.Unmarshal(out, &hook) != nil {
+				t.Fatalf("subscribe: %d %v %s", status, err, out)
+			}
+			rcv.SetSecret(hook.Secret)
 			stops = day.setup(t, srv.url, admin)
 			rng := rand.New(rand.NewPCG(11, 12))
 			kills := map[int]bool{}
@@ -434,9 +445,12 @@ func TestSurvivesSIGKILL(t *testing.T) {
 					srv = e.start(t)
 				}
 			}
-			got := timelines(t, eventLog(t, srv.url, admin))
+			final := eventLog(t, srv.url, admin)
+			got := timelines(t, final)
+			checkWebhooks(t, rcv, final)
 			srv.kill()
-			t.Logf("%d restarts after SIGKILL, %d of them with a request in flight; %d actions", restarts, cut, len(day.actions))
+			t.Logf("%d restarts after SIGKILL, %d of them with a request in flight; %d actions; %d webhook deliveries of %d events",
+				restarts, cut, len(day.actions), len(rcv.Accepted()), len(final))
 			compareTimelines(t, want, got)
 			checkPings(t, e, day)
 
@@ -499,4 +513,40 @@ func checkPings(t *testing.T, e serveEnv, d *durableDay) {
 			t.Errorf("%s: %d pings stored, %d sent", vt.ID, len(got), len(vt.Pings))
 		}
 	}
+}
+
+// checkWebhooks waits (60 s at most) until the receiver accepted every
+// event of the log, then checks that nothing else came, each shipment's
+// events in seq order, and that duplicates (at least once, across the
+// kills) carry the same webhook-id.
+func checkWebhooks(t *testing.T, rcv *webhooktest.Receiver, log []map[string]any) {
+	t.Helper()
+	want := make([]webhooktest.Event, len(log))
+	for i, ev := range log {
+		b, _ := json.Marshal(ev)
+		if err := json.Unmarshal(b, &want[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	for t0 := time.Now(); time.Since(t0) < 60*time.Second; time.Sleep(100 * time.Millisecond) {
+		if err = webhooktest.CheckOrder(rcv.Accepted(), want); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("webhooks after the kills: %v", err)
+	}
+	if bad := rcv.BadSignatures(); len(bad) > 0 {
+		t.Fatalf("%d deliveries with a bad signature", len(bad))
+	}
+	ids := map[string]int{}
+	for _, d := range rcv.Accepted() {
+		ids[d.ID]++
+	}
+	dups := 0
+	for _, n := range ids {
+		dups += n - 1
+	}
+	t.Logf("webhooks: %d events, %d deliveries accepted, %d duplicates (same webhook-id)", len(want), len(rcv.Accepted()), dups)
 }

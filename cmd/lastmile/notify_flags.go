@@ -56,7 +56,7 @@ func (f *notifyFlags) recipients(log *slog.Logger) (*notify.Recipients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	cfg := notify.RecipientsConfig{Templates: tpl, PublicURL: *f.publicURL, Carrier: *f.carrier}
+	cfg := notify.RecipientsConfig{Templates: tpl, TemplatesDir: *f.templates, PublicURL: *f.publicURL, Carrier: *f.carrier}
 	a, b, ok := strings.Cut(*f.night, "-")
 	na, errA := strconv.Atoi(a)
 	nb, errB := strconv.Atoi(b)

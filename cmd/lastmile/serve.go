@@ -37,6 +37,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	retention := fs.Duration("retention", 30*24*time.Hour, "erase a shipment's personal data this long after its last attempt ended")
 	noState := fs.Bool("no-state", false, "serve routing only: no dispatch state, no keys")
 	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks target private, loopback and link-local addresses (tests, closed networks)")
+	hookTimeout := fs.Duration("webhook-timeout", notify.DefaultTimeout, "time allowed for one webhook request")
+	lease := fs.Duration("delivery-lease", notify.DefaultLease, "how long a claimed delivery stays with this process before another takes it over (after a crash); longer than --webhook-timeout")
 	hookDisable := fs.Duration("webhook-disable-after", notify.DefaultDisableAfter, "disable a webhook whose every delivery failed this long; its deliveries go to the dead-letter list")
 	nf := addNotifyFlags(fs)
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key the server speaks HTTPS")
@@ -142,6 +144,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *lease <= *hookTimeout {
+		return usagef("--delivery-lease (%v) must be longer than --webhook-timeout (%v)", *lease, *hookTimeout)
+	}
 	live := engine.LiveConfig{Horizon: *horizon, MinInterval: *trafficInterval}
 	if *profile != "" {
 		if live.Profile, err = engine.LoadProfile(*profile, g); err != nil {
@@ -158,7 +163,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
 		MaxTrafficObservations: *maxObs, Live: live,
 		Store: st, AdminKey: adminKey, PublicRouting: *publicRouting, Retention: *retention,
-		Notify: notify.Config{AllowPrivate: *hookPrivate, DisableAfter: *hookDisable, Recipients: recipients},
+		Notify: notify.Config{AllowPrivate: *hookPrivate, DisableAfter: *hookDisable, Recipients: recipients, Timeout: *hookTimeout, Lease: *lease},
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -71,12 +71,11 @@ const (
 	DefaultPoll = time.Second
 	// maxRetryAfter caps a receiver's Retry-After.
 	maxRetryAfter = time.Hour
+	// wakeEvery spaces the claims that commits wake.
+	wakeEvery = 5 * time.Millisecond
 	// claimPerWorker is how many deliveries a claim takes per free
 	// worker.
 	claimPerWorker = 4
-	// probeWait is how long the deliveries held back behind a failing
-	// subscription's probe wait before they are looked at again.
-	probeWait = time.Second
 )
 
 // Config configures a Service. Zero fields take the defaults.
@@ -217,7 +216,7 @@ func (s *Service) fanout(tx *store.Tx, evs []store.Event) error {
 		for _, h := range hooks {
 			if matches(h.Events, h.Tracking, e) {
 				ds = append(ds, store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: store.ChannelWebhook,
-					Target: h.ID, Dedupe: e.ID, NextAt: now, Created: now})
+					Target: h.ID, Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now})
 			}
 		}
 	}
@@ -293,8 +292,10 @@ func (s *Service) backoff(n int64) time.Duration {
 // outcomes that came in and claims as many due deliveries as there are
 // free workers, in one transaction.
 func (s *Service) Run(ctx context.Context) {
-	outs := make(chan []store.Outcome, s.cfg.Workers)
+	outs := make(chan runDone, s.cfg.Workers)
 	inflight := 0
+	busy := map[string]int{} // runs in flight per target (channel/id)
+	var nextDue time.Time    // when NextDue was last read
 	var wg sync.WaitGroup
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -313,9 +314,10 @@ func (s *Service) Run(ctx context.Context) {
 	collect:
 		for {
 			select {
-			case o := <-outs:
-				done = append(done, o...)
+			case r := <-outs:
+				done = append(done, r.outs...)
 				inflight--
+				busy[r.target]--
 			default:
 				break collect
 			}
@@ -327,9 +329,26 @@ func (s *Service) Run(ctx context.Context) {
 		var claimed []store.Delivery
 		if len(done) > 0 || free > 0 {
 			now := s.nowMS()
-			// A claim may hold runs of one shipment's deliveries, sent by
-			// one worker: claim more deliveries than free workers.
-			disabled, c, err := s.st.FinishAndClaim(ctx, now, done, now-s.cfg.DisableAfter.Milliseconds(), now+s.cfg.Lease.Milliseconds(), free*claimPerWorker)
+			// Per target: at most ConnsPerHost runs in flight, so a slow
+			// receiver holds only its own workers; one probe at a time to
+			// a failing one. A claim may hold runs of one shipment's
+			// deliveries, sent by one worker: it takes more deliveries
+			// than free workers.
+			limit := func(t store.Target) int {
+				k := t.Channel + "/" + t.ID
+				if t.Failures > 0 {
+					if busy[k] > 0 {
+						return 0
+					}
+					return 1
+				}
+				return min(free, max(DefaultConnsPerHost-busy[k], 0)) * claimPerWorker
+			}
+			if free == 0 {
+				limit = nil
+			}
+			disabled, c, err := s.st.FinishAndClaim(ctx, now, done, now-s.cfg.DisableAfter.Milliseconds(), now+s.cfg.Lease.Milliseconds(),
+				s.recipientChannels(), limit)
 			if err != nil {
 				if ctx.Err() == nil {
 					// The leases lapse and the deliveries are sent
@@ -347,12 +366,17 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		if len(claimed) > 0 {
 			started, now := s.send(ctx, claimed, outs, &wg)
-			inflight += started
+			for _, k := range started {
+				busy[k]++
+			}
+			inflight += len(started)
 			done = append(done, now...)
 			continue
 		}
 		wait := s.cfg.Poll
-		if inflight == 0 {
+		if inflight == 0 && time.Since(nextDue) >= s.cfg.Poll {
+			// At most once a Poll: it reads every pending delivery.
+			nextDue = time.Now()
 			if next, err := s.st.NextDue(ctx); err == nil && next > 0 {
 				wait = min(wait, max(time.Duration(next-s.nowMS())*time.Millisecond, 5*time.Millisecond))
 			}
@@ -360,10 +384,17 @@ func (s *Service) Run(ctx context.Context) {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-		case o := <-outs:
-			done = append(done, o...)
+		case r := <-outs:
+			done = append(done, r.outs...)
 			inflight--
+			busy[r.target]--
 		case <-s.wake:
+			// Every commit wakes the loop: when the last look found
+			// nothing, look again at most every wakeEvery, so a burst of
+			// commits costs one look.
+			if len(claimed) == 0 {
+				time.Sleep(wakeEvery)
+			}
 		case <-timer.C:
 		}
 	}
@@ -372,8 +403,8 @@ func (s *Service) Run(ctx context.Context) {
 		wg.Wait()
 		close(outs)
 	}()
-	for o := range outs {
-		done = append(done, o...)
+	for r := range outs {
+		done = append(done, r.outs...)
 	}
 	if len(done) > 0 {
 		now := s.nowMS()
@@ -383,14 +414,13 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// send starts the claimed deliveries and returns how many goroutines it
-// started (each reports its outcomes on outs) and the outcomes decided at
-// once. A claim may hold a run of deliveries of one channel, target and
+// send starts the claimed deliveries and returns the targets of the
+// goroutines it started (each reports its outcomes on outs) and the
+// outcomes decided at once. A claim may hold a run of deliveries of one channel, target and
 // shipment (store.ClaimDeliveries): one goroutine sends it in order and
 // stops at the first that is to be retried, releasing the rest untried
-// behind it. Webhook targets that are failing get one probe delivery; the
-// rest are released untouched until it tells.
-func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<- []store.Outcome, wg *sync.WaitGroup) (started int, now []store.Outcome) {
+// behind it.
+func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<- runDone, wg *sync.WaitGroup) (started []string, now []store.Outcome) {
 	cursors := make([]int64, len(claimed))
 	for i, d := range claimed {
 		cursors[i] = d.Event
@@ -398,7 +428,7 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<
 	events, err := s.st.EventsByCursor(ctx, cursors)
 	if err != nil {
 		s.log.Error("reading events to deliver", "err", err)
-		return 0, nil // leases lapse; tried again
+		return nil, nil // leases lapse; tried again
 	}
 	type runKey struct {
 		channel, target string
@@ -411,7 +441,6 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<
 	runs := map[runKey][]step{}
 	var order []runKey
 	hooks := map[string]store.Webhook{}
-	probing := map[string]bool{}
 	for _, d := range claimed { // in event order
 		ev, ok := events[d.Event]
 		if !ok {
@@ -429,15 +458,6 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<
 					continue // the lease lapses
 				}
 				hooks[d.Target] = h
-			}
-			if h.Failures > 0 {
-				if probing[h.ID] && len(runs[runKey{d.Channel, d.Target, d.Shipment}]) == 0 {
-					// Released uncounted, due again shortly: by then
-					// the probe has told whether the receiver is back.
-					now = append(now, store.Outcome{ID: d.ID, State: store.DeliveryPending, NextAt: s.nowMS() + probeWait.Milliseconds()})
-					continue
-				}
-				probing[h.ID] = true
 			}
 			o = func() store.Outcome { return s.sendWebhook(ctx, h, d, ev) }
 		case store.ChannelEmail, store.ChannelSMS:
@@ -458,13 +478,20 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<
 	}
 	for _, k := range order {
 		run := runs[k]
-		started++
+		target := k.channel + "/" + k.target
+		started = append(started, target)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			res := make([]store.Outcome, 0, len(run))
 			stopped := false
+			t0 := time.Now()
 			for _, st := range run {
+				if !stopped && time.Since(t0) > s.cfg.Lease/2 {
+					// The rest would outlive the lease: left for the
+					// next claim (released untried).
+					stopped = true
+				}
 				if stopped {
 					// Behind a delivery to be retried: untried, it waits
 					// (the earlier one is not due, so it is not claimed).
@@ -476,10 +503,24 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<
 				res = append(res, out)
 				stopped = out.State == store.DeliveryPending
 			}
-			outs <- res
+			outs <- runDone{target, res}
 		}()
 	}
 	return started, now
+}
+
+// runDone is what a run's goroutine reports: its target and outcomes.
+type runDone struct {
+	target string
+	outs   []store.Outcome
+}
+
+// recipientChannels lists the configured recipient channels.
+func (s *Service) recipientChannels() []string {
+	if s.cfg.Recipients == nil {
+		return nil
+	}
+	return s.cfg.Recipients.channels()
 }
 
 // count records an outcome in the metrics.

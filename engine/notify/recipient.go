@@ -35,8 +35,10 @@ const (
 
 // RecipientsConfig configures the recipient channels.
 type RecipientsConfig struct {
-	// Templates render the messages (message.Load).
-	Templates *message.Templates
+	// Templates render the messages (message.Load of TemplatesDir); the
+	// templates stored through the API are applied over them.
+	Templates    *message.Templates
+	TemplatesDir string
 	// Mail sends e-mail (nil: no e-mail channel).
 	Mail *mail.Sender
 	// SMS sends text messages (nil: no SMS channel).
@@ -60,6 +62,7 @@ type RecipientsConfig struct {
 type Recipients struct {
 	cfg   RecipientsConfig
 	zones sync.Map // IANA name -> *time.Location
+	tpl   templateSet
 }
 
 // NewRecipients checks cfg and builds the recipient channels.
@@ -93,7 +96,7 @@ func NewRecipients(cfg RecipientsConfig) (*Recipients, error) {
 			}
 		}
 	}
-	return &Recipients{cfg: cfg}, nil
+	return &Recipients{cfg: cfg, tpl: templateSet{version: -1}}, nil
 }
 
 // channels lists the configured channels.
@@ -240,7 +243,7 @@ func (s *Service) sendRecipient(ctx context.Context, d store.Delivery, e store.E
 	var sendErr error
 	switch d.Channel {
 	case store.ChannelEmail:
-		m, err := r.cfg.Templates.Email(in)
+		m, err := s.templates(ctx).Email(in)
 		if errors.Is(err, message.ErrNoTemplate) {
 			return skip(d, "no template")
 		}
@@ -251,7 +254,7 @@ func (s *Service) sendRecipient(ctx context.Context, d store.Delivery, e store.E
 			MessageID: e.ID + "@" + r.messageIDDomain(), ListUnsubscribe: in.UnsubscribeURL,
 			OneClick: strings.HasPrefix(in.UnsubscribeURL, "https://")})
 	case store.ChannelSMS:
-		body, err := r.cfg.Templates.SMS(in)
+		body, err := s.templates(ctx).SMS(in)
 		if errors.Is(err, message.ErrNoTemplate) {
 			return skip(d, "no template")
 		}

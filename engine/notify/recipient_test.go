@@ -1,6 +1,10 @@
 package notify
 
 import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +88,56 @@ func TestRecipientKey(t *testing.T) {
 		if got := recipientKey(c.e); got != c.want {
 			t.Errorf("recipientKey(%+v) = %q, want %q", c.e, got, c.want)
 		}
+	}
+}
+
+// TestStoredTemplates: a template stored through the service is what the
+// next message renders with; a broken or oversized one is refused with a
+// caller's error and changes nothing; deleting it brings the built-in back.
+func TestStoredTemplates(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "x.db"), testRing(t))
+	s, err := New(Config{Store: st, Recipients: testRecipients(t, [2]int{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := message.Input{Event: "delivered", Tracking: "T1", Language: "pt", TrackingURL: "https://t.example.com/track/x", Carrier: "Acme"}
+	before, err := s.templates(ctx).SMS(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutTemplate(ctx, "pt", "delivered.sms.tmpl", []byte("Entregue: {{.Tracking}} {{.TrackingURL}}")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.templates(ctx).SMS(in); got != "Entregue: T1 https://t.example.com/track/x" {
+		t.Fatalf("stored template not used: %q", got)
+	}
+	for _, c := range []struct {
+		lang, file, text, code string
+	}{
+		{"pt", "delivered.sms.tmpl", "{{.NoSuchField}}", "InvalidValue"},
+		{"pt", "delivered.sms.tmpl", "{{if}}", "InvalidValue"},
+		{"pt", "delivered.sms.tmpl", strings.Repeat("x", message.MaxOverride+1), "TooBig"},
+		{"pt", "nothing.sms.tmpl", "x", "InvalidValue"},
+		{"..", "delivered.sms.tmpl", "x", "InvalidValue"},
+	} {
+		_, err := s.PutTemplate(ctx, c.lang, c.file, []byte(c.text))
+		var e *Error
+		if !errors.As(err, &e) || e.Code != c.code {
+			t.Errorf("%s/%s %.20q: %v, want %s", c.lang, c.file, c.text, err, c.code)
+		}
+	}
+	if got, _ := s.templates(ctx).SMS(in); got != "Entregue: T1 https://t.example.com/track/x" {
+		t.Fatalf("a refused template changed the one in use: %q", got)
+	}
+	if err := s.DeleteTemplate(ctx, "pt", "delivered.sms.tmpl"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.templates(ctx).SMS(in); got != before {
+		t.Fatalf("after delete: %q, want the built-in %q", got, before)
+	}
+	var e *Error
+	if err := s.DeleteTemplate(ctx, "pt", "delivered.sms.tmpl"); !errors.As(err, &e) || e.Code != "NotFound" {
+		t.Fatalf("second delete: %v", err)
 	}
 }

@@ -335,7 +335,7 @@ func (s *Service) Replay(ctx context.Context, id string, in ReplayInput) (Replay
 	for _, e := range evs {
 		if matches(w.Events, w.Tracking, e) {
 			ds = append(ds, store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: store.ChannelWebhook, Target: w.ID,
-				Dedupe: e.ID, NextAt: now, Created: now})
+				Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now})
 		}
 	}
 	if _, err := s.st.Tx(ctx, func(tx *store.Tx) error { return tx.RequeueDeliveries(ds) }); err != nil {

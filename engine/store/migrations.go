@@ -161,9 +161,8 @@ var migrations = []string{
 		done_at BIGINT,
 		UNIQUE (channel, target, dedupe)
 	);
-	CREATE INDEX deliveries_pending ON deliveries (event) WHERE state = 'pending';
+	CREATE INDEX deliveries_pending ON deliveries (channel, target, event) WHERE state = 'pending';
 	CREATE INDEX deliveries_order ON deliveries (channel, target, shipment, event) WHERE state = 'pending';
-	CREATE INDEX deliveries_target ON deliveries (target, state, event);
 	CREATE INDEX deliveries_dead ON deliveries (target, event) WHERE state = 'dead';
 	ALTER TABLE shipments ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 	CREATE TABLE optouts (
@@ -172,6 +171,14 @@ var migrations = []string{
 		created BIGINT NOT NULL,
 		PRIMARY KEY (channel, address)
 	);`,
+	// 4: message templates overriding the built-in ones, set through the
+	// API, with a version replicas reload on.
+	`CREATE TABLE templates (
+		name TEXT PRIMARY KEY,
+		body TEXT NOT NULL,
+		updated BIGINT NOT NULL
+	);
+	INSERT INTO counters (name, value) VALUES ('templates', 0);`,
 }
 
 // schemaSQL returns migration m written for d.

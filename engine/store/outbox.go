@@ -35,7 +35,7 @@ const TargetRecipient = "recipient"
 // Delivery is one row of the outbox: event Event (its cursor) to be sent
 // on Channel to Target (a webhook id, or TargetRecipient). Dedupe is
 // unique per channel and target, so the same notification is never queued
-// twice (a webhook's dedupe is the event id; a recipient's names the
+// twice (a webhook's dedupe is the event's cursor; a recipient's names the
 // shipment and the state reached). Deliveries of one channel, target and
 // shipment are sent one at a time in event order. Times are Unix
 // milliseconds.
@@ -142,40 +142,86 @@ func queryDeliveries(ctx context.Context, q querier, query string, args ...any) 
 	return out, rows.Err()
 }
 
-// ClaimDeliveries leases up to limit deliveries that are due at nowMS
-// until leaseUntil, oldest event first, and returns them in event order. A delivery is
-// due when it is pending, its NextAt has come, no claim on it is live,
-// every earlier pending delivery of the same channel, target and shipment
-// is due and unclaimed too (so it is in the same claim, earlier: the
-// claimer sends such a run in order, and a shipment's notifications
-// arrive in sequence order), and, for a webhook, its subscription is
-// enabled and not backing off. On PostgreSQL, claims of several replicas
-// take turns (a transaction advisory lock: a claim sees the previous
-// one's leases) and skip rows locked by other writers (FOR UPDATE SKIP
-// LOCKED), so each delivery has one worker at a time.
-func (s *Store) ClaimDeliveries(ctx context.Context, nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
-	_, claimed, err := s.FinishAndClaim(ctx, nowMS, nil, 0, leaseUntil, limit)
+// Target is where deliveries go: a channel and a webhook id (or
+// TargetRecipient), with the webhook's current failure streak.
+type Target struct {
+	Channel, ID string
+	Failures    int64
+}
+
+// ClaimDeliveries leases up to limit due deliveries of every ready target
+// (see FinishAndClaim) until leaseUntil and returns them in event order.
+func (s *Store) ClaimDeliveries(ctx context.Context, nowMS, leaseUntil int64, recipients []string, limit int) ([]Delivery, error) {
+	_, claimed, err := s.FinishAndClaim(ctx, nowMS, nil, 0, leaseUntil, recipients, func(Target) int { return limit })
 	return claimed, err
 }
 
-// FinishAndClaim records outcomes (as FinishDeliveries) and claims up to
-// limit due deliveries (as ClaimDeliveries) in one transaction: one turn
-// of the database's writer for both, which on SQLite is shared with
-// ingest.
-func (s *Store) FinishAndClaim(ctx context.Context, nowMS int64, outs []Outcome, disableBeforeMS, leaseUntil int64, limit int) (disabled []string, claimed []Delivery, err error) {
+// FinishAndClaim records outcomes (as FinishDeliveries) and then, in the
+// same transaction (one turn of the database's writer, which on SQLite is
+// shared with ingest), leases due deliveries until leaseUntil and returns
+// them in event order. Targets are taken one by one: every enabled webhook
+// not backing off, and the recipient channels named; limit says how many
+// deliveries to take from each (0: none), so a slow or failing receiver
+// is not read past. Per target, a delivery is due when it is pending, its
+// NextAt has come, no claim on it is live, and every earlier pending
+// delivery of the same shipment is due and unclaimed too (so it is in the
+// same claim, earlier: the claimer sends such a run in order, and a
+// shipment's notifications arrive in sequence order). On PostgreSQL,
+// claims of several replicas take turns (a transaction advisory lock: a
+// claim sees the previous one's leases) and skip rows locked by other
+// writers (FOR UPDATE SKIP LOCKED), so each delivery has one worker at a
+// time.
+func (s *Store) FinishAndClaim(ctx context.Context, nowMS int64, outs []Outcome, disableBeforeMS, leaseUntil int64,
+	recipients []string, limit func(Target) int) (disabled []string, claimed []Delivery, err error) {
+	if len(outs) == 0 {
+		// Nothing to record: take the writer only if there is something
+		// to claim (ingest shares it; a receiver that is down, slow or
+		// backing off must not cost ingest a transaction per commit).
+		if limit == nil {
+			return nil, nil, nil
+		}
+		due, err := s.anyDue(ctx, nowMS, recipients, limit)
+		if err != nil || !due {
+			return nil, nil, err
+		}
+	}
 	_, err = s.Tx(ctx, func(tx *Tx) error {
 		var err error
+		claimed = nil
 		if disabled, err = tx.finish(nowMS, outs, disableBeforeMS); err != nil {
 			return err
 		}
-		if limit <= 0 {
-			claimed = nil
+		if limit == nil {
 			return nil
 		}
-		claimed, err = tx.claim(nowMS, leaseUntil, limit)
+		targets, err := tx.readyTargets(nowMS)
+		if err != nil {
+			return err
+		}
+		for _, ch := range recipients {
+			targets = append(targets, Target{Channel: ch, ID: TargetRecipient})
+		}
+		locked := false
+		for _, t := range targets {
+			n := limit(t)
+			if n <= 0 {
+				continue
+			}
+			if !locked && tx.s.dialect == Postgres {
+				if _, err := tx.q().ExecContext(tx.ctx, `SELECT pg_advisory_xact_lock($1)`, claimLock); err != nil {
+					return fmt.Errorf("store: claim lock: %w", err)
+				}
+				locked = true
+			}
+			ds, err := tx.claim(t, nowMS, leaseUntil, n)
+			if err != nil {
+				return err
+			}
+			claimed = append(claimed, ds...)
+		}
 		// RETURNING keeps no order (PostgreSQL): event order, as claimed.
 		slices.SortFunc(claimed, func(a, b Delivery) int { return cmp.Compare(a.Event, b.Event) })
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: outbox: %w", err)
@@ -183,27 +229,71 @@ func (s *Store) FinishAndClaim(ctx context.Context, nowMS int64, outs []Outcome,
 	return disabled, claimed, nil
 }
 
+// anyDue reports, from the read connections, whether a target with a
+// positive limit has a delivery that is due and not claimed.
+func (s *Store) anyDue(ctx context.Context, nowMS int64, recipients []string, limit func(Target) int) (bool, error) {
+	targets, err := readyTargets(ctx, s.r(), nowMS)
+	if err != nil {
+		return false, err
+	}
+	for _, ch := range recipients {
+		targets = append(targets, Target{Channel: ch, ID: TargetRecipient})
+	}
+	for _, t := range targets {
+		if limit(t) <= 0 {
+			continue
+		}
+		var n int
+		err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE state = 'pending' AND channel = $1
+			AND target = $2 AND next_at <= $3 AND lease_until <= $3 LIMIT 1) x`, t.Channel, t.ID, nowMS).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("store: due deliveries: %w", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// readyTargets lists the enabled webhooks not backing off at nowMS.
+func (tx *Tx) readyTargets(nowMS int64) ([]Target, error) { return readyTargets(tx.ctx, tx.q(), nowMS) }
+
+func readyTargets(ctx context.Context, q querier, nowMS int64) ([]Target, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, failures FROM webhooks WHERE enabled = 1 AND blocked_until <= $1 ORDER BY id`, nowMS)
+	if err != nil {
+		return nil, fmt.Errorf("store: ready webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []Target
+	for rows.Next() {
+		t := Target{Channel: ChannelWebhook}
+		if err := rows.Scan(&t.ID, &t.Failures); err != nil {
+			return nil, fmt.Errorf("store: ready webhooks: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 // claimLock is the PostgreSQL advisory lock key claims take turns on.
 const claimLock = 0x6c6d_636c // "lmcl"
 
-func (tx *Tx) claim(nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
+// claim leases up to limit due deliveries of one target.
+func (tx *Tx) claim(t Target, nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
 	lock := ""
 	if tx.s.dialect == Postgres {
 		lock = " FOR UPDATE OF d SKIP LOCKED"
-		if _, err := tx.q().ExecContext(tx.ctx, `SELECT pg_advisory_xact_lock($1)`, claimLock); err != nil {
-			return nil, fmt.Errorf("store: claim lock: %w", err)
-		}
 	}
 	return queryDeliveries(tx.ctx, tx.q(), `UPDATE deliveries SET lease_until = $1 WHERE id IN (
 		SELECT d.id FROM deliveries d
-		WHERE d.state = 'pending' AND d.next_at <= $2 AND d.lease_until <= $2
+		WHERE d.state = 'pending' AND d.channel = $4 AND d.target = $5 AND d.next_at <= $2 AND d.lease_until <= $2
 		AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending' AND p.channel = d.channel
 			AND p.target = d.target AND p.shipment = d.shipment AND p.event < d.event
 			AND (p.next_at > $2 OR p.lease_until > $2))
-		AND (d.channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.target AND w.enabled = 1 AND w.blocked_until <= $2))
 		ORDER BY d.event LIMIT $3`+lock+`)
 		RETURNING id, event, shipment, channel, target, dedupe, state, attempts, next_at, lease_until, status_code, last_error, created, done_at`,
-		leaseUntil, nowMS, limit)
+		leaseUntil, nowMS, limit, t.Channel, t.ID)
 }
 
 // NextDue returns when the next pending delivery becomes due (Unix ms),
@@ -242,7 +332,7 @@ type Outcome struct {
 // disableBeforeMS (0: never) is disabled and its pending deliveries go to
 // the dead-letter list. It returns the ids of subscriptions it disabled.
 func (s *Store) FinishDeliveries(ctx context.Context, nowMS int64, outs []Outcome, disableBeforeMS int64) ([]string, error) {
-	disabled, _, err := s.FinishAndClaim(ctx, nowMS, outs, disableBeforeMS, 0, 0)
+	disabled, _, err := s.FinishAndClaim(ctx, nowMS, outs, disableBeforeMS, 0, nil, nil)
 	return disabled, err
 }
 
@@ -359,7 +449,7 @@ type OutboxStats struct {
 }
 
 // OutboxStats counts the outbox's pending deliveries and dead letters
-// (index reads: it does not scan the sent ones).
+// (through partial indexes: it does not read the sent ones).
 func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 	var st OutboxStats
 	if err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state = 'pending'`).Scan(&st.Pending); err != nil {
@@ -369,8 +459,8 @@ func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 		return st, fmt.Errorf("store: outbox stats: %w", err)
 	}
 	if st.Pending > 0 {
-		err := s.r().QueryRowContext(ctx, `SELECT created FROM deliveries WHERE state = 'pending' ORDER BY event LIMIT 1`).Scan(&st.OldestPending)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		err := s.r().QueryRowContext(ctx, `SELECT MIN(created) FROM deliveries WHERE state = 'pending'`).Scan(&st.OldestPending)
+		if err != nil {
 			return st, fmt.Errorf("store: outbox stats: %w", err)
 		}
 	}

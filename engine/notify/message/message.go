@@ -223,7 +223,12 @@ func templateNames() []string {
 // folders whose name starts with "." are ignored; any other file must be a
 // template name, at most MaxOverride bytes of UTF-8, parse, and execute
 // without error against sample inputs, else Load fails naming the file.
-func Load(dir string) (*Templates, error) {
+func Load(dir string) (*Templates, error) { return LoadWith(dir, nil) }
+
+// LoadWith is Load with stored overrides (by relative name, e.g. kept in
+// the database through the API) applied over the folder's, each checked
+// as CheckOverride does.
+func LoadWith(dir string, stored map[string][]byte) (*Templates, error) {
 	src, err := defaults()
 	if err != nil {
 		return nil, err
@@ -260,6 +265,18 @@ func Load(dir string) (*Templates, error) {
 		if err != nil {
 			return nil, fmt.Errorf("message: templates in %s: %w", dir, err)
 		}
+	}
+	for name, text := range stored {
+		if err := checkName(name); err != nil {
+			return nil, fmt.Errorf("message: stored template: %w", err)
+		}
+		if len(text) > MaxOverride {
+			return nil, fmt.Errorf("message: stored template %s is %d bytes; the limit is %d bytes", name, len(text), MaxOverride)
+		}
+		if err := checkText(name, text); err != nil {
+			return nil, fmt.Errorf("message: stored template: %w", err)
+		}
+		src[name], overridden[name] = text, true
 	}
 	t, err := build(src, overridden)
 	if err != nil {
