@@ -41,7 +41,7 @@ const (
 	DefaultWorkers = 256
 	// DefaultConnsPerHost bounds the connections to one receiver: sends
 	// beyond wait for one, which a receiver prefers to a flood.
-	DefaultConnsPerHost = 64
+	DefaultConnsPerHost = 128
 	// DefaultLease is how long a claimed delivery stays with its worker
 	// before another may take it: longer than a send can take.
 	DefaultLease = 2 * time.Minute
@@ -71,8 +71,6 @@ const (
 	DefaultPoll = time.Second
 	// maxRetryAfter caps a receiver's Retry-After.
 	maxRetryAfter = time.Hour
-	// wakeEvery spaces the claims that commits wake.
-	wakeEvery = 5 * time.Millisecond
 	// claimPerWorker is how many deliveries a claim takes per free
 	// worker.
 	claimPerWorker = 4
@@ -389,12 +387,6 @@ func (s *Service) Run(ctx context.Context) {
 			inflight--
 			busy[r.target]--
 		case <-s.wake:
-			// Every commit wakes the loop: when the last look found
-			// nothing, look again at most every wakeEvery, so a burst of
-			// commits costs one look.
-			if len(claimed) == 0 {
-				time.Sleep(wakeEvery)
-			}
 		case <-timer.C:
 		}
 	}
