@@ -129,7 +129,8 @@ var shipmentWindowDoc = &apiOperation{
 
 var eventsDoc = &apiOperation{
 	ID: "listEvents", Summary: "The event log after a cursor", Tags: []string{"dispatch"},
-	Description: "Every event of every shipment in commit order: a reader that asks again from next never misses one.",
+	Description: "Every event of every shipment in commit order: a reader that asks again from next never misses one. A driver key " +
+		"reads the events of its own vehicle's shipments only.",
 	Params: []apiParam{
 		{Name: "after", In: "query", Description: "Cursor: events after it (default 0).", Schema: map[string]any{"type": "integer", "minimum": 0}},
 		{Name: "limit", In: "query", Description: "At most this many (1-1000, default 100).", Schema: map[string]any{"type": "integer", "minimum": 1, "maximum": 1000}},

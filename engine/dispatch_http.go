@@ -113,6 +113,15 @@ func forVehicle(ctx *fasthttp.RequestCtx, vehicle string) error {
 	return nil
 }
 
+// driverVehicle is the vehicle a driver key acts for, "" for other keys:
+// what filters the event log to the driver's own shipments.
+func driverVehicle(ctx *fasthttp.RequestCtx) string {
+	if p := principal(ctx); p != nil && p.Scope == dispatch.ScopeDriver {
+		return p.Vehicle
+	}
+	return ""
+}
+
 // writeCreated answers 201 with v.
 func (s *Server) writeCreated(ctx *fasthttp.RequestCtx, v any) error {
 	if err := s.writeJSON(ctx, v); err != nil {
@@ -406,9 +415,6 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	if bad != nil {
 		return &Error{"InvalidOptions", fmt.Sprintf("unknown parameter %q (known: after, limit)", clip(bad, 40))}
 	}
-	if pr := principal(ctx); pr != nil && pr.Scope == dispatch.ScopeDriver {
-		return &Error{"Forbidden", "a driver key cannot read the event log"}
-	}
 	after, limit := int64(0), 100
 	if v := args.Peek("after"); v != nil {
 		n, err := strconv.ParseInt(string(v), 10, 64)
@@ -424,7 +430,7 @@ func (s *Server) handleEvents(ctx *fasthttp.RequestCtx, _ pathParams) error {
 		}
 		limit = n
 	}
-	evs, next, err := s.disp.Events(context.Background(), after, limit)
+	evs, next, err := s.disp.EventsFor(context.Background(), driverVehicle(ctx), after, limit)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ var eventStreamDoc = &apiOperation{
 	ID: "streamEvents", Summary: "The event log as server-sent events", Tags: []string{"dispatch"},
 	Description: "text/event-stream: each event with its cursor as id and its type as event name, data the Event JSON. Resumes " +
 		"after the Last-Event-ID header (what browsers' EventSource sends on reconnect) or ?after=. Live: an event is sent as " +
-		"soon as it commits. A comment every 15 s keeps idle streams open.",
+		"soon as it commits. A comment every 15 s keeps idle streams open. A driver key gets its own vehicle's shipments' events only.",
 	Params: []apiParam{
 		{Name: "after", In: "query", Description: "Cursor: events after it (default 0).", Schema: map[string]any{"type": "integer", "minimum": 0}},
 		{Name: "types", In: "query", Description: "Comma-separated event types to send (default: all).", Schema: map[string]any{"type": "string"}},

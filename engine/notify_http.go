@@ -15,6 +15,7 @@ import (
 
 	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/engine/notify"
+	"github.com/lastmile/lastmile/engine/store"
 )
 
 // newNotify builds the notification outbox on the store and starts its
@@ -187,9 +188,7 @@ func (s *Server) handleEventStream(ctx *fasthttp.RequestCtx, _ pathParams) error
 	if err := onlyParams(args, "after", "types"); err != nil {
 		return err
 	}
-	if pr := principal(ctx); pr != nil && pr.Scope == dispatch.ScopeDriver {
-		return &Error{"Forbidden", "a driver key cannot read the event log"}
-	}
+	vehicle := driverVehicle(ctx) // a driver reads its own shipments' events
 	after, err := intParam(args, "after", 0, 0, 1<<62)
 	if err != nil {
 		return err
@@ -229,7 +228,13 @@ func (s *Server) handleEventStream(ctx *fasthttp.RequestCtx, _ pathParams) error
 		defer poll.Stop()
 		for {
 			rung, _ := bell.Wait()
-			evs, err := st.EventsAfter(context.Background(), after, streamBatch)
+			var evs []store.Event
+			var err error
+			if vehicle == "" {
+				evs, err = st.EventsAfter(context.Background(), after, streamBatch)
+			} else {
+				evs, err = st.VehicleEventsAfter(context.Background(), vehicle, after, streamBatch)
+			}
 			if err != nil {
 				log.Error("event stream: reading events", "err", err)
 				return

@@ -115,9 +115,18 @@ func TestEventStream(t *testing.T) {
 	if ev := nextEvent(t, filtered); ev.event != "in_transit" {
 		t.Fatalf("filtered: %+v", ev)
 	}
+	// A driver's stream holds its own vehicle's shipments only: S1 is on
+	// no route, so the first event it gets is the one on van-1's route.
 	_, drv := ds.key(t, "driver", "van-1")
-	if status, _ := ds.call(t, "GET", "/v1/events/stream", drv, nil); status != 403 {
-		t.Fatalf("driver stream: %d", status)
+	drvStream, cancel4 := ds.openStream(t, drv, "", "")
+	defer cancel4()
+	ds.mustCall(t, 201, "POST", "/v1/shipments", ds.admin, map[string]any{"tracking": "S2", "recipient": map[string]any{"name": "B"},
+		"location": []float64{7.4246, 43.7384}}, nil)
+	ds.mustCall(t, 201, "POST", "/v1/plans", ds.admin, map[string]any{"vehicles": []any{map[string]any{"id": 1, "vehicle": "van-1",
+		"start": []float64{7.4246, 43.7384}}}, "routes": []any{map[string]any{"vehicle": "van-1", "shipments": []string{"S2"}}}}, nil)
+	ds.mustCall(t, 201, "POST", "/v1/shipments/S2/events", ds.admin, map[string]any{"id": "d1", "type": "shipped", "time": 2000}, nil)
+	if ev := nextEvent(t, drvStream); !strings.Contains(ev.data, `"tracking":"S2"`) {
+		t.Fatalf("driver stream: %+v", ev)
 	}
 	if status, _ := ds.call(t, "GET", "/v1/events/stream?after=x", ds.admin, nil); status != 400 {
 		t.Fatalf("bad after: %d", status)

@@ -423,13 +423,25 @@ func stopsBefore(stops []store.Stop, id int64) int {
 // Events returns up to limit events after cursor, and the cursor to ask
 // from next (after itself when there are none).
 func (s *Service) Events(ctx context.Context, after int64, limit int) ([]Event, int64, error) {
+	return s.EventsFor(ctx, "", after, limit)
+}
+
+// EventsFor is Events limited to the shipments of a vehicle's routes
+// (what its driver may read); "" is every shipment.
+func (s *Service) EventsFor(ctx context.Context, vehicle string, after int64, limit int) ([]Event, int64, error) {
 	if after < 0 {
 		return nil, 0, errorf("InvalidValue", "after: want a cursor >= 0")
 	}
 	if limit <= 0 || limit > 1000 {
 		return nil, 0, errorf("InvalidValue", "limit: want 1 to 1000")
 	}
-	evs, err := s.st.EventsAfter(ctx, after, limit)
+	var evs []store.Event
+	var err error
+	if vehicle == "" {
+		evs, err = s.st.EventsAfter(ctx, after, limit)
+	} else {
+		evs, err = s.st.VehicleEventsAfter(ctx, vehicle, after, limit)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

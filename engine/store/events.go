@@ -153,3 +153,11 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Even
 	return queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
 		WHERE e.cursor > $1 ORDER BY e.cursor LIMIT $2`, after, limit)
 }
+
+// VehicleEventsAfter is EventsAfter for the shipments that have (or had)
+// a stop on a route of vehicle: what its driver may read.
+func (s *Store) VehicleEventsAfter(ctx context.Context, vehicle string, after int64, limit int) ([]Event, error) {
+	return queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
+		WHERE e.cursor > $1 AND e.shipment IN (SELECT st.shipment FROM stops st JOIN routes r ON r.id = st.route WHERE r.vehicle = $3)
+		ORDER BY e.cursor LIMIT $2`, after, limit, vehicle)
+}
