@@ -38,7 +38,7 @@ const (
 	// claim and every batch of outcomes waits for the database's writer
 	// (SQLite has one, shared with ingest), so throughput is about
 	// Workers per claim-send-record cycle.
-	DefaultWorkers = 256
+	DefaultWorkers = 512
 	// DefaultConnsPerHost bounds the connections to one receiver: sends
 	// beyond wait for one, which a receiver prefers to a flood.
 	DefaultConnsPerHost = 128
@@ -293,7 +293,6 @@ func (s *Service) Run(ctx context.Context) {
 	outs := make(chan runDone, s.cfg.Workers)
 	inflight := 0
 	busy := map[string]int{} // runs in flight per target (channel/id)
-	var nextDue time.Time    // when NextDue was last read
 	var wg sync.WaitGroup
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -371,15 +370,9 @@ func (s *Service) Run(ctx context.Context) {
 			done = append(done, now...)
 			continue
 		}
-		wait := s.cfg.Poll
-		if inflight == 0 && time.Since(nextDue) >= s.cfg.Poll {
-			// At most once a Poll: it reads every pending delivery.
-			nextDue = time.Now()
-			if next, err := s.st.NextDue(ctx); err == nil && next > 0 {
-				wait = min(wait, max(time.Duration(next-s.nowMS())*time.Millisecond, 5*time.Millisecond))
-			}
-		}
-		timer.Reset(wait)
+		// Retries that come due are found within a Poll (or at the next
+		// commit's wake-up).
+		timer.Reset(s.cfg.Poll)
 		select {
 		case <-ctx.Done():
 		case r := <-outs:

@@ -296,17 +296,6 @@ func (tx *Tx) claim(t Target, nowMS, leaseUntil int64, limit int) ([]Delivery, e
 		leaseUntil, nowMS, limit, t.Channel, t.ID)
 }
 
-// NextDue returns when the next pending delivery becomes due (Unix ms),
-// 0 when none is pending.
-func (s *Store) NextDue(ctx context.Context) (int64, error) {
-	var t sql.NullInt64
-	err := s.r().QueryRowContext(ctx, `SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'`).Scan(&t)
-	if err != nil {
-		return 0, fmt.Errorf("store: next due delivery: %w", err)
-	}
-	return t.Int64, nil
-}
-
 // Outcome is the result of one attempt at a claimed delivery.
 type Outcome struct {
 	ID     int64
