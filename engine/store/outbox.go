@@ -329,21 +329,10 @@ func (tx *Tx) finish(nowMS int64, outs []Outcome, disableBeforeMS int64) ([]stri
 	var disabled []string
 	failed := map[string]int64{} // webhook -> blocked until
 	ok := map[string]bool{}
+	if err := tx.recordOutcomes(nowMS, outs); err != nil {
+		return nil, err
+	}
 	for _, o := range outs {
-		counted := int64(0)
-		if o.Counted {
-			counted = 1
-		}
-		var done any
-		if o.State != DeliveryPending {
-			done = nowMS
-		}
-		_, err := tx.q().ExecContext(tx.ctx, `UPDATE deliveries SET state = $1, attempts = attempts + $2, next_at = $3, lease_until = 0,
-			status_code = $4, last_error = $5, done_at = $6 WHERE id = $7 AND state = 'pending'`,
-			o.State, counted, o.NextAt, o.StatusCode, o.Error, done, o.ID)
-		if err != nil {
-			return nil, fmt.Errorf("store: finish delivery %d: %w", o.ID, err)
-		}
 		if o.Target == "" || !o.Counted {
 			continue
 		}
@@ -386,6 +375,41 @@ func (tx *Tx) finish(nowMS int64, outs []Outcome, disableBeforeMS int64) ([]stri
 		}
 	}
 	return disabled, nil
+}
+
+// recordOutcomes writes the outcomes, 200 to a statement (UPDATE ... FROM
+// VALUES: on PostgreSQL one round trip instead of one per delivery).
+func (tx *Tx) recordOutcomes(nowMS int64, outs []Outcome) error {
+	const per = 200
+	for start := 0; start < len(outs); start += per {
+		part := outs[start:min(start+per, len(outs))]
+		var b strings.Builder
+		args := make([]any, 0, 7*len(part))
+		b.WriteString(`UPDATE deliveries SET state = v.column2, attempts = attempts + v.column3, next_at = v.column4, lease_until = 0,
+			status_code = v.column5, last_error = v.column6, done_at = v.column7 FROM (VALUES `)
+		for i, o := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := 7 * i
+			fmt.Fprintf(&b, "(CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			counted := int64(0)
+			if o.Counted {
+				counted = 1
+			}
+			var done any
+			if o.State != DeliveryPending {
+				done = nowMS
+			}
+			args = append(args, o.ID, o.State, counted, o.NextAt, o.StatusCode, o.Error, done)
+		}
+		b.WriteString(`) AS v WHERE deliveries.id = v.column1 AND deliveries.state = 'pending'`)
+		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: record delivery outcomes: %w", err)
+		}
+	}
+	return nil
 }
 
 // disableWebhook turns a subscription off and moves its pending
