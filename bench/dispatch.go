@@ -949,7 +949,7 @@ func (r *dispatchRun) drainStep(ctx context.Context) error {
 // recipientBusy reports whether pending deliveries (in id order) hold an
 // e-mail or SMS that is being sent (its lease runs) or that a worker
 // could claim at nowMS (due, and no earlier pending delivery of its
-// channel, target and shipment: see store.ClaimDeliveries).
+// channel, target and shipment: see store.FinishAndClaim).
 func recipientBusy(pending []store.Delivery, nowMS int64) bool {
 	type queue struct {
 		channel, target string

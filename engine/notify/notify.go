@@ -9,7 +9,7 @@
 // could not take. A slow or dead receiver holds back only its own
 // deliveries: ingest never waits for a send. Several replicas may run
 // workers on one PostgreSQL database: each delivery is claimed by one
-// (store.ClaimDeliveries) under a lease that lapses if its worker dies.
+// (store.FinishAndClaim) under a lease that lapses if its worker dies.
 //
 // There is no HTTP server here; the engine's handlers call the Service.
 package notify
@@ -402,7 +402,7 @@ func (s *Service) Run(ctx context.Context) {
 // send starts the claimed deliveries and returns the targets of the
 // goroutines it started (each reports its outcomes on outs) and the
 // outcomes decided at once. A claim may hold a run of deliveries of one channel, target and
-// shipment (store.ClaimDeliveries): one goroutine sends it in order and
+// shipment (store.FinishAndClaim): one goroutine sends it in order and
 // stops at the first that is to be retried, releasing the rest untried
 // behind it.
 func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<- runDone, wg *sync.WaitGroup) (started []string, now []store.Outcome) {

@@ -149,13 +149,6 @@ type Target struct {
 	Failures    int64
 }
 
-// ClaimDeliveries leases up to limit due deliveries of every ready target
-// (see FinishAndClaim) until leaseUntil and returns them in event order.
-func (s *Store) ClaimDeliveries(ctx context.Context, nowMS, leaseUntil int64, recipients []string, limit int) ([]Delivery, error) {
-	_, claimed, err := s.FinishAndClaim(ctx, nowMS, nil, 0, leaseUntil, recipients, func(Target) int { return limit })
-	return claimed, err
-}
-
 // FinishAndClaim records outcomes (as FinishDeliveries) and then, in the
 // same transaction (one turn of the database's writer, which on SQLite is
 // shared with ingest), leases due deliveries until leaseUntil and returns
@@ -498,19 +491,6 @@ func (s *Store) PruneDeliveries(ctx context.Context, beforeMS int64, limit int) 
 		return 0, fmt.Errorf("store: prune deliveries: %w", err)
 	}
 	return n, nil
-}
-
-// EventByCursor returns the event with that cursor.
-func (s *Store) EventByCursor(ctx context.Context, cursor int64) (Event, error) {
-	e, err := scanEvent(s.r().QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
-		WHERE e.cursor = $1`, cursor))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, ErrNotFound
-	}
-	if err != nil {
-		return Event{}, fmt.Errorf("store: event %d: %w", cursor, err)
-	}
-	return e, nil
 }
 
 // EventsByCursor returns the events with those cursors, by cursor.
