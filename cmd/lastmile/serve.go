@@ -185,6 +185,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  curl %s/v1/openapi.json   (every endpoint)\n", url)
 		if adminKey != "" {
 			fmt.Fprintf(stdout, "  curl -H 'Authorization: Bearer %s' %s/v1/events   (the dispatch event log)\n", adminKey, url)
+			fmt.Fprintf(stdout, "  curl -N -H 'Authorization: Bearer %s' %s/v1/events/stream   (the same, live: server-sent events)\n", adminKey, url)
 		}
 		if *demo && adminKey != "" && st != nil {
 			fmt.Fprintf(stdout, "A demo delivery day is being replayed through the API (a minute or two): watch the event log above,\n"+
