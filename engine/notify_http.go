@@ -3,6 +3,8 @@ package engine
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -286,18 +288,34 @@ func (s *Server) handleShipmentNotify(ctx *fasthttp.RequestCtx, p pathParams) er
 	return s.writeJSON(ctx, v)
 }
 
+// unsubscribeStyle is the page's only style, allowed by its hash in the
+// Content-Security-Policy (no other inline code runs).
+const unsubscribeStyle = `body{font:17px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;background:#f4f5f7;margin:0}` +
+	`main{max-width:30rem;margin:0 auto;padding:2.5rem 1.25rem}h1{font-size:1.45rem;line-height:1.3;margin:0 0 .75rem}` +
+	`p{margin:0 0 1.25rem;color:#3a4149}button{font:inherit;font-weight:600;color:#fff;background:#0b57d0;border:0;` +
+	`border-radius:.6rem;padding:.85rem 1.4rem;min-height:3rem;width:100%;cursor:pointer}button:focus-visible{outline:3px solid #1b1f24;outline-offset:2px}`
+
+// unsubscribeCSP allows nothing but the page's style and its form posting
+// back to the page.
+var unsubscribeCSP = func() string {
+	sum := sha256.Sum256([]byte(unsubscribeStyle))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}()
+
 // unsubscribePage is the unsubscribe link's page: GET asks to confirm
 // (a mail scanner following the link unsubscribes no one), POST does it
 // (also RFC 8058's one-click POST from the mail client). No script, no
 // third-party resource; nothing of the recipient is shown.
 var unsubscribePage = template.Must(template.New("unsubscribe").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Notifications</title></head><body>
-{{if .Done}}<h1>Unsubscribed</h1><p>You will get no more {{.Channel}} notifications about your deliveries.</p>
-{{else}}<h1>Stop {{.Channel}} notifications?</h1>
-<form method="post"><input type="hidden" name="channel" value="{{.Channel}}">
+<title>{{if .Done}}Unsubscribed{{else}}Stop {{.Channel}} notifications{{end}}</title><style>{{.Style}}</style></head><body><main>
+{{if .Done}}<h1>You are unsubscribed</h1><p>You will get no more {{.Channel}} notifications about your deliveries.
+You can still follow a delivery on its tracking page.</p>
+{{else}}<h1>Stop {{.Channel}} notifications?</h1><p>You will no longer get {{.Channel}} messages about your deliveries, such as
+"out for delivery" or "arriving soon". You can still follow a delivery on its tracking page.</p>
+<form method="post"><input type="hidden" name="channel" value="{{.ChannelKey}}">
 <button type="submit">Stop {{.Channel}} notifications</button></form>{{end}}
-</body></html>
+</main></body></html>
 `))
 
 func (s *Server) handleUnsubscribe(ctx *fasthttp.RequestCtx, p pathParams) error {
@@ -322,10 +340,11 @@ func (s *Server) handleUnsubscribe(ctx *fasthttp.RequestCtx, p pathParams) error
 		return &Error{"NotFound", "not found"}
 	}
 	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.Response.Header.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	ctx.Response.Header.Set("Content-Security-Policy", unsubscribeCSP)
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.Response.Header.Set("Referrer-Policy", "no-referrer")
-	return unsubscribePage.Execute(ctx, map[string]any{"Channel": label, "Done": done})
+	return unsubscribePage.Execute(ctx, map[string]any{"Channel": label, "ChannelKey": channel, "Done": done,
+		"Style": template.CSS(unsubscribeStyle)})
 }
 
 // validToken reports whether t looks like a tracking token (22 base64url

@@ -3,10 +3,13 @@ package engine
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,4 +290,48 @@ func TestTemplateAPI(t *testing.T) {
 	}
 	ds.mustCall(t, 200, "DELETE", "/v1/templates/en/delivered.sms.tmpl", ds.admin, nil, nil)
 	ds.mustCall(t, 404, "DELETE", "/v1/templates/en/delivered.sms.tmpl", ds.admin, nil, nil)
+}
+
+// TestUnsubscribePage: the page posts back the channel's own key (what
+// the handler accepts), its only style is allowed by the CSP's hash,
+// unknown and malformed tokens get the same 404.
+func TestUnsubscribePage(t *testing.T) {
+	ds := newDispatchServer(t, "sqlite")
+	var created struct {
+		TrackingURL string `json:"tracking_url"`
+	}
+	ds.mustCall(t, 201, "POST", "/v1/shipments", ds.admin, map[string]any{"tracking": "U1", "recipient": map[string]any{"name": "A",
+		"email": "a@example.com", "phone": "+351912345678"}, "location": []float64{7.4246, 43.7384}}, &created)
+	for _, ch := range []string{"email", "sms"} {
+		page := created.TrackingURL + "/unsubscribe?channel=" + ch
+		resp, err := http.Get(ds.url + page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		sum := sha256.Sum256([]byte(unsubscribeStyle))
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `name="channel" value="`+ch+`"`) ||
+			!strings.Contains(resp.Header.Get("Content-Security-Policy"), "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") ||
+			!strings.Contains(string(body), "<style>"+unsubscribeStyle+"</style>") {
+			t.Fatalf("%s page: %d %s %s", ch, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), body)
+		}
+		resp, err = http.PostForm(ds.url+page, url.Values{"channel": {ch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "You are unsubscribed") {
+			t.Fatalf("%s form post: %d %s", ch, resp.StatusCode, body)
+		}
+	}
+	var first []byte
+	for _, tok := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "short", "%3Cscript%3E"} {
+		status, body := ds.call(t, "GET", "/track/"+tok+"/unsubscribe?channel=email", "", nil)
+		if status != 404 || (first != nil && string(body) != string(first)) {
+			t.Fatalf("token %q: %d %s", tok, status, body)
+		}
+		first = body
+	}
 }
