@@ -109,10 +109,23 @@ type DispatchConfig struct {
 	// Drain's wait) with the action's simulated time; an error ends the
 	// run.
 	Step func(ctx context.Context, api DispatchAPI, at time.Time) error
+	// Planned, when set, is called once the day is planned, before the
+	// replay: what a demo prints for a newcomer to watch.
+	Planned func(p DispatchPlanned)
 	// AfterReplay, when set, is called once the replay is over, before
 	// the final waits for the outbox and the reading of the event log; an
 	// error ends the run.
 	AfterReplay func(ctx context.Context, api DispatchAPI) error
+}
+
+// DispatchPlanned is the planned day as the Planned hook gets it: each
+// vehicle's tracking numbers in stop order, the tracking links
+// ("/track/<token>") and each vehicle's driver key.
+type DispatchPlanned struct {
+	URL          string
+	Routes       map[string][]string
+	TrackingURLs map[string]string
+	DriverKeys   map[string]string
 }
 
 // DispatchAPI is what the hooks of a run get: the server's base URL
@@ -520,6 +533,16 @@ func Dispatch(cfg DispatchConfig) (*DispatchResult, error) {
 	}
 	if err := r.plan(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.Planned != nil {
+		p := DispatchPlanned{URL: r.api().URL, Routes: map[string][]string{}, TrackingURLs: res.TrackingURLs, DriverKeys: map[string]string{}}
+		for v, order := range r.order {
+			for _, i := range order {
+				p.Routes[r.vehicle(v)] = append(p.Routes[r.vehicle(v)], r.tracking(i))
+			}
+			p.DriverKeys[r.vehicle(v)] = r.drivers[v]
+		}
+		cfg.Planned(p)
 	}
 	tTruth = time.Now()
 	if r.truth, err = day.Run(r.order, time.Time{}); err != nil {

@@ -65,6 +65,11 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, g guard) error {
 		return nil // no state store: no keys, routing and telemetry are open
 	}
 	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	if len(auth) == 0 && slices.Contains(allowed[g], dispatch.ScopeDriver) {
+		if c := ctx.Request.Header.Cookie(sessionCookie); len(c) > 0 {
+			return s.authorizeSession(ctx, string(c))
+		}
+	}
 	if len(auth) == 0 && g <= guardTelemetry {
 		if g == guardRouting && s.cfg.PublicRouting {
 			return nil
@@ -146,6 +151,7 @@ func pathID(p pathParams, name, what string) (int64, error) {
 func (s *Server) newDispatch() error {
 	dc := s.cfg.Dispatch
 	dc.Store = s.cfg.Store
+	dc.Blobs = s.cfg.Blobs
 	if dc.Logger == nil {
 		dc.Logger = s.cfg.Logger
 	}

@@ -97,6 +97,7 @@ func (s *Server) handlePositions(ctx *fasthttp.RequestCtx, _ pathParams) error {
 		if _, err := s.disp.Positions(context.Background(), pings); err != nil {
 			return err
 		}
+		s.wakeVans(pings)
 	}
 	return s.writeJSON(ctx, v)
 }

@@ -173,7 +173,7 @@ var metricsDoc = &apiOperation{
 
 // errorResponses names the components response of each error status.
 var errorResponses = map[int]string{
-	400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 429: "TooManyJobs", 413: "TooBig", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
+	400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 429: "TooManyJobs", 413: "TooBig", 415: "UnsupportedMediaType", 422: "Unprocessable", 431: "HeaderTooBig", 503: "Unavailable",
 }
 
 // buildOpenAPI returns the OpenAPI 3.1 document of the routes (compiled

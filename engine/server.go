@@ -18,9 +18,11 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/lastmile/lastmile/engine/blob"
 	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/engine/notify"
 	"github.com/lastmile/lastmile/engine/store"
+	"github.com/lastmile/lastmile/engine/web"
 )
 
 // ServerConfig holds the HTTP server's limits. Zero fields take the
@@ -104,6 +106,14 @@ type ServerConfig struct {
 	// Retention is how long after its last attempt ended a shipment keeps
 	// its personal data (default 30 days); erasure runs every 10 minutes.
 	Retention time.Duration
+	// Blobs stores proof-of-delivery images (nil: uploads answer 503).
+	Blobs blob.Store
+	// TrackRate and TrackBurst limit the requests of one client address to
+	// tracking links: TrackBurst at once (default 60), refilled at
+	// TrackRate per second (default 2); a negative TrackRate turns the
+	// limit off (load tests from one address).
+	TrackRate  float64
+	TrackBurst int
 }
 
 // withDefaults returns cfg with every zero limit replaced by its default.
@@ -168,6 +178,12 @@ func (cfg ServerConfig) withDefaults() ServerConfig {
 	if cfg.MaxJobSolveTime <= 0 {
 		cfg.MaxJobSolveTime = 10 * time.Minute
 	}
+	if cfg.TrackRate == 0 {
+		cfg.TrackRate = 2
+	}
+	if cfg.TrackBurst <= 0 {
+		cfg.TrackBurst = 60
+	}
 	return cfg
 }
 
@@ -198,6 +214,16 @@ type Server struct {
 	warmed      chan struct{} // closed once live traffic is warmed (dispatch)
 	bgDone      sync.WaitGroup
 	stopStreams sync.Once
+	// The pages: embedded assets and templates, the live tracking
+	// streams, the per-address limit of tracking links, the key of signed
+	// proof links, proof images, and the basemap's vector tiles (made on
+	// first use).
+	site       *web.Site
+	hub        *trackHub
+	trackLimit *trackLimiter
+	urlKey     []byte
+	blobs      blob.Store
+	tiler      tilerOnce
 }
 
 // endpoints is the route table. Adding an endpoint is adding a row here
@@ -242,6 +268,26 @@ func endpoints() []endpoint {
 		{Method: "POST", Pattern: "/v1/webhooks/{id}/replay", Handle: (*Server).handleWebhookReplay, Doc: webhookReplayDoc, Guard: guardWrite},
 		{Method: "GET", Pattern: "/v1/webhooks/{id}/deliveries", Handle: (*Server).handleWebhookDeliveries, Doc: webhookDeliveriesDoc, Guard: guardWrite},
 		{Method: "GET", Pattern: "/v1/openapi.json", Handle: (*Server).handleOpenAPI, Doc: openapiDoc},
+		{Method: "POST", Pattern: "/v1/shipments/{tracking}/link", Handle: (*Server).handleShipmentLink, Doc: shipmentLinkDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/v1/driver/route", Handle: (*Server).handleDriverRoute, Doc: driverRouteDoc, Guard: guardDriver},
+		{Method: "GET", Pattern: "/v1/stops/{id}/messages", Handle: (*Server).handleStopMessages, Doc: stopMessagesDoc, Guard: guardDriver},
+		{Method: "POST", Pattern: "/v1/stops/{id}/messages", Handle: (*Server).handleStopMessagePost, Doc: stopMessagePostDoc, Guard: guardDriver},
+		{Method: "POST", Pattern: "/v1/stops/{id}/pod", Handle: (*Server).handleStopPod, Doc: stopPodDoc, Guard: guardDriver},
+		{Method: "GET", Pattern: "/track/{token}", Handle: (*Server).handleTrackPage, Doc: trackPageDoc},
+		{Method: "GET", Pattern: "/track/{token}/view.json", Handle: (*Server).handleTrackView, Doc: trackViewDoc},
+		{Method: "GET", Pattern: "/track/{token}/live", Handle: (*Server).handleTrackLive, Doc: trackLiveDoc},
+		{Method: "GET", Pattern: "/track/{token}/proof", Handle: (*Server).handleTrackProof, Doc: trackProofDoc},
+		{Method: "POST", Pattern: "/track/{token}/instructions", Handle: (*Server).handleTrackInstructions, Doc: trackInstructionsDoc},
+		{Method: "POST", Pattern: "/track/{token}/messages", Handle: (*Server).handleTrackMessage, Doc: trackMessageDoc},
+		{Method: "POST", Pattern: "/track/{token}/window", Handle: (*Server).handleTrackWindow, Doc: trackWindowDoc},
+		{Method: "POST", Pattern: "/track/{token}/rating", Handle: (*Server).handleTrackRating, Doc: trackRatingDoc},
+		{Method: "GET", Pattern: "/driver", Handle: (*Server).handleDriverPage, Doc: driverPageDoc},
+		{Method: "POST", Pattern: "/driver/session", Handle: (*Server).handleDriverSignIn, Doc: driverSignInDoc},
+		{Method: "POST", Pattern: "/driver/logout", Handle: (*Server).handleDriverSignOut, Doc: driverSignOutDoc},
+		{Method: "GET", Pattern: "/driver/{file}", Handle: (*Server).handleDriverAsset, Doc: driverAssetDoc},
+		{Method: "GET", Pattern: "/static/{file}", Handle: (*Server).handleStatic, Doc: staticDoc},
+		{Method: "GET", Pattern: "/static/{dir}/{file}", Handle: (*Server).handleStatic, Doc: staticDirDoc},
+		{Method: "GET", Pattern: "/tiles/{z}/{x}/{y}", Handle: (*Server).handleTile, Doc: tileDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
 		{Method: "GET", Pattern: "/metrics", Handle: (*Server).handleMetrics, Doc: metricsDoc},
@@ -298,7 +344,25 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 	}
 	s.bgStop = make(chan struct{})
 	s.streamStop = make(chan struct{})
+	if s.site, err = web.New(); err != nil {
+		return nil, err
+	}
+	s.hub = newTrackHub()
+	if cfg.TrackRate > 0 {
+		s.trackLimit = newTrackLimiter(cfg.TrackRate, float64(cfg.TrackBurst))
+	}
+	s.blobs = cfg.Blobs
 	if cfg.Store != nil {
+		s.urlKey = cfg.Store.Ring().MAC([]byte("lastmile proof links v1"))
+		cfg.Store.OnCommit(func(evs []store.Event) {
+			ids := make([]int64, 0, len(evs))
+			for _, e := range evs {
+				if len(ids) == 0 || ids[len(ids)-1] != e.Shipment {
+					ids = append(ids, e.Shipment)
+				}
+			}
+			s.hub.wakeShipments(ids)
+		})
 		if err := s.newDispatch(); err != nil {
 			return nil, err
 		}
@@ -454,8 +518,10 @@ func statusOf(code string) int {
 		return fasthttp.StatusForbidden
 	case "Conflict":
 		return fasthttp.StatusConflict
-	case "TooManyJobs":
+	case "TooManyJobs", "TooManyRequests":
 		return fasthttp.StatusTooManyRequests
+	case "UnsupportedMediaType":
+		return fasthttp.StatusUnsupportedMediaType
 	case "MethodNotAllowed":
 		return fasthttp.StatusMethodNotAllowed
 	case "RequestTimeout":
@@ -476,7 +542,7 @@ func statusOf(code string) int {
 // errorCodes lists every code statusOf knows, for the OpenAPI document.
 var errorCodes = []string{"InvalidQuery", "InvalidValue", "InvalidOptions", "InvalidUrl", "MethodNotAllowed",
 	"RequestTimeout", "TooBig", "HeaderTooBig", "NoSegment", "NoRoute", "Timeout", "NotReady", "InternalError",
-	"NotFound", "TooManyJobs", "Unauthorized", "Forbidden", "Conflict"}
+	"NotFound", "TooManyJobs", "TooManyRequests", "UnsupportedMediaType", "Unauthorized", "Forbidden", "Conflict"}
 
 // fail answers err: an *Error (or a *dispatch.Error) with its status,
 // anything else as a logged 500 whose details stay in the log.

@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/lastmile/lastmile/bench"
+	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/engine/blob"
+	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/engine/notify"
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
@@ -67,6 +70,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	profile := fs.String("profile", "", "historical speed profile (lastmile profile) for ETAs and as the base of live traffic; default free flow")
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
+	blobDir := fs.String("blobs", "", "folder of proof-of-delivery images (default: blobs in --state)")
+	vanStops := fs.Int("van-stops", 3, "a tracking page shows the van while its stop is within this many next stops")
+	linkTTL := fs.Duration("link-ttl", 7*24*time.Hour, "a tracking link stops working this long after its delivery attempt ended")
+	trackRate := fs.Float64("track-rate", 2, "requests per second per client address to tracking links and sign-in (burst 60; negative: no limit)")
 	demo := fs.Bool("demo", false, "replay a simulated delivery day (10 vans, 300 shipments) through the API in the background, to watch (needs an admin key)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -120,12 +127,22 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return usagef("--tls-cert and --tls-key go together")
 	}
 	var st *store.Store
+	var blobs blob.Store
 	adminKey := os.Getenv("LASTMILE_ADMIN_KEY")
 	if !*noState {
 		dir := *state
 		if dir == "" {
 			dir = filepath.Join(filepath.Dir(*gpath), "lastmile-state")
 		}
+		bdir := *blobDir
+		if bdir == "" {
+			bdir = filepath.Join(dir, "blobs")
+		}
+		fsb, err := blob.NewFS(bdir)
+		if err != nil {
+			return err
+		}
+		blobs = fsb
 		if st, err = engine.OpenStore(context.Background(), dir, *db, log); err != nil {
 			return err
 		}
@@ -163,6 +180,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
 		MaxTrafficObservations: *maxObs, Live: live,
 		Store: st, AdminKey: adminKey, PublicRouting: *publicRouting, Retention: *retention,
+		Blobs: blobs, TrackRate: *trackRate, Dispatch: dispatch.Config{VanStops: *vanStops, LinkTTL: *linkTTL},
 		Notify: notify.Config{AllowPrivate: *hookPrivate, DisableAfter: *hookDisable, Recipients: recipients, Timeout: *hookTimeout, Lease: *lease},
 	})
 	ln, err := net.Listen("tcp", *addr)
@@ -188,7 +206,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  curl -N -H 'Authorization: Bearer %s' %s/v1/events/stream   (the same, live: server-sent events)\n", adminKey, url)
 		}
 		if *demo && adminKey != "" && st != nil {
-			fmt.Fprintf(stdout, "A demo delivery day is being replayed through the API (a minute or two): watch the event log above,\n"+
+			fmt.Fprintf(stdout, "A demo delivery day is being replayed through the API (an hour; a tracking link and the driver's app follow once it is planned),\n"+
 				"  or a van: curl -H 'Authorization: Bearer %s' %s/v1/vehicles/%svan-1\n", adminKey, url, demoPrefix)
 		}
 		fmt.Fprintln(stdout, "Stop with Ctrl-C.")
@@ -197,7 +215,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		if adminKey == "" || st == nil {
 			return usagef("--demo needs the dispatch state and an admin key (--admin-key-file or LASTMILE_ADMIN_KEY)")
 		}
-		go runDemo(g, url, adminKey, demoPrefix, log)
+		go runDemo(g, url, adminKey, demoPrefix, stdout, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -294,13 +312,57 @@ func loadAdminKey(path string) (key string, created bool, err error) {
 	return key, true, f.Close()
 }
 
+// demoSpeed is how much faster than real time the demo day runs: a van's
+// 10-hour shift in an hour, a delivery every minute or so to watch.
+const demoSpeed = 10
+
 // runDemo replays a simulated delivery day (datasets/sim's, on the
-// server's own graph) through the server's API, as a dispatch system and
-// the drivers' phones would, and logs its figures.
-func runDemo(g *graph.Graph, url, adminKey, prefix string, log *slog.Logger) {
+// server's own graph: yesterday's, 4 vans and 60 shipments) through the
+// server's API, as a dispatch system and the drivers' phones would, at
+// demoSpeed times real time once the vans leave; it prints a tracking link
+// and a driver's sign-in to stdout, and logs the day's figures.
+func runDemo(g *graph.Graph, url, adminKey, prefix string, stdout io.Writer, log *slog.Logger) {
 	log.Info("demo: replaying a simulated delivery day through the API")
-	res, err := bench.Dispatch(bench.DispatchConfig{Graph: g, URL: url, AdminKey: adminKey, Prefix: prefix,
-		Logger: log.With("demo", true)})
+	date := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	day := sim.DayConfig{Vans: 4, Shipments: 60, PingInterval: 5 * time.Second, DepotPings: 2 * time.Minute}
+	shift := date.Add(8 * time.Hour) // sim's default shift start
+	var wall time.Time
+	var from time.Time
+	res, err := bench.Dispatch(bench.DispatchConfig{Graph: g, URL: url, AdminKey: adminKey, Prefix: prefix, Date: date, Day: day,
+		Batch: 10 * time.Second, Logger: log.With("demo", true),
+		Planned: func(p bench.DispatchPlanned) {
+			van := prefix + "van-1"
+			trk := p.Routes[van]
+			if len(trk) == 0 {
+				return
+			}
+			// The third stop: the van shows on its page from the start and
+			// delivers in a few minutes; the last one for later.
+			soon, later := trk[min(2, len(trk)-1)], trk[len(trk)-1]
+			fmt.Fprintf(stdout, "\nThe demo day is planned (yesterday's date, replayed %dx faster once the vans leave the depot):\n"+
+				"  a recipient's tracking page:  %s%s\n"+
+				"  another, later in the day:    %s%s\n"+
+				"  the driver's app of %s:   %s/driver   (sign in with the key %s)\n\n",
+				demoSpeed, url, p.TrackingURLs[soon], url, p.TrackingURLs[later], van, url, p.DriverKeys[van])
+		},
+		Step: func(ctx context.Context, _ bench.DispatchAPI, at time.Time) error {
+			if at.Before(shift) {
+				return nil
+			}
+			if wall.IsZero() {
+				wall, from = time.Now(), at
+			}
+			wait := time.Until(wall.Add(at.Sub(from) / demoSpeed))
+			if wait <= 0 {
+				return nil
+			}
+			select {
+			case <-time.After(wait):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}})
 	if err != nil {
 		log.Error("demo day failed", "err", err)
 		return

@@ -35,6 +35,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lastmile/lastmile/engine/blob"
+	"github.com/lastmile/lastmile/engine/pod"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/vrp"
 )
@@ -146,6 +148,22 @@ type Config struct {
 	// RerouteInterval is the least ping time between two re-routings of a
 	// van (default 10 min); RerouteTime the solver's time (default 100 ms).
 	RerouteSlack, RerouteDrift, RerouteInterval, RerouteTime time.Duration
+	// VanStops: the recipient's page shows the van's position while the
+	// shipment's stop is within this many stops of the van (default 3;
+	// 0 before any is out for delivery, and never after the stop ended).
+	VanStops int
+	// LinkTTL is how long a tracking link keeps working after its
+	// shipment's attempt ended (default 7 days).
+	LinkTTL time.Duration
+	// Offers are the delivery windows a recipient may pick from.
+	Offers WindowOffers
+	// Blobs stores proof-of-delivery images (required for RecordPod).
+	Blobs blob.Store
+	// PodLimits bounds proof-of-delivery images (zero: pod's defaults).
+	PodLimits pod.Limits
+	// PodRadius (m): a proof geotagged farther than this from its stop is
+	// flagged (default 150 m).
+	PodRadius float64
 	// Logger receives errors and progress (nil: discard). Personal data is
 	// never logged.
 	Logger *slog.Logger
@@ -190,6 +208,16 @@ func (c Config) withDefaults() Config {
 	if c.RerouteTime <= 0 {
 		c.RerouteTime = 100 * time.Millisecond
 	}
+	if c.VanStops <= 0 {
+		c.VanStops = 3
+	}
+	if c.LinkTTL <= 0 {
+		c.LinkTTL = 7 * 24 * time.Hour
+	}
+	c.Offers = c.Offers.withDefaults()
+	if c.PodRadius <= 0 {
+		c.PodRadius = 150
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -206,6 +234,8 @@ type Service struct {
 	cfg Config
 	st  *store.Store
 	log *slog.Logger
+	// podSlots bounds the proof images checked at once.
+	podSlots chan struct{}
 }
 
 // New returns a Service on cfg.Store.
@@ -219,7 +249,7 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	cfg = cfg.withDefaults()
-	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger}, nil
+	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, podSlots: make(chan struct{}, 2)}, nil
 }
 
 // Store returns the Service's store.

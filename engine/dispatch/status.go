@@ -146,6 +146,14 @@ func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput) (
 			var data any
 			if in.Status == StatusFailed {
 				data = map[string]any{"reason": in.Reason}
+			} else {
+				pods, err := tx.StopPods(id)
+				if err != nil {
+					return err
+				}
+				if d := podData(pods); d != nil {
+					data = map[string]any{"pod": d}
+				}
 			}
 			run.emit(i, in.Status, t, data)
 		}

@@ -179,6 +179,58 @@ var migrations = []string{
 		updated BIGINT NOT NULL
 	);
 	INSERT INTO counters (name, value) VALUES ('templates', 0);`,
+	// 5: the recipient's page and the driver's app: messages between
+	// them, proofs of delivery, ratings, requests for another window,
+	// driver sessions. Text and positions of people are sealed.
+	`CREATE TABLE messages (
+		id {id},
+		shipment BIGINT NOT NULL REFERENCES shipments (id),
+		sender TEXT NOT NULL,
+		body {blob} NOT NULL,
+		client_id TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		UNIQUE (shipment, client_id)
+	);
+	CREATE TABLE pods (
+		id {id},
+		stop BIGINT NOT NULL REFERENCES stops (id),
+		shipment BIGINT NOT NULL REFERENCES shipments (id),
+		photo TEXT NOT NULL DEFAULT '',
+		signature TEXT NOT NULL DEFAULT '',
+		name {blob},
+		geo {blob},
+		far BIGINT NOT NULL DEFAULT 0,
+		distance {real},
+		client_id TEXT NOT NULL,
+		time BIGINT NOT NULL,
+		created BIGINT NOT NULL,
+		UNIQUE (stop, client_id)
+	);
+	CREATE INDEX pods_shipment ON pods (shipment);
+	CREATE TABLE ratings (
+		shipment BIGINT PRIMARY KEY REFERENCES shipments (id),
+		stars BIGINT NOT NULL,
+		comment {blob},
+		created BIGINT NOT NULL
+	);
+	CREATE TABLE window_requests (
+		id {id},
+		shipment BIGINT NOT NULL REFERENCES shipments (id),
+		tw_start BIGINT NOT NULL,
+		tw_end BIGINT NOT NULL,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		created BIGINT NOT NULL
+	);
+	CREATE INDEX window_requests_shipment ON window_requests (shipment, id);
+	CREATE TABLE sessions (
+		hash {blob} PRIMARY KEY,
+		key_id TEXT NOT NULL,
+		vehicle TEXT NOT NULL,
+		csrf TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		expires BIGINT NOT NULL
+	);`,
 }
 
 // schemaSQL returns migration m written for d.

@@ -67,10 +67,10 @@ type Fanout func(tx *Tx, events []Event) error
 // emits events. Call it before the store is used.
 func (s *Store) SetFanout(f Fanout) { s.fanout = f }
 
-// OnCommit installs f, called after each commit that emitted events with
-// those events (for waking delivery workers and event streams). f must
-// not block. Call it before the store is used.
-func (s *Store) OnCommit(f func([]Event)) { s.onCommit = f }
+// OnCommit adds f to the functions called after each commit that emitted
+// events, with those events (for waking delivery workers, event streams
+// and tracking pages). f must not block. Call it before the store is used.
+func (s *Store) OnCommit(f func([]Event)) { s.onCommit = append(s.onCommit, f) }
 
 // AddDeliveries queues deliveries in the transaction; one already queued
 // with the same channel, target and dedupe key is left as it is.

@@ -80,7 +80,7 @@ type Store struct {
 	// fanout queues the deliveries of a transaction's events before it
 	// commits; onCommit hears of them after (both set once before use).
 	fanout   Fanout
-	onCommit func([]Event)
+	onCommit []func([]Event)
 }
 
 // Options configure Open.
@@ -238,8 +238,10 @@ func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, e
 	if err = sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
-	if len(tx.committed) > 0 && s.onCommit != nil {
-		s.onCommit(tx.committed)
+	if len(tx.committed) > 0 {
+		for _, f := range s.onCommit {
+			f(tx.committed)
+		}
 	}
 	return tx.committed, nil
 }

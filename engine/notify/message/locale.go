@@ -143,3 +143,22 @@ func (l *locale) reasonText(code string) string {
 	}
 	return l.reasons["other"]
 }
+
+// Lang returns the language of the built-in words for a recipient's
+// language tag ("pt-BR" gives "pt"; an unknown one "en"), for pages that
+// speak the recipient's language like the messages do.
+func Lang(tag string) string { return resolveLang(tag) }
+
+// WindowIn returns [lo, hi] (Unix seconds) rounded outward to 5 minutes
+// in loc, in the words of lang (see Lang), SameDay when it starts on
+// now's local day.
+func WindowIn(lang string, loc *time.Location, now time.Time, lo, hi int64) *Window {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return window(locales[resolveLang(lang)], loc, now.In(loc), lo, hi)
+}
+
+// ReasonText returns a failure reason code as a clause in lang ("nobody
+// was at home").
+func ReasonText(lang, code string) string { return locales[resolveLang(lang)].reasonText(code) }

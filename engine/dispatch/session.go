@@ -1,0 +1,76 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/seal"
+	"github.com/lastmile/lastmile/engine/store"
+)
+
+// SessionTTL is how long a driver's browser session lasts: a working day
+// and its evening, so a courier signs in once a day.
+const SessionTTL = 16 * time.Hour
+
+// DriverSession is a signed-in driver's browser session: Secret goes in
+// an HttpOnly cookie (only its hash is stored), CSRF must come back in a
+// header or form field with every change, Principal is who it acts as.
+type DriverSession struct {
+	Secret    string
+	CSRF      string
+	Principal Principal
+	Expires   time.Time
+}
+
+// SignIn opens a browser session for a driver key (the driver's app signs
+// in with the key once; the key itself is not kept by the browser).
+// Other scopes are refused: the app acts for one vehicle.
+func (k *Keys) SignIn(ctx context.Context, key string) (DriverSession, error) {
+	p, err := k.Authenticate(ctx, key)
+	if err != nil {
+		return DriverSession{}, err
+	}
+	if p.Scope != ScopeDriver || p.Vehicle == "" {
+		return DriverSession{}, errorf("Forbidden", "that key is not a driver key")
+	}
+	now := k.now()
+	ds := DriverSession{Secret: seal.Token(), CSRF: seal.Token(), Principal: p, Expires: now.Add(SessionTTL)}
+	_, err = k.st.Tx(ctx, func(tx *store.Tx) error {
+		return tx.InsertSession(store.Session{Hash: seal.HashToken(ds.Secret), KeyID: p.KeyID, Vehicle: p.Vehicle, CSRF: ds.CSRF,
+			Created: now.Unix(), Expires: ds.Expires.Unix()})
+	})
+	if err != nil {
+		return DriverSession{}, err
+	}
+	return ds, nil
+}
+
+// Session returns the session of a cookie secret; Unauthorized for a
+// malformed, unknown, expired or signed-out one, or one whose key was
+// revoked.
+func (k *Keys) Session(ctx context.Context, secret string) (DriverSession, error) {
+	if !seal.ValidToken(secret) {
+		return DriverSession{}, errorf("Unauthorized", "not signed in")
+	}
+	ss, err := k.st.SessionByHash(ctx, seal.HashToken(secret), k.now().Unix())
+	if errors.Is(err, store.ErrNotFound) {
+		return DriverSession{}, errorf("Unauthorized", "the session expired: sign in again")
+	}
+	if err != nil {
+		return DriverSession{}, err
+	}
+	return DriverSession{Secret: secret, CSRF: ss.CSRF, Principal: Principal{KeyID: ss.KeyID, Scope: ScopeDriver, Vehicle: ss.Vehicle},
+		Expires: time.Unix(ss.Expires, 0)}, nil
+}
+
+// SignOut ends a session (and drops expired ones).
+func (k *Keys) SignOut(ctx context.Context, secret string) error {
+	if !seal.ValidToken(secret) {
+		return nil
+	}
+	_, err := k.st.Tx(ctx, func(tx *store.Tx) error {
+		return tx.DeleteSession(seal.HashToken(secret), k.now().Unix())
+	})
+	return err
+}
