@@ -62,8 +62,8 @@
   function apply(u) {
     if (u.status !== status) {
       // A new state (delivered, failed) changes what the page holds: the
-      // server renders it.
-      window.location.reload();
+      // server renders it (without the last form's notice).
+      window.location.replace(window.location.pathname);
       return;
     }
     setText('headline', u.headline);
@@ -112,7 +112,7 @@
   var pollTimer = null;
   function poll() {
     fetch(base + '/view.json', {credentials: 'omit', cache: 'no-store'}).then(function (r) {
-      if (r.status === 404) { window.location.reload(); return null; }
+      if (r.status === 404) { window.location.replace(window.location.pathname); return null; }
       return r.ok ? r.json() : null;
     }).then(function (u) { if (u) apply(u); }).catch(function () {}).then(function () {
       pollTimer = setTimeout(poll, 15000);
