@@ -251,11 +251,15 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 			if flags&wakeFull == 0 && time.Since(full) < trackRefresh && v.Van != nil {
 				// Only the van moved: its position, without rebuilding
 				// the whole view.
-				veh, err := s.cfg.Store.Vehicle(context.Background(), v.Vehicle)
-				if err != nil {
-					continue
+				if p, ok := s.hub.position(v.Vehicle); ok && p.ms/1000 >= v.Van.Time {
+					v.Van.Location, v.Van.Time = p.loc, p.ms/1000
+				} else {
+					veh, err := s.cfg.Store.Vehicle(context.Background(), v.Vehicle)
+					if err != nil {
+						continue
+					}
+					v.Van.Location, v.Van.Time = [2]float64{veh.Lon, veh.Lat}, veh.LastMS/1000
 				}
-				v.Van.Location, v.Van.Time = [2]float64{veh.Lon, veh.Lat}, veh.LastMS/1000
 				s.vanGeometry(&v)
 			} else {
 				cur, err := s.disp.ShipmentByLink(context.Background(), token)

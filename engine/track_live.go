@@ -22,9 +22,19 @@ type trackHub struct {
 	sent      atomic.Int64 // updates written
 
 	// vans keeps per vehicle the last position shown and the road
-	// travelled to it, computed once for all the pages watching it.
+	// travelled to it, computed once for all the pages watching it; pos
+	// the latest position this process stored (as dispatch stores it:
+	// the newest ping's matched position), so that a van's move reaches
+	// its pages without a read per page.
 	vmu  sync.Mutex
 	vans map[string]*vanTrack
+	pos  map[string]vanPos
+}
+
+// vanPos is a vehicle's position [lon, lat] at Unix ms.
+type vanPos struct {
+	loc [2]float64
+	ms  int64
 }
 
 // Wake reasons, bits of trackSub.flags.
@@ -51,7 +61,15 @@ type vanTrack struct {
 
 func newTrackHub() *trackHub {
 	return &trackHub{shipments: map[int64]map[*trackSub]struct{}{}, vehicles: map[string]map[*trackSub]struct{}{},
-		vans: map[string]*vanTrack{}}
+		vans: map[string]*vanTrack{}, pos: map[string]vanPos{}}
+}
+
+// position returns the vehicle's latest position stored by this process.
+func (h *trackHub) position(vehicle string) (vanPos, bool) {
+	h.vmu.Lock()
+	defer h.vmu.Unlock()
+	p, ok := h.pos[vehicle]
+	return p, ok
 }
 
 func (h *trackHub) add(sub *trackSub) {
@@ -245,10 +263,23 @@ func (s *Server) wakeVans(pings []dispatch.Ping) {
 		return
 	}
 	var ids []string
+	s.hub.vmu.Lock()
 	for i := range pings {
-		if v := pings[i].Vehicle; (len(ids) == 0 || ids[len(ids)-1] != v) && !slices.Contains(ids, v) {
+		p := &pings[i]
+		if v := p.Vehicle; (len(ids) == 0 || ids[len(ids)-1] != v) && !slices.Contains(ids, v) {
 			ids = append(ids, v)
 		}
+		loc := p.Location
+		if p.MatchedOK {
+			loc = p.Matched
+		}
+		if ms := p.Time.UnixMilli(); ms > s.hub.pos[p.Vehicle].ms {
+			s.hub.pos[p.Vehicle] = vanPos{loc, ms}
+		}
 	}
+	if len(s.hub.pos) > 100_000 {
+		clear(s.hub.pos)
+	}
+	s.hub.vmu.Unlock()
 	s.hub.wakeVehicles(ids)
 }

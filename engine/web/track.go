@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/lastmile/lastmile/engine/dispatch"
@@ -69,15 +70,24 @@ type OfferItem struct {
 // Stars are the rating values offered, worst first.
 var Stars = []int{1, 2, 3, 4, 5}
 
+// zones caches loaded time zones by name (time.LoadLocation reads the
+// zone database at every call; pages ask for a zone at every update). It
+// holds immutable values, at most one per IANA zone.
+var zones sync.Map
+
 // location returns the time zone tz, UTC when unknown.
 func location(tz string) *time.Location {
 	if tz == "" {
 		return time.UTC
 	}
+	if l, ok := zones.Load(tz); ok {
+		return l.(*time.Location)
+	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return time.UTC
+		return time.UTC // not kept: the cache holds real zones only
 	}
+	zones.Store(tz, loc)
 	return loc
 }
 
