@@ -10,9 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
+
+	"github.com/lastmile/lastmile/internal/durable"
 )
 
 // tmpPrefix starts the name of every temporary file Put writes. No key
@@ -140,30 +141,9 @@ func writeAtomic(dir, final string, data []byte) (err error) {
 // durable.
 func (s *FS) syncDirs(leaf string) error {
 	for _, d := range []string{leaf, filepath.Dir(leaf), s.root} {
-		if err := syncDir(d); err != nil {
+		if err := durable.SyncDir(d); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// syncDir flushes a directory's entries to disk. Windows cannot sync a
-// directory and makes renames durable by other means, so it is skipped
-// there.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -225,7 +205,7 @@ func (s *FS) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("blob: delete %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("blob: delete %s: %w", key, err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/lastmile/lastmile/internal/durable"
 )
 
 // EnvVar is the environment variable the caller reads the data keys from
@@ -324,7 +326,7 @@ func createKeyFile(dir, path string) (*Ring, bool, error) {
 			return nil, false, fmt.Errorf("seal: key file: %w", err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return nil, false, fmt.Errorf("seal: key file %s: %w", path, err)
 	}
 	return r, true, nil
@@ -340,23 +342,6 @@ func writeSync(f *os.File, data []byte) error {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a directory so a new entry in it survives a crash (not
-// possible on Windows, where it is skipped).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
