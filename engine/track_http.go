@@ -248,7 +248,10 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 			case <-sub.wake:
 			}
 			flags := sub.flags.Swap(0)
-			if flags&wakeFull == 0 && time.Since(full) < trackRefresh && v.Van != nil {
+			if flags&wakeFull == 0 && time.Since(full) < trackRefresh {
+				if v.Van == nil {
+					continue // a van not shown moved: the next refresh will do
+				}
 				// Only the van moved: its position, without rebuilding
 				// the whole view.
 				if p, ok := s.hub.position(v.Vehicle); ok && p.ms/1000 >= v.Van.Time {
