@@ -297,9 +297,13 @@ func (op *apiOperation) toOpenAPI(cfg ServerConfig, names []string) (map[string]
 		return nil, fmt.Errorf("no 200 or 201 answer described")
 	}
 	if c := op.Created; c != nil {
+		var cs any = c.Schema
+		if c.Ref != "" {
+			cs = ref(c.Ref)
+		}
 		resp["201"] = map[string]any{
 			"description": c.Description,
-			"content":     map[string]any{c.MediaType: map[string]any{"schema": ref(c.Ref)}},
+			"content":     map[string]any{c.MediaType: map[string]any{"schema": cs}},
 		}
 	}
 	if a := op.Accepted; a != nil {

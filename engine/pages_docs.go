@@ -3,14 +3,20 @@ package engine
 // The OpenAPI operations of the pages (tracking page, driver's app), their
 // scripts' endpoints, proofs of delivery and the basemap's tiles.
 
-var pageTags = []string{"pages"}
+// pageTags tag what is served without a state store (assets, tiles);
+// trackTags the pages and their endpoints, which need one (called with
+// their examples by track_http_test.go, not by the OpenAPI test).
+var (
+	pageTags  = []string{"pages"}
+	trackTags = []string{"tracking"}
+)
 
 var tokenParam = pathParam("token", "The shipment's tracking token (22 characters).", "AAAAAAAAAAAAAAAAAAAAAA")
 
 var htmlPage = apiContent{Description: "An HTML page.", MediaType: "text/html", Schema: map[string]any{"type": "string"}}
 
 var trackPageDoc = &apiOperation{
-	ID: "trackPage", Summary: "The recipient's live tracking page", Tags: pageTags,
+	ID: "trackPage", Summary: "The recipient's live tracking page", Tags: trackTags,
 	Description: "Rendered by the server in the recipient's language and time zone (status, ETA window, stops before, timeline, " +
 		"messages, instructions, other windows, proof of delivery and rating), then kept live by its script. The same 404 page " +
 		"for every unknown, malformed, revoked or expired link; requests per client address are rate limited (429).",
@@ -20,7 +26,7 @@ var trackPageDoc = &apiOperation{
 }
 
 var trackViewDoc = &apiOperation{
-	ID: "trackView", Summary: "The tracking page's data (the page's polling fallback)", Tags: pageTags,
+	ID: "trackView", Summary: "The tracking page's data (the page's polling fallback)", Tags: trackTags,
 	Description: "The shipment's public view and its texts in the recipient's language: only this shipment's data; the van " +
 		"only while this stop is within the configured number of next stops.",
 	Params: []apiParam{tokenParam},
@@ -30,7 +36,7 @@ var trackViewDoc = &apiOperation{
 }
 
 var trackLiveDoc = &apiOperation{
-	ID: "trackLive", Summary: "The tracking page's live updates (server-sent events)", Tags: pageTags,
+	ID: "trackLive", Summary: "The tracking page's live updates (server-sent events)", Tags: trackTags,
 	Description: "Event update with the same JSON as view.json: at once, then at each change of the shipment, its thread or " +
 		"the van's position; ends after 30 minutes (the browser reconnects).",
 	Params: []apiParam{tokenParam},
@@ -41,7 +47,7 @@ var trackLiveDoc = &apiOperation{
 // trackFormDoc documents one of the page's forms.
 func trackFormDoc(id, summary, fields string) *apiOperation {
 	return &apiOperation{
-		ID: id, Summary: summary, Tags: pageTags,
+		ID: id, Summary: summary, Tags: trackTags,
 		Description: "A form of the tracking page (application/x-www-form-urlencoded: " + fields + "): 303 back to the page, or " +
 			"the page with the error; with a JSON body the answer is JSON. The link itself is the credential.",
 		Params: []apiParam{tokenParam},
@@ -58,11 +64,11 @@ var (
 )
 
 var trackProofDoc = &apiOperation{
-	ID: "trackProof", Summary: "A proof-of-delivery image through a signed link of the page", Tags: pageTags,
+	ID: "trackProof", Summary: "A proof-of-delivery image through a signed link of the page", Tags: trackTags,
 	Description: "k (the image's content key), e (expiry, Unix seconds) and s (signature) as the page gives them; links " +
 		"expire after 10 minutes.",
 	Params: []apiParam{tokenParam},
-	OK:     apiContent{Description: "The image (JPEG or PNG, metadata stripped).", MediaType: "image/jpeg", Schema: map[string]any{"type": "string", "format": "binary"}},
+	OK:     apiContent{Description: "The image (JPEG or PNG, metadata stripped).", MediaType: "image/jpeg", Schema: map[string]any{"type": "string"}},
 	Errors: []int{404, 429},
 }
 
@@ -76,14 +82,14 @@ var shipmentLinkDoc = &apiOperation{
 var staticDoc = &apiOperation{
 	ID: "staticAsset", Summary: "An embedded asset of the pages", Tags: pageTags,
 	Params: []apiParam{pathParam("file", "The file name.", "track.js")},
-	OK:     apiContent{Description: "The file; immutable for a year when asked with its hash (?v=).", MediaType: "application/octet-stream", Schema: map[string]any{"type": "string"}},
+	OK:     apiContent{Description: "The file (its own type; the example is a script); immutable for a year when asked with its hash (?v=).", MediaType: "text/javascript", Schema: map[string]any{"type": "string"}},
 	Errors: []int{404},
 }
 
 var staticDirDoc = &apiOperation{
 	ID: "staticVendorAsset", Summary: "A bundled third-party asset of the pages", Tags: pageTags,
 	Params: []apiParam{pathParam("dir", "The folder.", "vendor"), pathParam("file", "The file name.", "leaflet.js")},
-	OK:     apiContent{Description: "The file.", MediaType: "application/octet-stream", Schema: map[string]any{"type": "string"}},
+	OK:     apiContent{Description: "The file (its own type; the example is a script).", MediaType: "text/javascript", Schema: map[string]any{"type": "string"}},
 	Errors: []int{404},
 }
 
@@ -91,18 +97,18 @@ var tileDoc = &apiOperation{
 	ID: "tile", Summary: "A vector tile of the road network (the pages' basemap)", Tags: pageTags,
 	Description: "Mapbox Vector Tile 2.1, layer roads (class = OSM highway value, oneway = 1), zooms 8 to 16, gzip-compressed.",
 	Params:      []apiParam{pathParam("z", "Zoom.", "14"), pathParam("x", "Column.", "7790"), pathParam("y", "Row and .mvt.", "6101.mvt")},
-	OK:          apiContent{Description: "The tile.", MediaType: "application/vnd.mapbox-vector-tile", Schema: map[string]any{"type": "string", "format": "binary"}},
+	OK:          apiContent{Description: "The tile.", MediaType: "application/vnd.mapbox-vector-tile", Schema: map[string]any{"type": "string"}},
 	Errors:      []int{404, 503},
 }
 
 var driverPageDoc = &apiOperation{
-	ID: "driverApp", Summary: "The driver's app (installable web app)", Tags: pageTags,
+	ID: "driverApp", Summary: "The driver's app (installable web app)", Tags: trackTags,
 	Description: "The sign-in form, or the signed-in driver's stops of the day.",
 	OK:          htmlPage,
 }
 
 var driverSignInDoc = &apiOperation{
-	ID: "driverSignIn", Summary: "Sign the driver's app in with a driver key", Tags: pageTags,
+	ID: "driverSignIn", Summary: "Sign the driver's app in with a driver key", Tags: trackTags,
 	Description: "Form field key (a driver key): sets the session cookie (HttpOnly, Secure, SameSite=Strict; 16 h) and redirects " +
 		"to /driver (303). The app's changes then send the session's CSRF token in X-CSRF-Token.",
 	OK:     htmlPage,
@@ -110,7 +116,7 @@ var driverSignInDoc = &apiOperation{
 }
 
 var driverSignOutDoc = &apiOperation{
-	ID: "driverSignOut", Summary: "Sign the driver's app out", Tags: pageTags,
+	ID: "driverSignOut", Summary: "Sign the driver's app out", Tags: trackTags,
 	Description: "Form field csrf: ends the session and redirects to /driver (303).",
 	OK:          htmlPage,
 	Errors:      []int{403},
