@@ -38,6 +38,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchReroute(args[1:], stdout, stderr)
 	case "dispatch":
 		return benchDispatch(args[1:], stdout, stderr)
+	case "page":
+		return benchPage(args[1:], stdout, stderr)
+	case "track":
+		return benchTrack(args[1:], stdout, stderr)
 	}
 	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, gate)", args[0])
 }

@@ -23,16 +23,30 @@
     if (el && el.textContent !== value) el.textContent = value || '';
   }
 
+  // The view in which a and b ([lon, lat]) fit el with pad px around
+  // them, as Leaflet's fitBounds picks it (Web Mercator, whole zooms): the
+  // map starts there rather than at zoom 15 then zooming, which would ask
+  // for a first set of tiles of the wrong zoom.
+  function fittedView(a, b, el, pad, maxZoom) {
+    function my(lat) { var s = Math.sin(lat * Math.PI / 180); return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI); }
+    var x0 = (a[0] + 180) / 360, x1 = (b[0] + 180) / 360, y0 = my(a[1]), y1 = my(b[1]);
+    var w = Math.max(el.clientWidth - 2 * pad, 1), h = Math.max(el.clientHeight - 2 * pad, 1);
+    var dx = Math.max(Math.abs(x1 - x0), 1e-12), dy = Math.max(Math.abs(y1 - y0), 1e-12);
+    var z = Math.log(Math.min(w / (256 * dx), h / (256 * dy))) / Math.LN2;
+    z = Math.max(8, Math.min(maxZoom, Math.floor(Math.round(z * 100) / 100)));
+    var lat = Math.atan(Math.sinh(Math.PI * (1 - (y0 + y1)))) * 180 / Math.PI;
+    return {center: [(a[0] + b[0]) / 2, lat], zoom: z};
+  }
+
   function initMap() {
     if (!mapEl || !window.LastmileMap) return;
     var slon = num(mapEl, 'data-stop-lon'), slat = num(mapEl, 'data-stop-lat');
-    map = window.LastmileMap.create(mapEl, {center: [slon, slat], zoom: 15, interactive: true});
-    map.setStop(slon, slat, {label: mapEl.getAttribute('aria-label')});
     var vlon = num(mapEl, 'data-van-lon'), vlat = num(mapEl, 'data-van-lat');
-    if (vlon !== null && vlat !== null) {
-      map.setVan(vlon, vlat, {});
-      map.fit([[slon, slat], [vlon, vlat]], {padding: 40, maxZoom: 16});
-    }
+    var hasVan = vlon !== null && vlat !== null;
+    var view = hasVan ? fittedView([slon, slat], [vlon, vlat], mapEl, 40, 16) : {center: [slon, slat], zoom: 15};
+    map = window.LastmileMap.create(mapEl, {center: view.center, zoom: view.zoom, interactive: true});
+    map.setStop(slon, slat, {label: mapEl.getAttribute('aria-label')});
+    if (hasVan) map.setVan(vlon, vlat, {});
   }
 
   function li(cls, parts) {
