@@ -163,7 +163,14 @@ func NewTrackPage(v dispatch.PublicView, token string, now time.Time) TrackPage 
 			label = tf("event." + e.Type)
 		}
 		if e.Type == "stops_away" && e.Stops != nil {
-			label = tf("event.stops_away", *e.Stops)
+			switch *e.Stops {
+			case 0:
+				label = tf("stops.next")
+			case 1:
+				label = tf("event.stops_away.one")
+			default:
+				label = tf("event.stops_away", *e.Stops)
+			}
 		}
 		when := time.Unix(e.Time, 0).In(loc)
 		ts := when.Format("15:04")
