@@ -68,8 +68,6 @@ type PublicView struct {
 	ShipmentID int64  `json:"-"`
 	StopID     int64  `json:"-"`
 	Vehicle    string `json:"-"`
-	// VanAllowed: the van may be shown (whether or not it has a position).
-	VanAllowed bool `json:"-"`
 }
 
 // VanView is the van's position as a recipient sees it: [lon, lat] at
@@ -238,11 +236,10 @@ func (s *Service) liveParts(ctx context.Context, st store.Stop, v *PublicView) e
 	if err != nil {
 		return err
 	}
-	stops, err := s.st.RouteStops(ctx, route.ID)
+	n, err := s.st.StopsBefore(ctx, st, openStatuses...)
 	if err != nil {
 		return err
 	}
-	n := stopsBefore(stops, st.ID)
 	v.StopsBefore = &n
 	if st.ETA > 0 {
 		v.ETA = &ETA{st.ETA, st.P10, st.P90}
@@ -261,7 +258,6 @@ func (s *Service) liveParts(ctx context.Context, st store.Stop, v *PublicView) e
 	if veh.Route != route.ID {
 		return nil // the van works another route now
 	}
-	v.VanAllowed = true
 	if veh.LastMS > 0 {
 		v.Van = &VanView{Location: [2]float64{veh.Lon, veh.Lat}, Time: veh.LastMS / 1000}
 	}

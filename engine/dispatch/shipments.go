@@ -379,11 +379,10 @@ func (s *Service) view(ctx context.Context, sh store.Shipment) (ShipmentView, er
 		veh := route.Vehicle
 		v.Vehicle = &veh
 		if open(st.Status) {
-			stops, err := s.st.RouteStops(ctx, route.ID)
+			n, err := s.st.StopsBefore(ctx, st, openStatuses...)
 			if err != nil {
 				return ShipmentView{}, err
 			}
-			n := stopsBefore(stops, st.ID)
 			v.StopsBefore = &n
 			if st.ETA > 0 {
 				v.ETA = &ETA{st.ETA, st.P10, st.P90}
@@ -400,24 +399,12 @@ func (s *Service) view(ctx context.Context, sh store.Shipment) (ShipmentView, er
 	return v, nil
 }
 
+// openStatuses are the statuses of a stop still to be served.
+var openStatuses = []string{StatusPlanned, StatusOutForDelivery, StatusArrived}
+
 // open reports whether a stop is still to be served.
 func open(status string) bool {
 	return status == StatusPlanned || status == StatusOutForDelivery || status == StatusArrived
-}
-
-// stopsBefore counts the open stops ordered before stop id (stops in
-// position order).
-func stopsBefore(stops []store.Stop, id int64) int {
-	n := 0
-	for _, st := range stops {
-		if st.ID == id {
-			return n
-		}
-		if open(st.Status) {
-			n++
-		}
-	}
-	return n
 }
 
 // Events returns up to limit events after cursor, and the cursor to ask

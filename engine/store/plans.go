@@ -225,6 +225,25 @@ func (tx *Tx) RouteStops(route int64) ([]Stop, error) {
 	return queryStops(tx.ctx, tx.q(), `st.route = $1 ORDER BY st.position, st.id`, route)
 }
 
+// StopsBefore counts the stops of st's route ordered before it (by
+// position, then id) whose status is one of statuses.
+func (s *Store) StopsBefore(ctx context.Context, st Stop, statuses ...string) (int, error) {
+	q := `SELECT COUNT(*) FROM stops WHERE route = $1 AND (position < $2 OR (position = $2 AND id < $3)) AND status IN (`
+	args := []any{st.Route, st.Position, st.ID}
+	for i, v := range statuses {
+		if i > 0 {
+			q += ", "
+		}
+		q += fmt.Sprintf("$%d", i+4)
+		args = append(args, v)
+	}
+	var n int
+	if err := s.r().QueryRowContext(ctx, q+")", args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: stops before: %w", err)
+	}
+	return n, nil
+}
+
 // RouteStops returns a route's stops in position order.
 func (s *Store) RouteStops(ctx context.Context, route int64) ([]Stop, error) {
 	return queryStops(ctx, s.r(), `st.route = $1 ORDER BY st.position, st.id`, route)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/lastmile/lastmile/engine/seal"
 )
@@ -54,15 +55,34 @@ func (s *Store) Messages(ctx context.Context, shipment int64) ([]Message, error)
 	return s.messagesWhere(ctx, s.r(), `shipment = $1`, shipment)
 }
 
-// MessageCounts returns the number of messages of each shipment given.
+// MessageCounts returns the number of messages of each shipment given
+// (shipments without any are absent).
 func (s *Store) MessageCounts(ctx context.Context, shipments []int64) (map[int64]int, error) {
 	out := make(map[int64]int, len(shipments))
-	for _, id := range shipments {
-		var n int
-		if err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE shipment = $1`, id).Scan(&n); err != nil {
+	for start := 0; start < len(shipments); start += 500 {
+		part := shipments[start:min(start+500, len(shipments))]
+		args := make([]any, len(part))
+		ph := make([]string, len(part))
+		for i, id := range part {
+			args[i] = id
+			ph[i] = fmt.Sprintf("$%d", i+1)
+		}
+		rows, err := s.r().QueryContext(ctx, `SELECT shipment, COUNT(*) FROM messages WHERE shipment IN (`+strings.Join(ph, ",")+`) GROUP BY shipment`, args...)
+		if err != nil {
 			return nil, fmt.Errorf("store: message counts: %w", err)
 		}
-		out[id] = n
+		for rows.Next() {
+			var id int64
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: message counts: %w", err)
+			}
+			out[id] = n
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: message counts: %w", err)
+		}
 	}
 	return out, nil
 }

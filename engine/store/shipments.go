@@ -174,6 +174,11 @@ func (s *Store) ShipmentByToken(ctx context.Context, token string) (Shipment, er
 	return s.shipmentWhere(ctx, s.r(), "token_hash = $1", "", seal.HashToken(token))
 }
 
+// ShipmentOfStop returns the shipment that stop id delivers.
+func (s *Store) ShipmentOfStop(ctx context.Context, stop int64) (Shipment, error) {
+	return s.shipmentWhere(ctx, s.r(), "id = (SELECT shipment FROM stops WHERE id = $1)", "", stop)
+}
+
 // LockShipment reads the shipment with that tracking number and, on
 // PostgreSQL, locks it until the transaction ends.
 func (tx *Tx) LockShipment(tracking string) (Shipment, error) {
