@@ -17,6 +17,7 @@ import (
 
 	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/engine/notify"
+	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
 )
 
@@ -324,7 +325,7 @@ func (s *Server) handleUnsubscribe(ctx *fasthttp.RequestCtx, p pathParams) error
 	if c := ctx.PostArgs().Peek("channel"); len(c) > 0 {
 		channel = string(c)
 	}
-	if !validToken(token) {
+	if !seal.ValidToken(token) {
 		return &Error{"NotFound", "not found"}
 	}
 	label := map[string]string{"email": "e-mail", "sms": "SMS"}[channel]
@@ -345,20 +346,6 @@ func (s *Server) handleUnsubscribe(ctx *fasthttp.RequestCtx, p pathParams) error
 	ctx.Response.Header.Set("Referrer-Policy", "no-referrer")
 	return unsubscribePage.Execute(ctx, map[string]any{"Channel": label, "ChannelKey": channel, "Done": done,
 		"Style": template.CSS(unsubscribeStyle)})
-}
-
-// validToken reports whether t looks like a tracking token (22 base64url
-// characters: 128 bits), before any lookup.
-func validToken(t string) bool {
-	if len(t) != 22 {
-		return false
-	}
-	for _, c := range t {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // appendNotifyMetrics writes the notification metrics in the Prometheus

@@ -195,10 +195,9 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 	ctx.Response.Header.Set("Referrer-Policy", "no-referrer")
 	conn := ctx.Conn()
 	stop := s.streamStop
-	sub := &trackSub{wake: make(chan struct{}, 1), shipment: sh.ID}
-	if v.VanAllowed || v.Vehicle != "" {
-		sub.vehicle = v.Vehicle
-	}
+	// The page follows its van while its stop is out for delivery
+	// (v.Vehicle is set then).
+	sub := &trackSub{wake: make(chan struct{}, 1), shipment: sh.ID, vehicle: v.Vehicle}
 	s.hub.add(sub)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.hub.remove(sub)
@@ -274,11 +273,7 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 					return
 				}
 				full = time.Now()
-				if v.VanAllowed || v.Vehicle != "" {
-					s.hub.follow(sub, v.Vehicle)
-				} else {
-					s.hub.follow(sub, "")
-				}
+				s.hub.follow(sub, v.Vehicle)
 			}
 			if !send(v) {
 				return

@@ -266,8 +266,8 @@ func (s *Server) wakeVans(pings []dispatch.Ping) {
 	s.hub.vmu.Lock()
 	for i := range pings {
 		p := &pings[i]
-		if v := p.Vehicle; (len(ids) == 0 || ids[len(ids)-1] != v) && !slices.Contains(ids, v) {
-			ids = append(ids, v)
+		if !slices.Contains(ids, p.Vehicle) {
+			ids = append(ids, p.Vehicle)
 		}
 		loc := p.Location
 		if p.MatchedOK {

@@ -87,22 +87,11 @@ func (s *Service) DriverRoute(ctx context.Context, vehicle string) (DriverRoute,
 // StopShipment returns the shipment of a stop and the vehicle whose route
 // holds it.
 func (s *Service) StopShipment(ctx context.Context, stop int64) (store.Shipment, string, error) {
-	_, vehicle, err := s.st.StopRoute(ctx, stop)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Shipment{}, "", errorf("NotFound", "stop %d: unknown", stop)
-	}
+	vehicle, err := s.StopVehicle(ctx, stop)
 	if err != nil {
 		return store.Shipment{}, "", err
 	}
-	var sh store.Shipment
-	_, err = s.st.Tx(ctx, func(tx *store.Tx) error {
-		st, err := tx.Stop(stop)
-		if err != nil {
-			return err
-		}
-		sh, err = tx.ShipmentByID(st.Shipment)
-		return err
-	})
+	sh, err := s.st.ShipmentOfStop(ctx, stop)
 	return sh, vehicle, err
 }
 
@@ -216,7 +205,7 @@ func (s *Service) RecordPod(ctx context.Context, stop int64, in PodInput) (PodVi
 	if in.HasGeo {
 		p.HasGeo = true
 		p.Geo = [3]float64{in.Geo[0], in.Geo[1], in.Accuracy}
-		p.Distance = pod.Distance(sh.Location, in.Geo)
+		p.Distance = distance(sh.Location, in.Geo)
 		p.Far = p.Distance > s.cfg.PodRadius
 	}
 	var created bool

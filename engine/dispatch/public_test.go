@@ -56,7 +56,7 @@ func TestPublicView(t *testing.T) {
 		}
 		// Before departure: no van anywhere.
 		for _, tr := range trk {
-			if v := view(tr); v.Van != nil || v.VanAllowed {
+			if v := view(tr); v.Van != nil || v.Vehicle != "" {
 				t.Errorf("%s shows the van before departure", tr)
 			}
 		}

@@ -1,10 +1,9 @@
-// Package pod checks and cleans the proof-of-delivery (PoD) a driver's
-// phone sends when a stop is delivered: the photo of the parcel at the
-// door, the signature drawn on screen, the phone's position. It has no HTTP
-// in it: the PoD handler passes the uploaded bytes to CleanImage, stores
-// the returned Image (package blob), flags the event with FarFrom, and
-// signs the short-lived links the tracking page shows the images by
-// (SignURL, VerifyURL).
+// Package pod checks and cleans the proof-of-delivery (PoD) images a
+// driver's phone sends when a stop is delivered: the photo of the parcel at
+// the door and the signature drawn on screen. It has no HTTP in it: the PoD
+// handler passes the uploaded bytes to CleanImage, stores the returned
+// Image (package blob) and signs the short-lived links the tracking page
+// shows the images by (SignURL, VerifyURL).
 //
 // # What CleanImage protects against
 //
