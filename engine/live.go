@@ -42,8 +42,16 @@ type LiveConfig struct {
 	MaxVehicles int
 	// StopRadius is the distance in metres within which a matched ping
 	// counts as arriving at a predicted stop, which teaches the
-	// calibrator (default 30 m).
+	// calibrator (default 30 m), once the vehicle has stayed that close
+	// for StopDwell (default 20 s; negative: at the first ping). Without
+	// the dwell a van passing its next stop on the other carriageway, or
+	// on a street it comes back to later, "arrived" minutes early: on a
+	// simulated Monaco day the calibrator learnt from 55 such passes
+	// (predicted 10-33 min, "reached" in 1-4 min) that arrivals come at a
+	// sixth of the predicted time, and the P10-P90 windows shown at
+	// arriving_soon held 6 % of the arrivals.
 	StopRadius float64
+	StopDwell  time.Duration
 	// Profile is the historical speed profile (nil: free flow).
 	Profile *eta.Profile
 	// Workers used to customize the graph (default GOMAXPROCS).
@@ -75,6 +83,9 @@ func (c LiveConfig) withDefaults() LiveConfig {
 	}
 	if c.StopRadius <= 0 {
 		c.StopRadius = 30
+	}
+	if c.StopDwell == 0 {
+		c.StopDwell = 20 * time.Second
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
@@ -157,7 +168,18 @@ type vehicle struct {
 	// the arrival; the learnt bias corrects its later ETAs.
 	progress         eta.Progress
 	legMade, legPred time.Time
+	// nearSince is when the vehicle came within StopRadius of its next
+	// stop and stayed (zero: it is not near).
+	nearSince time.Time
 }
+
+// coldInterval is the calibrator's interval before it has learnt one
+// (the first stops of a day on a fresh server): actual time to arrival
+// between 0.8 and 1.3 times the predicted, wide enough not to show a
+// point as a window and narrower than what it learns on the simulated
+// days (the P10-P90 of log(actual/predicted) on Monaco spans about
+// 0.7-1.4 at 30 minutes).
+var coldInterval = [3]float64{-0.223, 0, 0.262}
 
 // vanBiasHorizon is how far ahead a vehicle's learnt bias applies, fading
 // linearly (the horizon bench.ETA uses: 30 minutes).
@@ -180,6 +202,7 @@ func NewLive(r *Router, cfg LiveConfig) (*Live, error) {
 	// the simulator's validation days (bench.ETA).
 	cal := eta.NewCalibrator()
 	cal.IntervalOnly = true
+	cal.Prior = &coldInterval
 	l := &Live{r: r, cfg: cfg, log: logger(cfg.Logger), traffic: tr, matcher: m, cal: cal,
 		vehicles: map[string]*vehicle{}, appliedCh: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
@@ -675,16 +698,24 @@ func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int, out 
 	return accepted, traversals, arrivals
 }
 
-// arrive resolves the vehicle's next pending stop when p is within
-// StopRadius of it.
+// arrive resolves the vehicle's next pending stop once it has stayed
+// within StopRadius of it for StopDwell, as arriving when it came near.
 func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
 	if len(v.stops) == 0 {
 		return 0
 	}
 	s := v.stops[0].Location
 	if graph.Haversine(p[1], p[0], s[1], s[0]) > l.cfg.StopRadius {
+		v.nearSince = time.Time{}
 		return 0
 	}
+	if v.nearSince.IsZero() || v.nearSince.After(at) {
+		v.nearSince = at
+	}
+	if at.Sub(v.nearSince) < l.cfg.StopDwell {
+		return 0
+	}
+	at, v.nearSince = v.nearSince, time.Time{} // it arrived when it came near
 	v.pending[0].Resolve(l.cal, at)
 	v.stops, v.pending = v.stops[1:], v.pending[1:]
 	if !v.legMade.IsZero() {
@@ -907,6 +938,7 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			v.mu.Lock()
 			changed := !sameStops(v.stops, req.Stops)
 			if changed {
+				v.nearSince = time.Time{}
 				v.stops = append(v.stops[:0], req.Stops...)
 				v.pending = v.pending[:0]
 				for range req.Stops {

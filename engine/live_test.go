@@ -193,6 +193,29 @@ func pingsAlong(r graph.Route, vehicle string, t0 time.Time, speed float64, inte
 	return out
 }
 
+// standAt inserts, after the first ping within 15 m of each stop (in
+// order), pings standing there for stand, every interval, moving the
+// later pings on by as much.
+func standAt(pings []Position, stops []LonLat, stand, interval time.Duration) []Position {
+	var out []Position
+	shift := 0.0
+	k := 0
+	for _, p := range pings {
+		p.Time += shift
+		out = append(out, p)
+		if k < len(stops) && graph.Haversine(p.Location[1], p.Location[0], stops[k][1], stops[k][0]) < 15 {
+			for t := interval; t <= stand; t += interval {
+				q := p
+				q.Time += t.Seconds()
+				out = append(out, q)
+			}
+			shift += stand.Seconds()
+			k++
+		}
+	}
+	return out
+}
+
 func TestLivePositionsAndETA(t *testing.T) {
 	ts, clock := startLive(t)
 	a, b, r := longRoute(t, ts)
@@ -222,6 +245,9 @@ func TestLivePositionsAndETA(t *testing.T) {
 		"stops": []any{map[string]any{"location": mid}, map[string]any{"location": b}}})); a.status != 200 {
 		t.Fatalf("eta at departure: %d %s", a.status, a.body)
 	}
+	// The van stands at each stop for half a minute (a pass is no
+	// arrival: Live waits for StopDwell).
+	pings = standAt(pings, []LonLat{mid, b}, 30*time.Second, 5*time.Second)
 	// Two batches, as a tracker would send them.
 	half := len(pings) / 2
 	p1, p2 := post(pings[:half]), post(pings[half:])

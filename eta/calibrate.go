@@ -46,6 +46,10 @@ type Calibrator struct {
 	// 30-minute MAPE worse on validation days (see CalibrateMedian in
 	// bench.ETAConfig). Set it before use.
 	IntervalOnly bool
+	// Prior, when set, are the p10, p50 and p90 log residuals used while
+	// a horizon has too few residuals (a cold start: the first stops of
+	// the day), so that the interval is not a point. Set it before use.
+	Prior *[3]float64
 
 	mu    sync.Mutex
 	res   [numBuckets][]float64 // ring buffers of residuals
@@ -151,7 +155,10 @@ func (c *Calibrator) Interval(horizon, predicted time.Duration) (p10, p90, media
 	q, ok := c.quantiles(bucket(horizon))
 	c.mu.Unlock()
 	if !ok {
-		return predicted, predicted, predicted
+		if c.Prior == nil {
+			return predicted, predicted, predicted
+		}
+		q = *c.Prior
 	}
 	f := float64(predicted)
 	median = time.Duration(f * math.Exp(q[1]))
