@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/lastmile/lastmile/engine/analytics"
 	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/vrp"
 )
@@ -65,9 +66,15 @@ func (s *Server) authorize(ctx *fasthttp.RequestCtx, g guard) error {
 		return nil // no state store: no keys, routing and telemetry are open
 	}
 	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
-	if len(auth) == 0 && slices.Contains(allowed[g], dispatch.ScopeDriver) {
+	if len(auth) == 0 {
 		if c := ctx.Request.Header.Cookie(sessionCookie); len(c) > 0 {
-			return s.authorizeSession(ctx, string(c))
+			if err := s.authorizeSession(ctx, string(c)); err != nil {
+				return err
+			}
+			if p := principal(ctx); !slices.Contains(allowed[g], p.Scope) {
+				return &Error{"Forbidden", fmt.Sprintf("a %s session cannot do this", p.Scope)}
+			}
+			return nil
 		}
 	}
 	if len(auth) == 0 && g <= guardTelemetry {
@@ -168,6 +175,7 @@ func (s *Server) newDispatch() error {
 	if s.keys, err = dispatch.NewKeys(s.cfg.Store, s.cfg.AdminKey, nil); err != nil {
 		return err
 	}
+	s.analytics = analytics.New(analytics.Config{Store: s.cfg.Store, Logger: dc.Logger, Emissions: s.cfg.Emissions})
 	s.warmed = make(chan struct{})
 	if s.live == nil {
 		close(s.warmed)

@@ -90,7 +90,7 @@ func (s *Server) handleDriverPage(ctx *fasthttp.RequestCtx, _ pathParams) error 
 		return errNoState
 	}
 	ds := s.driverSession(ctx)
-	if ds == nil {
+	if ds == nil || ds.Principal.Scope != dispatch.ScopeDriver {
 		return s.renderDriver(ctx, web.DriverPage{Lang: "en"})
 	}
 	r, err := s.disp.DriverRoute(context.Background(), ds.Principal.Vehicle)
@@ -103,13 +103,23 @@ func (s *Server) handleDriverPage(ctx *fasthttp.RequestCtx, _ pathParams) error 
 // handleDriverSignIn answers POST /driver/session (form field key): a
 // driver key opens a session and the app opens (303 to /driver).
 func (s *Server) handleDriverSignIn(ctx *fasthttp.RequestCtx, _ pathParams) error {
+	return s.signIn(ctx, "/driver", func(msg string) error {
+		return s.renderDriver(ctx, web.DriverPage{Lang: "en", Error: msg})
+	}, dispatch.ScopeDriver)
+}
+
+// signIn opens a browser session for the form's key when its scope is
+// one of scopes and redirects to next (303); a key refused is answered
+// 401 by refused with the reason to show. Sign-ins are rate limited per
+// client address like tracking links.
+func (s *Server) signIn(ctx *fasthttp.RequestCtx, next string, refused func(msg string) error, scopes ...string) error {
 	if s.disp == nil {
 		return errNoState
 	}
 	if err := s.trackAllowed(ctx); err != nil {
 		return err
 	}
-	ds, err := s.keys.SignIn(context.Background(), string(bytes.TrimSpace(ctx.PostArgs().Peek("key"))))
+	ds, err := s.keys.SignIn(context.Background(), string(bytes.TrimSpace(ctx.PostArgs().Peek("key"))), scopes...)
 	if err != nil {
 		var de *dispatch.Error
 		if errors.As(err, &de) {
@@ -118,12 +128,12 @@ func (s *Server) handleDriverSignIn(ctx *fasthttp.RequestCtx, _ pathParams) erro
 			if de.Code == "Forbidden" {
 				msg = de.Message
 			}
-			return s.renderDriver(ctx, web.DriverPage{Lang: "en", Error: msg})
+			return refused(msg)
 		}
 		return err
 	}
 	setSessionCookie(ctx, ds.Secret, ds.Expires)
-	ctx.Response.Header.Set("Location", "/driver")
+	ctx.Response.Header.Set("Location", next)
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.SetStatusCode(fasthttp.StatusSeeOther)
 	return nil
@@ -131,6 +141,12 @@ func (s *Server) handleDriverSignIn(ctx *fasthttp.RequestCtx, _ pathParams) erro
 
 // handleDriverSignOut answers POST /driver/logout (form field csrf).
 func (s *Server) handleDriverSignOut(ctx *fasthttp.RequestCtx, _ pathParams) error {
+	return s.signOut(ctx, "/driver")
+}
+
+// signOut ends the request's session (its form's csrf field must match)
+// and redirects to next (303).
+func (s *Server) signOut(ctx *fasthttp.RequestCtx, next string) error {
 	if s.disp == nil {
 		return errNoState
 	}
@@ -144,7 +160,7 @@ func (s *Server) handleDriverSignOut(ctx *fasthttp.RequestCtx, _ pathParams) err
 		}
 	}
 	setSessionCookie(ctx, "", time.Time{})
-	ctx.Response.Header.Set("Location", "/driver")
+	ctx.Response.Header.Set("Location", next)
 	ctx.SetStatusCode(fasthttp.StatusSeeOther)
 	return nil
 }

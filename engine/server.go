@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/lastmile/lastmile/engine/analytics"
 	"github.com/lastmile/lastmile/engine/blob"
 	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/engine/notify"
@@ -97,6 +98,9 @@ type ServerConfig struct {
 	// AdminKey is an admin API key besides the stored ones
 	// (LASTMILE_ADMIN_KEY), "" for none.
 	AdminKey string
+	// Emissions are the analytics' grams of CO2e per km by vehicle class
+	// (nil: analytics.DefaultEmissions).
+	Emissions map[string]float64
 	// PublicRouting keeps route, table, nearest, solve, jobs and eta open
 	// without a key when keys exist.
 	PublicRouting bool
@@ -206,8 +210,10 @@ type Server struct {
 	timers  sync.Pool     // *time.Timer for compute
 	disp    *dispatch.Service
 	keys    *dispatch.Keys
-	notify  *notify.Service
-	bgStop  chan struct{} // closed by Shutdown: background loops end
+	// analytics answers the figures (with disp: a state store).
+	analytics *analytics.Service
+	notify    *notify.Service
+	bgStop    chan struct{} // closed by Shutdown: background loops end
 	// streamStop is closed first thing at Shutdown: event streams end, so
 	// that their connections do not hold the shutdown up.
 	streamStop  chan struct{}
@@ -288,6 +294,13 @@ func endpoints() []endpoint {
 		{Method: "GET", Pattern: "/static/{file}", Handle: (*Server).handleStatic, Doc: staticDoc},
 		{Method: "GET", Pattern: "/static/{dir}/{file}", Handle: (*Server).handleStatic, Doc: staticDirDoc},
 		{Method: "GET", Pattern: "/tiles/{z}/{x}/{y}", Handle: (*Server).handleTile, Doc: tileDoc},
+		{Method: "POST", Pattern: "/v1/analytics/facts", Handle: (*Server).handleAnalyticsImport, Doc: analyticsImportDoc, Guard: guardAdmin},
+		{Method: "GET", Pattern: "/v1/analytics/{figure}", Handle: (*Server).handleAnalytics, Doc: analyticsDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/v1/live", Handle: (*Server).handleLive, Doc: liveDoc, Guard: guardWrite},
+		{Method: "GET", Pattern: "/dashboard", Handle: (*Server).handleDashboard, Doc: dashboardDoc},
+		{Method: "GET", Pattern: "/dashboard/live", Handle: (*Server).handleDashboardLive, Doc: dashboardLiveDoc},
+		{Method: "POST", Pattern: "/dashboard/session", Handle: (*Server).handleDashboardSignIn, Doc: dashboardSignInDoc},
+		{Method: "POST", Pattern: "/dashboard/logout", Handle: (*Server).handleDashboardSignOut, Doc: dashboardSignOutDoc},
 		{Method: "GET", Pattern: "/healthz", Handle: (*Server).handleHealth, Doc: healthDoc},
 		{Method: "GET", Pattern: "/readyz", Handle: (*Server).handleReady, Doc: readyDoc},
 		{Method: "GET", Pattern: "/metrics", Handle: (*Server).handleMetrics, Doc: metricsDoc},
@@ -549,11 +562,14 @@ var errorCodes = []string{"InvalidQuery", "InvalidValue", "InvalidOptions", "Inv
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	var e *Error
 	var de *dispatch.Error
+	var ae *analytics.Error
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &de):
 		// The dispatch domain's errors carry the same codes.
 		e = &Error{de.Code, de.Message}
+	case errors.As(err, &ae):
+		e = &Error{ae.Code, ae.Message}
 	default:
 		s.log.Error("internal error", "method", string(ctx.Method()), "path", logPath(ctx.Path()), "err", err)
 		e = &Error{"InternalError", "internal error"}

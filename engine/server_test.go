@@ -1035,7 +1035,7 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 		for method, opv := range item.(map[string]any) {
 			ops++
 			op := opv.(map[string]any)
-			if tags, _ := op["tags"].([]any); len(tags) > 0 && (tags[0] == "dispatch" || tags[0] == "access" || tags[0] == "notifications" || tags[0] == "tracking") {
+			if tags, _ := op["tags"].([]any); len(tags) > 0 && (tags[0] == "dispatch" || tags[0] == "access" || tags[0] == "notifications" || tags[0] == "tracking" || tags[0] == "analytics") {
 				// Dispatch needs a state store, keys and an order of
 				// calls: dispatch_http_test.go calls them with their
 				// examples.

@@ -67,10 +67,10 @@ type Unassigned struct {
 
 // planVehicle is a parsed vehicle of a plan.
 type planVehicle struct {
-	name, driver string
-	raw          json.RawMessage // the VROOM object without vehicle and driver
-	spec         string          // the object as given
-	v            vrp.Vehicle
+	name, driver, class string
+	raw                 json.RawMessage // the VROOM object without vehicle and driver
+	spec                string          // the object as given
+	v                   vrp.Vehicle
 }
 
 // maxPlanShipments caps the shipments of one plan.
@@ -107,12 +107,21 @@ func parseVehicles(raws []json.RawMessage) ([]planVehicle, error) {
 				return nil, err
 			}
 		}
+		if c, ok := m["class"]; ok {
+			if err := json.Unmarshal(c, &pv.class); err != nil {
+				return nil, errorf("InvalidValue", "%s.class: want a string (the vehicle class of emission factors, e.g. van_diesel)", f)
+			}
+			if err := checkText(f+".class", pv.class, 64, false); err != nil {
+				return nil, err
+			}
+		}
 		if seen[pv.name] {
 			return nil, errorf("InvalidValue", "%s.vehicle: %q appears twice", f, pv.name)
 		}
 		seen[pv.name] = true
 		delete(m, "vehicle")
 		delete(m, "driver")
+		delete(m, "class")
 		if _, ok := m["steps"]; ok {
 			return nil, errorf("InvalidValue", "%s.steps: give a sequenced plan with routes instead", f)
 		}
@@ -217,20 +226,23 @@ func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (PlanResult, err
 	// planned arrival times.
 	seqs := make([][]string, len(vehicles))
 	arrivals := make([][]int64, len(vehicles))
+	var legs [][]leg
 	var unassigned []Unassigned
 	if len(in.Routes) > 0 {
 		for _, r := range in.Routes {
 			i := byName[r.Vehicle]
 			seqs[i] = append(seqs[i], r.Shipments...)
 		}
+		legs = make([][]leg, len(vehicles))
 		for i := range vehicles {
 			arrivals[i] = s.plannedArrivals(vehicles[i], seqs[i], ships)
+			legs[i] = sequencedLegs(vehicles[i], seqs[i], arrivals[i], ships)
 		}
 	} else {
 		if s.cfg.Solve == nil {
 			return PlanResult{}, errorf("InvalidQuery", "this server cannot solve plans (no road graph): give routes")
 		}
-		seqs, arrivals, unassigned, err = s.solvePlan(vehicles, trackings, ships, in.Options)
+		seqs, arrivals, legs, unassigned, err = s.solvePlan(vehicles, trackings, ships, in.Options)
 		if err != nil {
 			return PlanResult{}, err
 		}
@@ -256,7 +268,8 @@ func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (PlanResult, err
 		}
 		res.Plan = plan
 		for i, pv := range vehicles {
-			r := store.Route{Plan: plan, Vehicle: pv.name, Spec: pv.spec, Status: store.RoutePlanned, Created: now}
+			r := store.Route{Plan: plan, Vehicle: pv.name, Spec: pv.spec, Status: store.RoutePlanned, Created: now,
+				Driver: pv.driver, Class: pv.class}
 			if err := tx.InsertRoute(&r); err != nil {
 				return err
 			}
@@ -272,7 +285,8 @@ func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (PlanResult, err
 				} else if !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
-				st := store.Stop{Route: r.ID, Shipment: sh.ID, Position: int64(k), Attempt: attempt, Status: StatusPlanned, Planned: arrivals[i][k]}
+				st := store.Stop{Route: r.ID, Shipment: sh.ID, Position: int64(k), Attempt: attempt, Status: StatusPlanned, Planned: arrivals[i][k],
+					PlannedDrive: legs[i][k].drive, PlannedDist: legs[i][k].dist}
 				if err := tx.InsertStop(&st); err != nil {
 					return err
 				}
@@ -341,12 +355,12 @@ func (s *Service) releaseVehicle(tx *store.Tx, name string) error {
 // solvePlan builds the VROOM problem of a plan, solves it and maps the
 // routes back to tracking numbers.
 func (s *Service) solvePlan(vehicles []planVehicle, trackings []string, ships map[string]store.Shipment, opt *PlanOptions) (
-	seqs [][]string, arrivals [][]int64, unassigned []Unassigned, err error) {
+	seqs [][]string, arrivals [][]int64, legs [][]leg, unassigned []Unassigned, err error) {
 	p := &vrp.Problem{}
 	dims := -1
 	for _, pv := range vehicles {
 		if dims >= 0 && len(pv.v.Capacity) != dims {
-			return nil, nil, nil, errorf("InvalidValue", "vehicles: every capacity needs the same number of dimensions")
+			return nil, nil, nil, nil, errorf("InvalidValue", "vehicles: every capacity needs the same number of dimensions")
 		}
 		dims = len(pv.v.Capacity)
 		if pv.v.TimeWindow == (vrp.TimeWindow{}) {
@@ -355,7 +369,7 @@ func (s *Service) solvePlan(vehicles []planVehicle, trackings []string, ships ma
 			pv.v.TimeWindow = vrp.TimeWindow{Start: s.now(), End: vrp.MaxTime}
 		}
 		if dims > 3 {
-			return nil, nil, nil, errorf("InvalidValue", "vehicles: capacity has at most 3 dimensions (parcels, kg, litres)")
+			return nil, nil, nil, nil, errorf("InvalidValue", "vehicles: capacity has at most 3 dimensions (parcels, kg, litres)")
 		}
 		p.Vehicles = append(p.Vehicles, pv.v)
 	}
@@ -371,13 +385,13 @@ func (s *Service) solvePlan(vehicles []planVehicle, trackings []string, ships ma
 	limit := s.cfg.SolveTime
 	if opt != nil && opt.Time > 0 {
 		if opt.Time > 300 {
-			return nil, nil, nil, errorf("InvalidValue", "options.time: at most 300 s")
+			return nil, nil, nil, nil, errorf("InvalidValue", "options.time: at most 300 s")
 		}
 		limit = time.Duration(opt.Time * float64(time.Second))
 	}
 	sol, err := s.cfg.Solve(p, limit)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	byID := map[uint64]int{}
 	for i, pv := range vehicles {
@@ -385,19 +399,49 @@ func (s *Service) solvePlan(vehicles []planVehicle, trackings []string, ships ma
 	}
 	seqs = make([][]string, len(vehicles))
 	arrivals = make([][]int64, len(vehicles))
+	legs = make([][]leg, len(vehicles))
 	for _, r := range sol.Routes {
 		i := byID[r.Vehicle]
+		// Step durations and distances are cumulative travel from the
+		// route's start.
+		var dur, dist int64
 		for _, st := range r.Steps {
 			if st.Type == "job" && st.Job != nil {
 				seqs[i] = append(seqs[i], trackings[*st.Job-1])
 				arrivals[i] = append(arrivals[i], st.Arrival)
+				legs[i] = append(legs[i], leg{drive: st.Duration - dur, dist: st.Distance - dist})
 			}
+			dur, dist = st.Duration, st.Distance
 		}
 	}
 	for _, u := range sol.Unassigned {
 		unassigned = append(unassigned, Unassigned{Tracking: trackings[u.ID-1], Reason: u.Reason})
 	}
-	return seqs, arrivals, unassigned, nil
+	return seqs, arrivals, legs, unassigned, nil
+}
+
+// leg is the plan's drive time (s) and distance (m) to a stop (0:
+// unknown).
+type leg struct{ drive, dist int64 }
+
+// sequencedLegs derives the drive times of a sequenced route from its
+// predicted arrivals: each arrival less the departure from the stop
+// before (its arrival or window start, then its service), the first from
+// the shift's start. Distances are unknown.
+func sequencedLegs(pv planVehicle, seq []string, arrivals []int64, ships map[string]store.Shipment) []leg {
+	out := make([]leg, len(seq))
+	ready := pv.v.TimeWindow.Start
+	for k, t := range seq {
+		if arrivals[k] == 0 {
+			return make([]leg, len(seq))
+		}
+		if ready > 0 {
+			out[k].drive = max(arrivals[k]-ready, 0)
+		}
+		sh := ships[t]
+		ready = max(arrivals[k], sh.Window[0]) + sh.Service
+	}
+	return out
 }
 
 // plannedArrivals predicts the arrivals of a sequenced route from the

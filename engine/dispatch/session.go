@@ -3,17 +3,20 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/engine/store"
 )
 
-// SessionTTL is how long a driver's browser session lasts: a working day
-// and its evening, so a courier signs in once a day.
+// SessionTTL is how long a browser session lasts: a working day and its
+// evening, so a courier or dispatcher signs in once a day.
 const SessionTTL = 16 * time.Hour
 
-// DriverSession is a signed-in driver's browser session: Secret goes in
+// DriverSession is a signed-in browser session (the driver's app, the
+// dispatcher's dashboard): Secret goes in
 // an HttpOnly cookie (only its hash is stored), CSRF must come back in a
 // header or form field with every change, Principal is who it acts as.
 type DriverSession struct {
@@ -23,16 +26,17 @@ type DriverSession struct {
 	Expires   time.Time
 }
 
-// SignIn opens a browser session for a driver key (the driver's app signs
-// in with the key once; the key itself is not kept by the browser).
-// Other scopes are refused: the app acts for one vehicle.
-func (k *Keys) SignIn(ctx context.Context, key string) (DriverSession, error) {
+// SignIn opens a browser session for a key of one of scopes (the page
+// signs in with the key once; the key itself is not kept by the
+// browser). The driver's app takes driver keys only (it acts for one
+// vehicle), the dashboard dispatcher and admin keys.
+func (k *Keys) SignIn(ctx context.Context, key string, scopes ...string) (DriverSession, error) {
 	p, err := k.Authenticate(ctx, key)
 	if err != nil {
 		return DriverSession{}, err
 	}
-	if p.Scope != ScopeDriver || p.Vehicle == "" {
-		return DriverSession{}, errorf("Forbidden", "that key is not a driver key")
+	if !slices.Contains(scopes, p.Scope) || (p.Scope == ScopeDriver && p.Vehicle == "") {
+		return DriverSession{}, errorf("Forbidden", "a %s key cannot sign in here: use a %s key", p.Scope, strings.Join(scopes, " or "))
 	}
 	now := k.now()
 	ds := DriverSession{Secret: seal.Token(), CSRF: seal.Token(), Principal: p, Expires: now.Add(SessionTTL)}
@@ -60,7 +64,7 @@ func (k *Keys) Session(ctx context.Context, secret string) (DriverSession, error
 	if err != nil {
 		return DriverSession{}, err
 	}
-	return DriverSession{Secret: secret, CSRF: ss.CSRF, Principal: Principal{KeyID: ss.KeyID, Scope: ScopeDriver, Vehicle: ss.Vehicle},
+	return DriverSession{Secret: secret, CSRF: ss.CSRF, Principal: Principal{KeyID: ss.KeyID, Scope: ss.Scope, Vehicle: ss.Vehicle},
 		Expires: time.Unix(ss.Expires, 0)}, nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/lastmile/lastmile/engine/analytics"
 	"github.com/lastmile/lastmile/engine/store"
 )
 
@@ -156,6 +158,11 @@ func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput) (
 				}
 			}
 			run.emit(i, in.Status, t, data)
+			if f, ok := run.fact(i); ok {
+				if _, err := tx.InsertFacts([]store.Fact{f}); err != nil {
+					return err
+				}
+			}
 		}
 		// The van moves on: ETAs from the stop at the next ping.
 		run.state.ETAAt = 0
@@ -217,4 +224,44 @@ func (s *Service) Vehicle(ctx context.Context, id string) (VehicleView, error) {
 		v.Stops = append(v.Stops, stopView(st, id))
 	}
 	return v, nil
+}
+
+// fact is the analytics fact of stop i, which just ended: the leg to it
+// started when the van left the stop it served before (the latest one
+// done by its arrival) or the depot; its wait is the time from the
+// arrival to the window's start, the rest until done its service. A stop
+// whose data the analytics refuse is logged and left out (the driver's
+// update stands).
+func (run *routeRun) fact(i int) (store.Fact, bool) {
+	st := run.stops[i]
+	start := run.route.Started
+	for j, o := range run.stops {
+		if j != i && o.DoneAt > start && o.DoneAt <= st.ArrivedAt {
+			start = o.DoneAt
+		}
+	}
+	in := analytics.FactInput{ID: strconv.FormatInt(st.ID, 10), Plan: run.route.Plan, Vehicle: run.route.Vehicle,
+		Driver: run.route.Driver, Class: run.route.Class, Tracking: st.Tracking, Location: st.Location, TimeZone: st.TZ,
+		Status: st.Status, Reason: st.Reason, Attempt: st.Attempt, Planned: st.Planned, Arrival: st.ArrivedAt, Done: st.DoneAt,
+		PlannedDrive: st.PlannedDrive, PlannedService: st.Service, PlannedDistance: st.PlannedDist,
+		ETA60: st.ETA60, ETA30: st.ETA30, ETA10: st.ETA10}
+	if start > 0 && start <= st.ArrivedAt {
+		d := st.ArrivedAt - start
+		in.Drive = &d
+	}
+	if st.Window != [2]int64{} {
+		w := st.Window
+		in.TimeWindow = &w
+		in.Wait = min(max(w[0]-st.ArrivedAt, 0), st.DoneAt-st.ArrivedAt)
+	}
+	in.Service = st.DoneAt - st.ArrivedAt - in.Wait
+	if st.SoonAt > 0 {
+		in.Soon = &analytics.SoonInput{Time: st.SoonAt, P10: st.SoonP10, P90: st.SoonP90}
+	}
+	f, err := in.Fact("s"+in.ID, time.UTC)
+	if err != nil {
+		run.s.log.Warn("stop left out of analytics", "stop", st.ID, "err", err)
+		return store.Fact{}, false
+	}
+	return f, true
 }

@@ -420,10 +420,17 @@ func (run *routeRun) beforeDeparture(now time.Time) {
 	run.state.ETAAt = ms
 	run.predict(run.start, time.Unix(max(t, run.shiftStart), 0))
 	for i, st := range run.stops {
-		if st.Status == StatusPlanned && st.ETA > 0 && st.SoonFired == 0 && st.ETA-t <= soon {
-			run.emit(i, EventArrivingSoon, t, map[string]any{"eta": ETA{st.ETA, st.P10, st.P90}})
-			st.SoonFired, st.ETASent = 1, st.ETA
-			run.set(i, st)
+		if st.Status == StatusPlanned && st.ETA > 0 {
+			changed := snapshot(&st, t)
+			if st.SoonFired == 0 && st.ETA-t <= soon {
+				run.emit(i, EventArrivingSoon, t, map[string]any{"eta": ETA{st.ETA, st.P10, st.P90}})
+				st.SoonFired, st.ETASent = 1, st.ETA
+				st.SoonAt, st.SoonP10, st.SoonP90 = t, st.P10, st.P90
+				changed = true
+			}
+			if changed {
+				run.set(i, st)
+			}
 		}
 	}
 }
@@ -560,10 +567,11 @@ func (run *routeRun) rules(t int64) {
 			continue
 		}
 		eta := ETA{st.ETA, st.P10, st.P90}
-		changed := false
+		changed := snapshot(&st, t)
 		if st.SoonFired == 0 && st.ETA-t <= int64(cfg.ArrivingSoon/time.Second) {
 			run.emit(i, EventArrivingSoon, t, map[string]any{"eta": eta})
 			st.SoonFired, st.ETASent, changed = 1, st.ETA, true
+			st.SoonAt, st.SoonP10, st.SoonP90 = t, st.P10, st.P90
 		}
 		if end := st.Window[1]; end > 0 {
 			switch {
@@ -582,6 +590,26 @@ func (run *routeRun) rules(t int64) {
 			run.set(i, st)
 		}
 	}
+}
+
+// snapshotHorizons are the horizons of the ETA accuracy figures: the
+// predicted arrival is kept when it first comes within each of them.
+var snapshotHorizons = [3]int64{60 * 60, 30 * 60, 10 * 60}
+
+// snapshot keeps st's ETA in ETA60, ETA30 and ETA10 at the first update
+// (at Unix time t) that predicts the arrival within 60, 30 and 10
+// minutes, but not more than a sixth of that closer (a first prediction
+// already well inside a horizon is no prediction made at it); it reports
+// whether one was taken.
+func snapshot(st *store.Stop, t int64) bool {
+	changed := false
+	for k, slot := range [3]*int64{&st.ETA60, &st.ETA30, &st.ETA10} {
+		h := snapshotHorizons[k]
+		if left := st.ETA - t; *slot == 0 && left <= h && left > h-h/6 {
+			*slot, changed = st.ETA, true
+		}
+	}
+	return changed
 }
 
 // stopsAway fires stops_away for the open stops whose count of open stops

@@ -161,3 +161,13 @@ func (s *Store) VehicleEventsAfter(ctx context.Context, vehicle string, after in
 		WHERE e.cursor > $1 AND e.shipment IN (SELECT st.shipment FROM stops st JOIN routes r ON r.id = st.route WHERE r.vehicle = $3)
 		ORDER BY e.cursor LIMIT $2`, after, limit, vehicle)
 }
+
+// EventCursor returns the cursor of the latest committed event (0:
+// none).
+func (s *Store) EventCursor(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.r().QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'event_cursor'`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: event cursor: %w", err)
+	}
+	return v, nil
+}

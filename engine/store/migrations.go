@@ -231,6 +231,69 @@ var migrations = []string{
 		created BIGINT NOT NULL,
 		expires BIGINT NOT NULL
 	);`,
+	// 6: analytics. What the plan expected of each leg and what the
+	// recipient was shown (ETA snapshots); the driver and vehicle class of
+	// a route; one fact per ended stop attempt, written with the status
+	// that ended it (or imported), numbered by the 'facts' counter in
+	// commit order; rollups of the facts per day, rebuilt for the days
+	// whose facts are newer than the 'rollups' counter.
+	`ALTER TABLE stops ADD COLUMN planned_drive BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN planned_dist BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN eta60 BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN eta30 BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN eta10 BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN soon_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN soon_p10 BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE stops ADD COLUMN soon_p90 BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE routes ADD COLUMN driver TEXT NOT NULL DEFAULT '';
+	ALTER TABLE routes ADD COLUMN class TEXT NOT NULL DEFAULT '';
+	CREATE TABLE stop_facts (
+		key TEXT PRIMARY KEY,
+		seq BIGINT NOT NULL UNIQUE,
+		day BIGINT NOT NULL,
+		hour BIGINT NOT NULL,
+		plan BIGINT NOT NULL,
+		vehicle TEXT NOT NULL,
+		driver TEXT NOT NULL,
+		class TEXT NOT NULL,
+		tracking TEXT NOT NULL,
+		cell BIGINT NOT NULL,
+		status TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		attempt BIGINT NOT NULL,
+		tw_start BIGINT NOT NULL,
+		tw_end BIGINT NOT NULL,
+		planned BIGINT NOT NULL,
+		arrival BIGINT NOT NULL,
+		done BIGINT NOT NULL,
+		planned_drive BIGINT NOT NULL,
+		drive BIGINT NOT NULL,
+		planned_service BIGINT NOT NULL,
+		service BIGINT NOT NULL,
+		wait BIGINT NOT NULL,
+		planned_dist BIGINT NOT NULL,
+		eta60 BIGINT NOT NULL,
+		eta30 BIGINT NOT NULL,
+		eta10 BIGINT NOT NULL,
+		soon_at BIGINT NOT NULL,
+		soon_p10 BIGINT NOT NULL,
+		soon_p90 BIGINT NOT NULL
+	);
+	CREATE INDEX stop_facts_day ON stop_facts (day);
+	CREATE TABLE rollups (
+		level BIGINT NOT NULL,
+		day BIGINT NOT NULL,
+		hour BIGINT NOT NULL,
+		plan BIGINT NOT NULL,
+		vehicle TEXT NOT NULL,
+		driver TEXT NOT NULL,
+		class TEXT NOT NULL,
+		cell BIGINT NOT NULL,
+		data {blob} NOT NULL,
+		PRIMARY KEY (level, day, hour, plan, vehicle, driver, class, cell)
+	);
+	INSERT INTO counters (name, value) VALUES ('facts', 0);
+	INSERT INTO counters (name, value) VALUES ('rollups', 0);`,
 }
 
 // schemaSQL returns migration m written for d.

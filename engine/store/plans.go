@@ -32,6 +32,10 @@ type Route struct {
 	Started int64
 	ETATime int64
 	Created int64
+	// Driver names who drives it and Class the vehicle's class (for
+	// emission factors); both as the plan gave them, "" when not.
+	Driver string
+	Class  string
 }
 
 // Stop is one delivery attempt of a shipment on a route. Position orders
@@ -60,11 +64,22 @@ type Stop struct {
 	SoonFired int64
 	Delayed   int64
 	ETASent   int64
+	// PlannedDrive and PlannedDist are the plan's drive time (s) and
+	// distance (m) of the leg to the stop (0: unknown).
+	PlannedDrive int64
+	PlannedDist  int64
+	// ETA60, ETA30 and ETA10 are the predicted arrival at the first
+	// update that came within 60, 30 and 10 minutes of it (0: none);
+	// SoonAt is when arriving_soon fired and SoonP10, SoonP90 the window
+	// it showed.
+	ETA60, ETA30, ETA10      int64
+	SoonAt, SoonP10, SoonP90 int64
 	// Read from the shipment (not written by UpdateStop): its location
 	// [lon, lat], promised window and service seconds.
 	Location [2]float64
 	Window   [2]int64
 	Service  int64
+	TZ       string
 }
 
 // InsertPlan stores a plan's request (JSON) and returns its id.
@@ -79,8 +94,8 @@ func (tx *Tx) InsertPlan(request string, created int64) (int64, error) {
 
 // InsertRoute stores a route and sets r.ID.
 func (tx *Tx) InsertRoute(r *Route) error {
-	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO routes (plan, vehicle, spec, status, version, created)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, r.Plan, r.Vehicle, r.Spec, r.Status, max(r.Version, 1), r.Created).Scan(&r.ID)
+	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO routes (plan, vehicle, spec, status, version, created, driver, class)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, r.Plan, r.Vehicle, r.Spec, r.Status, max(r.Version, 1), r.Created, r.Driver, r.Class).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("store: insert route: %w", err)
 	}
@@ -97,12 +112,12 @@ func (tx *Tx) UpdateRoute(r Route) error {
 	return nil
 }
 
-const routeColumns = `id, plan, vehicle, spec, status, version, started, eta_time, created`
+const routeColumns = `id, plan, vehicle, spec, status, version, started, eta_time, created, driver, class`
 
 func scanRoute(row interface{ Scan(...any) error }) (Route, error) {
 	var r Route
 	var started sql.NullInt64
-	err := row.Scan(&r.ID, &r.Plan, &r.Vehicle, &r.Spec, &r.Status, &r.Version, &started, &r.ETATime, &r.Created)
+	err := row.Scan(&r.ID, &r.Plan, &r.Vehicle, &r.Spec, &r.Status, &r.Version, &started, &r.ETATime, &r.Created, &r.Driver, &r.Class)
 	r.Started = started.Int64
 	return r, err
 }
@@ -146,8 +161,9 @@ func (s *Store) PlanRoutes(ctx context.Context, plan int64) ([]Route, error) {
 
 // InsertStop stores a stop and sets st.ID.
 func (tx *Tx) InsertStop(st *Stop) error {
-	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO stops (route, shipment, position, attempt, status, planned)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, st.Route, st.Shipment, st.Position, st.Attempt, st.Status, st.Planned).Scan(&st.ID)
+	err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO stops (route, shipment, position, attempt, status, planned, planned_drive, planned_dist)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, st.Route, st.Shipment, st.Position, st.Attempt, st.Status, st.Planned,
+		st.PlannedDrive, st.PlannedDist).Scan(&st.ID)
 	if err != nil {
 		return fmt.Errorf("store: insert stop: %w", err)
 	}
@@ -157,9 +173,10 @@ func (tx *Tx) InsertStop(st *Stop) error {
 // UpdateStop writes a stop's position, status, times and rule state.
 func (tx *Tx) UpdateStop(st Stop) error {
 	_, err := tx.q().ExecContext(tx.ctx, `UPDATE stops SET position = $1, status = $2, reason = $3, eta = $4, p10 = $5, p90 = $6,
-		arrived_at = $7, done_at = $8, away_fired = $9, soon_fired = $10, delayed = $11, eta_sent = $12 WHERE id = $13`,
+		arrived_at = $7, done_at = $8, away_fired = $9, soon_fired = $10, delayed = $11, eta_sent = $12,
+		eta60 = $13, eta30 = $14, eta10 = $15, soon_at = $16, soon_p10 = $17, soon_p90 = $18 WHERE id = $19`,
 		st.Position, st.Status, st.Reason, st.ETA, st.P10, st.P90, nullInt(st.ArrivedAt), nullInt(st.DoneAt),
-		st.AwayFired, st.SoonFired, st.Delayed, st.ETASent, st.ID)
+		st.AwayFired, st.SoonFired, st.Delayed, st.ETASent, st.ETA60, st.ETA30, st.ETA10, st.SoonAt, st.SoonP10, st.SoonP90, st.ID)
 	if err != nil {
 		return fmt.Errorf("store: update stop: %w", err)
 	}
@@ -191,14 +208,16 @@ func (tx *Tx) SetETAs(stops []Stop) error {
 
 const stopColumns = `st.id, st.route, st.shipment, sh.tracking, st.position, st.attempt, st.status, st.reason, st.planned,
 	st.eta, st.p10, st.p90, st.arrived_at, st.done_at, st.away_fired, st.soon_fired, st.delayed, st.eta_sent,
-	sh.lon, sh.lat, sh.tw_start, sh.tw_end, sh.service`
+	st.planned_drive, st.planned_dist, st.eta60, st.eta30, st.eta10, st.soon_at, st.soon_p10, st.soon_p90,
+	sh.lon, sh.lat, sh.tw_start, sh.tw_end, sh.service, sh.tz`
 
 func scanStop(row interface{ Scan(...any) error }) (Stop, error) {
 	var st Stop
 	var arrived, done sql.NullInt64
 	err := row.Scan(&st.ID, &st.Route, &st.Shipment, &st.Tracking, &st.Position, &st.Attempt, &st.Status, &st.Reason,
 		&st.Planned, &st.ETA, &st.P10, &st.P90, &arrived, &done, &st.AwayFired, &st.SoonFired, &st.Delayed, &st.ETASent,
-		&st.Location[0], &st.Location[1], &st.Window[0], &st.Window[1], &st.Service)
+		&st.PlannedDrive, &st.PlannedDist, &st.ETA60, &st.ETA30, &st.ETA10, &st.SoonAt, &st.SoonP10, &st.SoonP90,
+		&st.Location[0], &st.Location[1], &st.Window[0], &st.Window[1], &st.Service, &st.TZ)
 	st.ArrivedAt, st.DoneAt = arrived.Int64, done.Int64
 	return st, err
 }

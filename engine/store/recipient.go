@@ -326,8 +326,10 @@ func (tx *Tx) SetToken(id int64, tracking, token string, t int64) error {
 // its cookie secret (never the secret), the API key and vehicle it acts
 // for, its CSRF token and when it expires (Unix seconds).
 type Session struct {
-	Hash    []byte
-	KeyID   string
+	Hash  []byte
+	KeyID string
+	// Scope is the key's scope (read from the key, not stored).
+	Scope   string
 	Vehicle string
 	CSRF    string
 	Created int64
@@ -356,9 +358,9 @@ func (tx *Tx) DeleteSession(hash []byte, now int64) error {
 // key is not revoked at now; ErrNotFound otherwise.
 func (s *Store) SessionByHash(ctx context.Context, hash []byte, now int64) (Session, error) {
 	ss := Session{Hash: hash}
-	err := s.r().QueryRowContext(ctx, `SELECT s.key_id, s.vehicle, s.csrf, s.created, s.expires FROM sessions s
+	err := s.r().QueryRowContext(ctx, `SELECT s.key_id, k.scope, s.vehicle, s.csrf, s.created, s.expires FROM sessions s
 		JOIN keys k ON k.id = s.key_id WHERE s.hash = $1 AND s.expires > $2 AND k.revoked IS NULL`, hash, now).
-		Scan(&ss.KeyID, &ss.Vehicle, &ss.CSRF, &ss.Created, &ss.Expires)
+		Scan(&ss.KeyID, &ss.Scope, &ss.Vehicle, &ss.CSRF, &ss.Created, &ss.Expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}

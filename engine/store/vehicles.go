@@ -189,3 +189,63 @@ func (s *Store) Vehicle(ctx context.Context, id string) (Vehicle, error) {
 	}
 	return v, nil
 }
+
+// LiveRoute is a vehicle with its current route (planned or out for
+// delivery) and the route's stops in order.
+type LiveRoute struct {
+	Vehicle Vehicle
+	Route   Route
+	Stops   []Stop
+}
+
+// LiveRoutes returns every vehicle whose current route is planned or out
+// for delivery, by vehicle id, with its stops: three queries whatever the
+// number of vans.
+func (s *Store) LiveRoutes(ctx context.Context) ([]LiveRoute, error) {
+	const current = `SELECT v.route FROM vehicles v JOIN routes r ON r.id = v.route WHERE r.status IN ('planned', 'active')`
+	rows, err := s.r().QueryContext(ctx, `SELECT v.id, v.route, v.last_ms, v.lon, v.lat, v.state, v.updated, v.version
+		FROM vehicles v JOIN routes r ON r.id = v.route WHERE r.status IN ('planned', 'active') ORDER BY v.id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: live routes: %w", err)
+	}
+	var out []LiveRoute
+	byRoute := map[int64]int{}
+	for rows.Next() {
+		v, err := scanVehicle(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: live routes: %w", err)
+		}
+		byRoute[v.Route] = len(out)
+		out = append(out, LiveRoute{Vehicle: v})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: live routes: %w", err)
+	}
+	rrows, err := s.r().QueryContext(ctx, `SELECT `+routeColumns+` FROM routes WHERE id IN (`+current+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("store: live routes: %w", err)
+	}
+	for rrows.Next() {
+		r, err := scanRoute(rrows)
+		if err != nil {
+			rrows.Close()
+			return nil, fmt.Errorf("store: live routes: %w", err)
+		}
+		if i, ok := byRoute[r.ID]; ok {
+			out[i].Route = r
+		}
+	}
+	rrows.Close()
+	stops, err := queryStops(ctx, s.r(), `st.route IN (`+current+`) ORDER BY st.route, st.position, st.id`)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range stops {
+		if i, ok := byRoute[st.Route]; ok {
+			out[i].Stops = append(out[i].Stops, st)
+		}
+	}
+	return out, nil
+}

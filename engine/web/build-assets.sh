@@ -4,6 +4,11 @@
 #   static/vendor/LICENSE-*.txt             licences of everything shipped
 #   static/map.js                           src/map.js + @mapbox/vector-tile + pbf
 #   static/vendor/map.js.LICENSES.txt       licences of what static/map.js bundles
+#   static/vendor/uplot.js, uplot.css       copied from the uplot package (the
+#                                           dashboard's charts): its IIFE build
+#                                           dist/uPlot.iife.min.js (window.uPlot)
+#                                           and dist/uPlot.min.css, unchanged
+#   static/vendor/LICENSE-uplot.txt         uplot's LICENSE (MIT)
 # Versions are pinned in package.json / package-lock.json. The output is
 # deterministic: running this twice gives byte-identical files.
 #
@@ -31,6 +36,12 @@ cp "$NM/leaflet/LICENSE" "$VENDOR/LICENSE-leaflet.txt"
 cp "$NM/@mapbox/vector-tile/LICENSE.txt" "$VENDOR/LICENSE-vector-tile.txt"
 cp "$NM/@mapbox/point-geometry/LICENSE" "$VENDOR/LICENSE-point-geometry.txt"
 cp "$NM/pbf/LICENSE" "$VENDOR/LICENSE-pbf.txt"
+
+# uPlot (the dispatcher dashboard's charts): the minified IIFE build and
+# its stylesheet, as published.
+cp "$NM/uplot/dist/uPlot.iife.min.js" "$VENDOR/uplot.js"
+cp "$NM/uplot/dist/uPlot.min.css" "$VENDOR/uplot.css"
+cp "$NM/uplot/LICENSE" "$VENDOR/LICENSE-uplot.txt"
 
 VT=$(version @mapbox/vector-tile)
 PG=$(version @mapbox/point-geometry)
@@ -73,3 +84,17 @@ for f in "$VENDOR/leaflet.js" "$VENDOR/leaflet.css" "$OUT/map.js" "$OUT/map.css"
 	printf '%-36s %8d %9d\n' "$f" "$raw" "$gz"
 done
 printf '%-36s %8d %9d\n' "total (first view, before tiles)" "$total_raw" "$total_gz"
+
+echo
+echo "dashboard (besides the map files)     bytes   gzip -9"
+total_raw=0
+total_gz=0
+for f in "$VENDOR/uplot.js" "$VENDOR/uplot.css" "$OUT/dashboard.js" "$OUT/live.js" "$OUT/dashboard.css"; do
+	[ -f "$f" ] || continue
+	raw=$(wc -c <"$f")
+	gz=$(gzip -9 -c "$f" | wc -c)
+	total_raw=$((total_raw + raw))
+	total_gz=$((total_gz + gz))
+	printf '%-36s %8d %9d\n' "$f" "$raw" "$gz"
+done
+printf '%-36s %8d %9d\n' "total" "$total_raw" "$total_gz"
