@@ -83,6 +83,11 @@ func TestDashboardAccess(t *testing.T) {
 		}
 	}
 	c, _, _ := dashSession(t, ds, disp, "/dashboard")
+	// The environment's admin key (no row in keys) signs in too.
+	ac, _, _ := dashSession(t, ds, ds.admin, "/dashboard")
+	if code, body, _ := withCookie(t, ds, ac, "GET", "/dashboard", "", nil); ac == nil || code != 200 || !strings.Contains(body, `id="initial"`) {
+		t.Fatalf("the environment's admin key: %d", code)
+	}
 
 	// Three facts through the import (admin only), read back signed in.
 	facts := `{"id":"a","vehicle":"van-1","tracking":"T1","location":[7.42,43.73],"status":"delivered","attempt":1,"time_window":[1767600000,1767607200],"arrival":1767601000,"done":1767601100,"service":100,"drive":300}

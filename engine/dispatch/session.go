@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
@@ -40,8 +41,12 @@ func (k *Keys) SignIn(ctx context.Context, key string, scopes ...string) (Driver
 	}
 	now := k.now()
 	ds := DriverSession{Secret: seal.Token(), CSRF: seal.Token(), Principal: p, Expires: now.Add(SessionTTL)}
+	keyID := p.KeyID
+	if keyID == "env" {
+		keyID = k.envSessionKey()
+	}
 	_, err = k.st.Tx(ctx, func(tx *store.Tx) error {
-		return tx.InsertSession(store.Session{Hash: seal.HashToken(ds.Secret), KeyID: p.KeyID, Vehicle: p.Vehicle, CSRF: ds.CSRF,
+		return tx.InsertSession(store.Session{Hash: seal.HashToken(ds.Secret), KeyID: keyID, Vehicle: p.Vehicle, CSRF: ds.CSRF,
 			Created: now.Unix(), Expires: ds.Expires.Unix()})
 	})
 	if err != nil {
@@ -64,8 +69,25 @@ func (k *Keys) Session(ctx context.Context, secret string) (DriverSession, error
 	if err != nil {
 		return DriverSession{}, err
 	}
-	return DriverSession{Secret: secret, CSRF: ss.CSRF, Principal: Principal{KeyID: ss.KeyID, Scope: ss.Scope, Vehicle: ss.Vehicle},
-		Expires: time.Unix(ss.Expires, 0)}, nil
+	p := Principal{KeyID: ss.KeyID, Scope: ss.Scope, Vehicle: ss.Vehicle}
+	switch {
+	case strings.HasPrefix(ss.KeyID, "env:"):
+		// The environment's admin key, while it is still the same key.
+		if k.adminHash == nil || ss.KeyID != k.envSessionKey() {
+			return DriverSession{}, errorf("Unauthorized", "the session's key changed: sign in again")
+		}
+		p = Principal{KeyID: "env", Scope: ScopeAdmin}
+	case ss.Scope == "":
+		return DriverSession{}, errorf("Unauthorized", "the session's key is gone: sign in again")
+	}
+	return DriverSession{Secret: secret, CSRF: ss.CSRF, Principal: p, Expires: time.Unix(ss.Expires, 0)}, nil
+}
+
+// envSessionKey is the key id a session of the environment's admin key
+// is stored under: "env:" and a prefix of the key's hash, so that its
+// sessions end when the key is changed.
+func (k *Keys) envSessionKey() string {
+	return "env:" + hex.EncodeToString(k.adminHash[:8])
 }
 
 // SignOut ends a session (and drops expired ones).

@@ -355,11 +355,13 @@ func (tx *Tx) DeleteSession(hash []byte, now int64) error {
 }
 
 // SessionByHash returns the unexpired session with that hash whose API
-// key is not revoked at now; ErrNotFound otherwise.
+// key is not revoked at now; ErrNotFound otherwise. Scope is "" when the
+// key is not a stored one (the environment's admin key: the caller
+// checks it).
 func (s *Store) SessionByHash(ctx context.Context, hash []byte, now int64) (Session, error) {
 	ss := Session{Hash: hash}
-	err := s.r().QueryRowContext(ctx, `SELECT s.key_id, k.scope, s.vehicle, s.csrf, s.created, s.expires FROM sessions s
-		JOIN keys k ON k.id = s.key_id WHERE s.hash = $1 AND s.expires > $2 AND k.revoked IS NULL`, hash, now).
+	err := s.r().QueryRowContext(ctx, `SELECT s.key_id, COALESCE(k.scope, ''), s.vehicle, s.csrf, s.created, s.expires FROM sessions s
+		LEFT JOIN keys k ON k.id = s.key_id WHERE s.hash = $1 AND s.expires > $2 AND k.revoked IS NULL`, hash, now).
 		Scan(&ss.KeyID, &ss.Scope, &ss.Vehicle, &ss.CSRF, &ss.Created, &ss.Expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNotFound
