@@ -2,6 +2,9 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"github.com/lastmile/lastmile/datasets"
 	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
+	"github.com/lastmile/lastmile/engine/analytics"
 	"github.com/lastmile/lastmile/graph"
 	"github.com/lastmile/lastmile/internal/pgtest"
 )
@@ -86,12 +90,24 @@ func TestDispatchMonaco(t *testing.T) {
 		t.Skip("a simulated day: about 20 s")
 	}
 	g := dispatchGraph(t, "monaco.osm.pbf")
-	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1})
+	figures := map[string]analytics.Result{}
+	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, AfterReplay: func(ctx context.Context, api DispatchAPI) error {
+		// The analytics facts the server wrote as the stops ended.
+		for _, f := range []string{"on_time", "first_attempt", "failures", "eta_accuracy", "productivity"} {
+			var res analytics.Result
+			if err := getJSON(ctx, api, "/v1/analytics/"+f+"?from=2026-01-05&to=2026-01-05", &res); err != nil {
+				return err
+			}
+			figures[f] = res
+		}
+		return nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log("\n" + r.String())
 	checkDispatchInvariants(t, r)
+	checkDayFigures(t, r, figures)
 	if s := r.ArrivedShare(); !(s >= 0.9) {
 		t.Errorf("arrived within 90 s of the truth for %.1f %% of the stops, want at least 90 %% on Monaco", 100*s)
 	}
@@ -303,4 +319,57 @@ func TestDispatchClientRetry(t *testing.T) {
 	if _, err := gone.call(ctx, "GET", "/x", "", nil, nil); err == nil || gone.retries.Load() == 0 {
 		t.Errorf("gone: err %v after %d retries", err, gone.retries.Load())
 	}
+}
+
+// getJSON reads a JSON answer with the run's dispatcher key.
+func getJSON(ctx context.Context, api DispatchAPI, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", api.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+api.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(into)
+}
+
+// checkDayFigures checks the analytics of a simulated day, written by
+// the server as its stops ended, against the day's truth: one attempt
+// per stop served, the recipients not at home as the failures, the late
+// stops within the arrival detection's error, ETA snapshots for most
+// stops, planned kilometres from the plan.
+func checkDayFigures(t *testing.T, r *DispatchResult, figures map[string]analytics.Result) {
+	t.Helper()
+	num := func(fig, col string) float64 {
+		v, _ := figures[fig].Total[col].(float64)
+		return v
+	}
+	if n := int(num("first_attempt", "attempts")); n != r.Stops {
+		t.Errorf("analytics: %d attempts, want the %d stops served", n, r.Stops)
+	}
+	if n := int(num("failures", "not_home")); n != r.NotHomeFailed {
+		t.Errorf("analytics: %d not_home failures, want %d", n, r.NotHomeFailed)
+	}
+	if late := int(num("on_time", "late")); late < r.Late-max(2, r.Stops*3/100) || late > r.Late+max(2, r.Stops*3/100) {
+		t.Errorf("analytics: %d late stops, the truth has %d (arrivals are detected within 90 s)", late, r.Late)
+	}
+	if n := num("eta_accuracy", "n_30"); n < 0.5*float64(r.Stops) {
+		t.Errorf("analytics: an ETA 30 min out for %.0f of %d stops", n, r.Stops)
+	}
+	if mae := num("eta_accuracy", "mae_30_s"); !(mae > 0 && mae < 900) {
+		t.Errorf("analytics: ETA error 30 min out %.0f s", mae)
+	}
+	if km, drive := num("productivity", "km"), num("productivity", "drive_actual_s"); !(km > 0 && drive > 0) {
+		t.Errorf("analytics: %.1f planned km, %.0f s of drive per stop", km, drive)
+	}
+	t.Logf("analytics of the day: %d late (truth %d), ETA MAE 60/30/10 min out %.0f/%.0f/%.0f s, window coverage %.2f, %.1f km planned",
+		int(num("on_time", "late")), r.Late, num("eta_accuracy", "mae_60_s"), num("eta_accuracy", "mae_30_s"), num("eta_accuracy", "mae_10_s"),
+		num("eta_accuracy", "window_coverage"), num("productivity", "km"))
 }

@@ -42,6 +42,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchPage(args[1:], stdout, stderr)
 	case "track":
 		return benchTrack(args[1:], stdout, stderr)
+	case "analytics":
+		return benchAnalytics(args[1:], stdout, stderr)
 	}
 	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, gate)", args[0])
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -316,6 +318,32 @@ func loadAdminKey(path string) (key string, created bool, err error) {
 // 10-hour shift in an hour, a delivery every minute or so to watch.
 const demoSpeed = 10
 
+// demoHistory imports four simulated weeks before the demo day (4 vans,
+// 60 stops a day) for the dashboard's figures; a demo started again
+// imports nothing new (the facts' ids repeat).
+func demoHistory(g *graph.Graph, url, adminKey string, date time.Time) error {
+	facts, err := bench.SimHistory(bench.HistoryConfig{Graph: g, Days: 28, Vans: 4, Shipments: 60, Seed: 7, Start: date.AddDate(0, 0, -28)})
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: time.Minute}
+	return bench.ImportFacts(func(body []byte) (int, []byte, error) {
+		req, err := http.NewRequest("POST", url+"/v1/analytics/facts", bytes.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, nil
+	}, facts)
+}
+
 // runDemo replays a simulated delivery day (datasets/sim's, on the
 // server's own graph: yesterday's, 4 vans and 60 shipments) through the
 // server's API, as a dispatch system and the drivers' phones would, at
@@ -324,6 +352,9 @@ const demoSpeed = 10
 func runDemo(g *graph.Graph, url, adminKey, prefix string, stdout io.Writer, log *slog.Logger) {
 	log.Info("demo: replaying a simulated delivery day through the API")
 	date := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	if err := demoHistory(g, url, adminKey, date); err != nil {
+		log.Warn("demo: no history for the dashboard", "err", err)
+	}
 	day := sim.DayConfig{Vans: 4, Shipments: 60, PingInterval: 5 * time.Second, DepotPings: 2 * time.Minute}
 	shift := date.Add(8 * time.Hour) // sim's default shift start
 	var wall time.Time
@@ -342,8 +373,10 @@ func runDemo(g *graph.Graph, url, adminKey, prefix string, stdout io.Writer, log
 			fmt.Fprintf(stdout, "\nThe demo day is planned (yesterday's date, replayed %dx faster once the vans leave the depot):\n"+
 				"  a recipient's tracking page:  %s%s\n"+
 				"  another, later in the day:    %s%s\n"+
-				"  the driver's app of %s:   %s/driver   (sign in with the key %s)\n\n",
-				demoSpeed, url, p.TrackingURLs[soon], url, p.TrackingURLs[later], van, url, p.DriverKeys[van])
+				"  the driver's app of %s:   %s/driver   (sign in with the key %s)\n"+
+				"  the dispatcher's live map:    %s/dashboard/live   (sign in with the admin key)\n"+
+				"  the analytics of four weeks:  %s/dashboard\n\n",
+				demoSpeed, url, p.TrackingURLs[soon], url, p.TrackingURLs[later], van, url, p.DriverKeys[van], url, url)
 		},
 		Step: func(ctx context.Context, _ bench.DispatchAPI, at time.Time) error {
 			if at.Before(shift) {

@@ -33,7 +33,7 @@ func BenchmarkFigure(b *testing.B) {
 			in = append(in, FactInput{ID: fmt.Sprintf("%d-%d", d, i), Plan: int64(d + 1), Vehicle: fmt.Sprintf("van-%d", v+1),
 				Driver: fmt.Sprintf("driver-%d", (v+d)%37), Tracking: "T", TimeZone: "Europe/Lisbon",
 				Location: [2]float64{-8.66 + float64(v%6)*0.02 + rng.Float64()*0.02, 41.13 + float64(v/6)*0.01 + rng.Float64()*0.01},
-				Status: "delivered", Attempt: 1, TimeWindow: &[2]int64{arr - 3600, arr + 600 - int64(rng.IntN(1200))},
+				Status:   "delivered", Attempt: 1, TimeWindow: &[2]int64{arr - 3600, arr + 600 - int64(rng.IntN(1200))},
 				Arrival: arr, Done: arr + 60, Service: 60, Drive: &drive, PlannedDistance: 500, ETA30: arr + int64(rng.IntN(600)) - 300})
 		}
 	}
