@@ -650,6 +650,8 @@
   });
 
   heatDone.then(function () {
+    // The moment everything is drawn, for the tests' first-render time.
+    if (window.performance && performance.mark) performance.mark('lm-ready');
     document.body.dataset.ready = '1';
   });
 })();
