@@ -75,7 +75,7 @@ var planCreateDoc = &apiOperation{
 	ID: "createPlan", Summary: "Plan a delivery day: routes for vans, a stop per shipment", Tags: []string{"dispatch"},
 	Description: "vehicles are VROOM vehicle objects (start, end, time_window, breaks, capacity as [parcels, kg, litres], skills, ...) " +
 		"each naming the vehicle as pings and driver keys do (vehicle) and optionally its driver. Without routes the engine solves " +
-		"the shipments onto them on the live road graph (options.time seconds, default 2); with routes (vehicle and shipments in " +
+		"the shipments onto them on the live road graph (options.time seconds, default 2; or options.iterations per solver worker, the same plan on every run); with routes (vehicle and shipments in " +
 		"order) the plan is taken as sequenced. A vehicle whose route has not left gets the new one; one out for delivery with " +
 		"open stops is 409 Conflict. A failed shipment planned again is a new attempt.",
 	Body: "PlanInput",
@@ -187,7 +187,9 @@ func dispatchSchemas(m map[string]any) {
 		"vehicles":  map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"type": "object", "required": []string{"id", "vehicle", "start"}}},
 		"shipments": arrayOf(str),
 		"routes":    arrayOf(object([]string{"vehicle", "shipments"}, map[string]any{"vehicle": str, "shipments": arrayOf(str)})),
-		"options":   object([]string{}, map[string]any{"time": map[string]any{"type": "number", "description": "Solver seconds (default 2, at most 300)."}}),
+		"options": object([]string{}, map[string]any{
+			"time":       map[string]any{"type": "number", "description": "Solver seconds (default 2, at most 300)."},
+			"iterations": map[string]any{"type": "integer", "description": "Solver iterations per worker instead of a time (at most 1,000,000): the same plan on every run."}}),
 	})
 	m["Plan"] = object([]string{"plan", "routes", "unassigned"}, map[string]any{
 		"plan": integer,

@@ -164,8 +164,8 @@ func (s *Server) newDispatch() error {
 	}
 	if s.live != nil {
 		dc.Predict = s.predictStops
-		dc.Solve = func(p *vrp.Problem, limit time.Duration) (*vrp.Solution, error) {
-			return Solve(s.R, p, SolveOptions{Time: limit, Workers: s.cfg.Workers})
+		dc.Solve = func(p *vrp.Problem, b dispatch.Budget) (*vrp.Solution, error) {
+			return Solve(s.R, p, SolveOptions{Time: b.Time, Iterations: b.Iterations, Workers: s.cfg.Workers})
 		}
 	}
 	var err error

@@ -13,8 +13,12 @@ import (
 
 // SolveOptions configure Solve.
 type SolveOptions struct {
-	// Time is the solver's time limit (default 5 s).
+	// Time is the solver's time limit (default 5 s, none when Iterations
+	// is set).
 	Time time.Duration
+	// Iterations, when positive, bounds the search by iterations per
+	// worker (vrp.Options.Iterations).
+	Iterations int
 	// Seed and Workers are passed to the solver.
 	Seed    int64
 	Workers int
@@ -91,10 +95,10 @@ func Solve(r *Router, p *vrp.Problem, opt SolveOptions) (*vrp.Solution, error) {
 			return nil, err
 		}
 	}
-	if opt.Time <= 0 {
+	if opt.Time <= 0 && opt.Iterations <= 0 {
 		opt.Time = 5 * time.Second
 	}
-	return vrp.Solve(p, vrp.Options{TimeLimit: opt.Time, Seed: opt.Seed, Workers: opt.Workers, Context: opt.Context, Progress: opt.Progress})
+	return vrp.Solve(p, vrp.Options{TimeLimit: opt.Time, Iterations: opt.Iterations, Seed: opt.Seed, Workers: opt.Workers, Context: opt.Context, Progress: opt.Progress})
 }
 
 // SolveWithGeometry is Solve followed, when opt.Geometry is set, by

@@ -102,6 +102,23 @@ type Prediction struct {
 	Arrival, P10, P90 int64
 }
 
+// Budget bounds one solve: a time limit, or a number of solver
+// iterations per worker. With Iterations > 0 and no Time the solution
+// depends only on the problem (vrp.Options).
+type Budget struct {
+	Time       time.Duration
+	Iterations int
+}
+
+// rerouteBudget is the budget of one re-routing solve: RerouteTime
+// divided by parts, or RerouteIterations.
+func (c *Config) rerouteBudget(parts int) Budget {
+	if c.RerouteIterations > 0 {
+		return Budget{Iterations: c.RerouteIterations}
+	}
+	return Budget{Time: c.RerouteTime / time.Duration(parts)}
+}
+
 // Config configures a Service. Zero durations and counts take the
 // defaults given.
 type Config struct {
@@ -112,11 +129,16 @@ type Config struct {
 	// graph with eta.Traffic).
 	Predict func(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) ([]Prediction, error)
 	// Solve solves a VRP whose locations are coordinates, on the live
-	// road graph, within limit (required for POST /v1/plans without a
-	// sequence).
-	Solve func(p *vrp.Problem, limit time.Duration) (*vrp.Solution, error)
+	// road graph, within the budget (required for POST /v1/plans without
+	// a sequence).
+	Solve func(p *vrp.Problem, b Budget) (*vrp.Solution, error)
 	// SolveTime is the solver's time for a day plan (default 2 s).
 	SolveTime time.Duration
+	// RerouteIterations, when positive, bounds the solves of re-routing
+	// and of window requests by solver iterations per worker instead of
+	// RerouteTime, so that the same pings give the same routes whatever
+	// the machine's load (benchmarks and tests that compare runs).
+	RerouteIterations int
 	// StopsAway are the counts of stops before a shipment's stop at which
 	// stops_away fires (default 5, 3, 1).
 	StopsAway []int
@@ -125,6 +147,16 @@ type Config struct {
 	// DelayHysteresis is how far before the window's end the prediction
 	// must come back before delayed can fire again (default 10 min).
 	DelayHysteresis time.Duration
+	// DelayMargin and DelayFinal keep delayed from firing on a prediction
+	// that is late by less than its own error: it fires when the predicted
+	// arrival is past the window's end by at least DelayMargin times the
+	// time still to drive (default 0.2: the ETAs' error grows with the
+	// horizon, about 10-20 % of it on the simulated days), or by any
+	// amount once the window's end is DelayFinal away or less (default 10
+	// min), so a stop that ends up late is still warned before its window
+	// closes.
+	DelayMargin float64
+	DelayFinal  time.Duration
 	// ETAChange is the move of the predicted arrival that fires
 	// eta_changed (default 15 min).
 	ETAChange time.Duration
@@ -183,6 +215,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DelayHysteresis <= 0 {
 		c.DelayHysteresis = 10 * time.Minute
+	}
+	if c.DelayMargin <= 0 {
+		c.DelayMargin = 0.2
+	}
+	if c.DelayFinal <= 0 {
+		c.DelayFinal = 10 * time.Minute
 	}
 	if c.ETAChange <= 0 {
 		c.ETAChange = 15 * time.Minute

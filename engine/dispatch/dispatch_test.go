@@ -379,7 +379,7 @@ func TestKeysAccess(t *testing.T) {
 }
 
 // straightSolve solves with vrp on straight-line durations at speed.
-func straightSolve(p *vrp.Problem, limit time.Duration) (*vrp.Solution, error) {
+func straightSolve(p *vrp.Problem, _ Budget) (*vrp.Solution, error) {
 	locs := p.Locations()
 	n := len(locs)
 	m := &vrp.Matrix{Durations: make([][]int64, n)}

@@ -32,3 +32,25 @@ func TestDistance(t *testing.T) {
 		})
 	}
 }
+
+func TestConfidentlyLate(t *testing.T) {
+	c := Config{}.withDefaults() // margin 0.2 of the time to drive, any lateness in the last 10 min
+	const end = 10_000
+	tests := []struct {
+		name   string
+		eta, t int64
+		want   bool
+	}{
+		{"2 min late, 1 h to drive", end + 120, end + 120 - 3600, false},
+		{"15 min late, 1 h to drive", end + 900, end + 900 - 3600, true},
+		{"12 min late, exactly 20 % of 1 h", end + 720, end + 720 - 3600, true},
+		{"1 min late, window ends in 10 min", end + 60, end - 600, true},
+		{"1 min late, window ends in 11 min", end + 60, end - 660, false},
+		{"past the window's end", end + 30, end + 10, true},
+	}
+	for _, tc := range tests {
+		if got := c.confidentlyLate(tc.eta, end, tc.t); got != tc.want {
+			t.Errorf("%s: confidentlyLate = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

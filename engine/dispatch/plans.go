@@ -23,7 +23,7 @@ type PlanInput struct {
 	Vehicles  []json.RawMessage `json:"vehicles"`
 	Shipments []string          `json:"shipments"`
 	Routes    []SequencedRoute  `json:"routes,omitempty"`
-	// Options: solver time in seconds.
+	// Options: the solver's budget.
 	Options *PlanOptions `json:"options,omitempty"`
 }
 
@@ -35,8 +35,16 @@ type SequencedRoute struct {
 
 // PlanOptions tune the solve of a plan.
 type PlanOptions struct {
-	Time float64 `json:"time,omitempty"` // seconds
+	// Time is the solver's time limit in seconds (at most 300).
+	Time float64 `json:"time,omitempty"`
+	// Iterations, when positive, bounds the search by iterations per
+	// worker (at most 1,000,000); without Time the plan is then the same
+	// on every run and machine.
+	Iterations int `json:"iterations,omitempty"`
 }
+
+// maxPlanIterations bounds PlanOptions.Iterations.
+const maxPlanIterations = 1_000_000
 
 // PlanResult answers POST /v1/plans.
 type PlanResult struct {
@@ -382,14 +390,23 @@ func (s *Service) solvePlan(vehicles []planVehicle, trackings []string, ships ma
 		}
 		p.Jobs = append(p.Jobs, j)
 	}
-	limit := s.cfg.SolveTime
-	if opt != nil && opt.Time > 0 {
-		if opt.Time > 300 {
-			return nil, nil, nil, nil, errorf("InvalidValue", "options.time: at most 300 s")
+	b := Budget{Time: s.cfg.SolveTime}
+	if opt != nil {
+		if opt.Time < 0 || opt.Time > 300 {
+			return nil, nil, nil, nil, errorf("InvalidValue", "options.time: 0 to 300 s")
 		}
-		limit = time.Duration(opt.Time * float64(time.Second))
+		if opt.Iterations < 0 || opt.Iterations > maxPlanIterations {
+			return nil, nil, nil, nil, errorf("InvalidValue", "options.iterations: 0 to %d", maxPlanIterations)
+		}
+		b.Iterations = opt.Iterations
+		switch {
+		case opt.Time > 0:
+			b.Time = time.Duration(opt.Time * float64(time.Second))
+		case opt.Iterations > 0:
+			b.Time = 0
+		}
 	}
-	sol, err := s.cfg.Solve(p, limit)
+	sol, err := s.cfg.Solve(p, b)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

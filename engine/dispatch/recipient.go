@@ -283,7 +283,7 @@ func (s *Service) windowFits(ctx context.Context, st store.Stop, w [2]int64, now
 		}
 		p.Jobs = append(p.Jobs, j)
 	}
-	sol, err := s.cfg.Solve(p, s.cfg.RerouteTime)
+	sol, err := s.cfg.Solve(p, s.cfg.rerouteBudget(1))
 	if err != nil {
 		return false, "", err
 	}

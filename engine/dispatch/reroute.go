@@ -104,7 +104,7 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 			}
 			p.Jobs = append(p.Jobs, j)
 		}
-		s, err := cfg.Solve(p, cfg.RerouteTime/3)
+		s, err := cfg.Solve(p, cfg.rerouteBudget(3))
 		if err != nil || len(s.Routes) != 1 {
 			run.s.log.Warn("re-route: solve", "route", run.route.ID, "err", err)
 			return false

@@ -575,7 +575,7 @@ func (run *routeRun) rules(t int64) {
 		}
 		if end := st.Window[1]; end > 0 {
 			switch {
-			case st.Delayed == 0 && st.ETA > end:
+			case st.Delayed == 0 && st.ETA > end && cfg.confidentlyLate(st.ETA, end, t):
 				run.emit(i, EventDelayed, t, map[string]any{"eta": eta, "time_window": st.Window})
 				st.Delayed, st.ETASent, changed = 1, st.ETA, true
 			case st.Delayed == 1 && st.ETA < end-int64(cfg.DelayHysteresis/time.Second):
@@ -590,6 +590,13 @@ func (run *routeRun) rules(t int64) {
 			run.set(i, st)
 		}
 	}
+}
+
+// confidentlyLate reports whether a prediction of arrival eta, past the
+// window's end, is late enough at Unix time t for delayed (see
+// Config.DelayMargin).
+func (c *Config) confidentlyLate(eta, end, t int64) bool {
+	return end-t <= int64(c.DelayFinal/time.Second) || float64(eta-end) >= c.DelayMargin*float64(eta-t)
 }
 
 // snapshotHorizons are the horizons of the ETA accuracy figures: the
