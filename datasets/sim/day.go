@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -26,7 +27,9 @@ import (
 //     records the ground truth a test grades the server against: every
 //     van's trajectory and GPS pings, arrivals, service, outcomes, the
 //     stops a van drove past before serving them, and one road closure
-//     that forces a detour.
+//     that forces a detour. Day.RunReplanned does the same while the
+//     drivers follow the re-routes the server sends during the day,
+//     without changing the truth before each re-route takes effect.
 //
 // Both phases are pure functions of their inputs: every random draw comes
 // from a math/rand/v2 PCG stream seeded by DayConfig.Seed and a stream tag,
@@ -44,6 +47,9 @@ const (
 	dayStreamService // + shipment
 	dayStreamGPS     // + van
 	dayStreamLeg     // + van<<20 + leg
+	// dayStreamReplanLeg tags the legs replans changed (see
+	// Day.replanLegRand).
+	dayStreamReplanLeg
 )
 
 // Tuning of the day's construction (see DayConfig and Day.Run).
@@ -632,8 +638,9 @@ type Span struct {
 	// one ends.
 	Start, End time.Time
 	// Leg is the leg of the tour the span belongs to: leg k drives to the
-	// van's k-th stop (0-based), the last leg back to the depot; a wait or
-	// service belongs to the leg that reached its stop.
+	// van's k-th stop (0-based, VanTruth.Stops[k]), the last leg back to
+	// the depot; a wait or service belongs to the leg that reached its
+	// stop.
 	Leg int
 	// Shipment is the stop driven to, waited at or served, or -1 on the
 	// way back to the depot. A drive-by leg has two drives: to the passed
@@ -651,22 +658,26 @@ type Span struct {
 type VanTruth struct {
 	// ID is the van's id ("van-1", …).
 	ID string
-	// Stops is the plan's sequence of shipment indices for the van.
+	// Stops is the sequence of shipment indices the van served: the
+	// plan's, or (RunReplanned) the one its replans made.
 	Stops []int
 	// Depart is when the van leaves the depot and Return when it is back
-	// (both zero for a van without stops, which stays at the depot).
+	// (both zero for a van without stops, which stays at the depot; both
+	// the departure it did not take for a van a replan left without stops
+	// before it left, see RunReplanned).
 	Depart, Return time.Time
-	// Routes are the planned legs, len(Stops)+1 of them: the static
-	// shortest route of the graph from the depot to the first stop, …,
-	// from the last stop back to the depot. The van drives them except on
-	// a drive-by leg (it passes the drive-by stop on the way) and where a
-	// closure forces a detour (see Detours).
+	// Routes are the planned legs, len(Stops)+1 of them (none without
+	// stops): the static shortest route of the graph from the depot to the
+	// first stop, …, from the last stop back to the depot. The van drives
+	// them except on a drive-by leg (it passes the drive-by stop on the
+	// way) and where a closure forces a detour (see Detours).
 	Routes []graph.Route
 	// Spans cover [Depart, Return] without gaps, in time order.
 	Spans []Span
 	// Pings are the van's GPS fixes every DayConfig.PingInterval from
-	// Depart up to Return (inclusive when on the grid), in time order,
-	// with DayConfig.GPSSigma noise, while driving and while standing.
+	// Depart (less DayConfig.DepotPings, standing at the depot) up to
+	// Return (inclusive when on the grid), in time order, with
+	// DayConfig.GPSSigma noise, while driving and while standing.
 	Pings []Ping
 	// Detours are the places the van turned away from the day's closure.
 	Detours []Detour
@@ -689,7 +700,8 @@ type Detour struct {
 // ShipmentTruth is what happened to one shipment.
 type ShipmentTruth struct {
 	// Van is the index of the van that served it and Stop its position in
-	// that van's sequence; both -1 for a shipment the plan left out (then
+	// that van's sequence (VanTruth.Stops); both -1 for a shipment no van
+	// served, because the plan left it out or replans dropped it (then
 	// every other field is zero).
 	Van, Stop int
 	// Arrive is when the van reached the stop, ServiceStart when service
@@ -706,7 +718,8 @@ type ShipmentTruth struct {
 	Reported time.Time
 }
 
-// DriveBy is one pass of a van by a stop it serves later.
+// DriveBy is one pass of a van by a stop it serves later in its plan (a
+// replan taking effect after the pass may change that).
 type DriveBy struct {
 	// Shipment is the stop passed, Van the van, Leg the leg during which
 	// it passes (its destination is served before Shipment).
@@ -723,7 +736,9 @@ type DriveBy struct {
 // closed from Start to the end of the day.
 type Closure struct {
 	// Van is the van whose planned route it was put on and Leg the leg
-	// (not one of the first two, not the return to the depot).
+	// (not one of the first two, not the return to the depot), in the
+	// plan given to Run or RunReplanned (replans may keep the van from
+	// driving that leg).
 	Van, Leg int
 	// Edge is the first closed edge on that leg's planned route.
 	Edge uint32
@@ -742,7 +757,7 @@ type Closure struct {
 	Extra float64
 }
 
-// DayTruth is the ground truth of a day driven by Run.
+// DayTruth is the ground truth of a day driven by Run or RunReplanned.
 type DayTruth struct {
 	// World is the truth world of the run: the Day's world plus the
 	// closure (when there is one), so that its Factor is +Inf on the
@@ -752,7 +767,8 @@ type DayTruth struct {
 	Vans []VanTruth
 	// Shipments holds one entry per shipment of the Day.
 	Shipments []ShipmentTruth
-	// DriveBys are the passes, in the order they were chosen.
+	// DriveBys are the passes, in the order they were chosen (with
+	// replans, only those that happened: see RunReplanned).
 	DriveBys []DriveBy
 	// Closure is the day's road closure, nil when DayConfig.NoIncident is
 	// set or no leg of the plan could take one.
@@ -771,6 +787,8 @@ type piece struct {
 
 // vanRun is the result of driving one van's tour.
 type vanRun struct {
+	stops    []int         // shipments served, in order
+	routes   []graph.Route // planned route of each leg driven
 	spans    []Span
 	legs     [][]Drive // drives of each leg
 	arrive   []time.Time
@@ -781,6 +799,15 @@ type vanRun struct {
 	detours  []Detour
 	ret      time.Time
 	departed time.Time
+	// t is the van's time: its next departure while it drives its tour,
+	// its return after.
+	t time.Time
+	// stayed marks a van with stops in the plan that a replan left without
+	// any before it left the depot (see RunReplanned).
+	stayed bool
+	// pingFrom is the earliest time of its pings (zero: no bound; see
+	// RunReplanned).
+	pingFrom time.Time
 }
 
 // closureRun is the closure being driven through: the incident and a
@@ -790,12 +817,32 @@ type closureRun struct {
 	router *detourRouter
 }
 
+// Replan is a change of one van's remaining stops during the day, as a
+// server re-routing the van sends it to the driver's app; see
+// Day.RunReplanned for how the driver follows it.
+type Replan struct {
+	// Van is the index of the van in Day.Vans.
+	Van int
+	// At is when the driver learns of the replan: it takes effect at the
+	// van's first departure at or after At, from the depot or from a stop
+	// (the end of its service there). The zero time means from the start.
+	At time.Time
+	// Stops are the shipments the van serves from that departure on, in
+	// this order, before it returns to the depot: they replace the van's
+	// remaining stops. A shipment appears at most once; it may be in
+	// another van's plan or replan too (a handover: the first van to leave
+	// for it serves it).
+	Stops []int
+}
+
 // Run drives the plan order through the truth traffic and returns the
 // truth of the day. order[v] is the sequence of shipment indices served
 // by van v (len(order) may be below the number of vans: the others stay
 // at the depot); a shipment may appear at most once and may be left out.
 // Every van with stops leaves the depot at start, or at its shift start
-// when start is zero (start must lie within the day).
+// when start is zero (start must lie within the day). The drivers follow
+// the plan all day; RunReplanned drives a day in which the server
+// re-routes vans, and gives the same truth as Run without replans.
 //
 // Each leg follows the static shortest route of the graph through the
 // World's truth traffic with per-traversal noise (World.Drive). At a stop
@@ -832,27 +879,99 @@ type closureRun struct {
 // shipment, so legs not affected are driven exactly as without the
 // closure.
 func (d *Day) Run(order [][]int, start time.Time) (*DayTruth, error) {
+	return d.RunReplanned(order, start, nil)
+}
+
+// RunReplanned is Run for a day in which the server re-routes vans: it
+// drives the plan order from start as Run does, while the drivers follow
+// replans as they learn of them, and returns the truth of the day so
+// driven. Without replans (or with none that takes effect) it returns
+// exactly what Run returns.
+//
+// Replans of one van apply in order of At. At each departure of a van
+// (from the depot, or from a stop at the end of its service there), its
+// replans with At at or before the departure that have not applied yet
+// come due: the last of them by At, then by order in replans, takes
+// effect (the others are superseded). From that departure the van serves
+// the replan's Stops in that order, then returns to the depot; the stops
+// it still had to serve that are not in Stops are not served by it. A
+// replan that comes due at no departure (the van is back at the depot, or
+// stays there with nothing to serve) has no effect.
+//
+// A shipment is served once, by the first van to leave for it: at each
+// departure (processed in time order, ties by van index) the van heads for
+// the first of its remaining stops that no van (itself included) has
+// served or left for yet, and drops the ones before it. So a shipment in
+// a replan's Stops that was already served when the replan takes effect is
+// skipped, and a shipment a replan hands to another van while it is still
+// among its first van's remaining stops is served by whichever of the two
+// leaves for it first; the other skips it. A shipment no van serves has
+// Van = Stop = -1, as one the plan left out.
+//
+// The past does not change: the truth before the departure at which a
+// replan takes effect is the same as without the replan (and the truth of
+// every other van is the same all day, unless the replan takes stops it
+// had still to serve), so that a caller replaying the truth in time order
+// who learns of a re-route at t can run the day again with one more replan
+// At t and continue from t. The spans, the pings (positions and noise), the
+// arrivals, service and outcomes of the stops served, the drive-bys passed
+// and the detours before that departure are unchanged. To that end:
+//   - the closure is the one Run chooses for order (the day driven without
+//     replans), whatever the replans; Closure.Van and Leg refer to order. It
+//     acts on every van while it is closed, on the new legs too (turn away
+//     and detour);
+//   - the drive-bys are chosen from order as Run does; one on a leg the van
+//     no longer drives as planned does not happen and is left out of
+//     DayTruth.DriveBys (new legs follow their static shortest route);
+//   - the legs of the plan the van drives before any replan or skip changes
+//     its tour draw their noise from the streams Run uses (one per van and
+//     leg); every later leg from a stream of its own determined by the van,
+//     the leg's index in the driven tour and its destination (shipment or
+//     depot), so that RunReplanned is a pure function of its arguments.
+//     The truth service time is drawn per shipment, whichever van serves it,
+//     and the GPS noise per van in time order (two draws per ping).
+//
+// In the truth, VanTruth.Stops is the sequence the van served, Routes the
+// planned routes of the legs it drove (len(Stops)+1, none when it served
+// nothing), Span.Leg and Detour.Leg index legs of that sequence, and
+// ShipmentTruth.Van and Stop give the serving van and the position in it.
+// A van with stops in order whose replan leaves it none before it leaves
+// the depot stays there: no spans or routes, Depart = Return = the
+// departure it did not take, pings (with DayConfig.DepotPings) standing
+// at the depot up to that time. A van without stops in order that a
+// replan due at its departure sends out leaves then (at start or its shift
+// start); its depot pings start no earlier than the earliest At of the
+// replans due then (the only truth a replan adds before the departure at
+// which it takes effect, and never before its At).
+//
+// RunReplanned fails where Run does, and on a replan whose Van is out of
+// range or whose Stops hold a shipment out of range or twice.
+func (d *Day) RunReplanned(order [][]int, start time.Time, replans []Replan) (*DayTruth, error) {
 	if err := d.checkOrder(order); err != nil {
 		return nil, err
 	}
 	if !start.IsZero() && (start.Before(d.Config.Date) || !start.Before(d.Config.Date.Add(day))) {
 		return nil, fmt.Errorf("%w: start %v is not on the day %v", errInput, start, d.Config.Date.Format(time.DateOnly))
 	}
+	if err := d.checkReplans(replans); err != nil {
+		return nil, err
+	}
 	nv := len(d.Vans)
 	order = append(slices.Clone(order), make([][]int, nv-len(order))...)
 	q := d.g.NewQuery()
 	tr := &DayTruth{World: d.w, Vans: make([]VanTruth, nv), Shipments: make([]ShipmentTruth, len(d.Shipments))}
 	tr.depot = d.Depot.Endpoint.Points[0]
+	routes := make([][]graph.Route, nv) // the planned routes of order
 	for v := range tr.Vans {
 		tr.Vans[v] = VanTruth{ID: d.Vans[v].ID, Stops: slices.Clone(order[v])}
 		if len(order[v]) == 0 {
 			continue
 		}
-		routes, err := d.plannedRoutes(q, order[v])
+		r, err := d.plannedRoutes(q, order[v])
 		if err != nil {
 			return nil, fmt.Errorf("sim: van %d: %w", v, err)
 		}
-		tr.Vans[v].Routes = routes
+		tr.Vans[v].Routes, routes[v] = r, r
 	}
 	departure := func(v int) time.Time {
 		if start.IsZero() {
@@ -864,12 +983,12 @@ func (d *Day) Run(order [][]int, start time.Time) (*DayTruth, error) {
 	if err != nil {
 		return nil, err
 	}
-	runs := make([]vanRun, nv)
-	for v := range runs {
-		if runs[v], err = d.driveVan(d.w, v, order[v], legs[v], departure(v), nil); err != nil {
-			return nil, err
-		}
+	// The plan without replans or closure, to choose the closure from.
+	runs, err := d.driveDay(d.w, q, order, legs, routes, departure, nil, nil)
+	if err != nil {
+		return nil, err
 	}
+	var cr *closureRun
 	if !d.Config.NoIncident {
 		router := newDetourRouter(d.w, d.g)
 		c, err := d.chooseClosure(tr, runs, legs, router)
@@ -880,12 +999,12 @@ func (d *Day) Run(order [][]int, start time.Time) (*DayTruth, error) {
 			tr.Closure = c
 			tr.World = d.w.withIncident(Incident{Edges: c.Edges, Start: c.Start, End: c.End, Factor: math.Inf(1), Lat: c.Lat, Lon: c.Lon})
 			router.close(c.Edges)
-			cr := &closureRun{c: c, router: router}
-			for v := range runs {
-				if runs[v], err = d.driveVan(tr.World, v, order[v], legs[v], departure(v), cr); err != nil {
-					return nil, err
-				}
-			}
+			cr = &closureRun{c: c, router: router}
+		}
+	}
+	if cr != nil || len(replans) > 0 {
+		if runs, err = d.driveDay(tr.World, q, order, legs, routes, departure, replans, cr); err != nil {
+			return nil, err
 		}
 	}
 	for i := range tr.Shipments {
@@ -893,11 +1012,14 @@ func (d *Day) Run(order [][]int, start time.Time) (*DayTruth, error) {
 	}
 	for v, r := range runs {
 		vt := &tr.Vans[v]
+		if !slices.Equal(r.stops, order[v]) {
+			vt.Stops, vt.Routes = r.stops, r.routes
+		}
 		vt.Spans, vt.Detours = r.spans, r.detours
-		if len(r.spans) > 0 {
+		if len(r.spans) > 0 || r.stayed {
 			vt.Depart, vt.Return = r.departed, r.ret
 		}
-		for k, s := range order[v] {
+		for k, s := range r.stops {
 			st := ShipmentTruth{Van: v, Stop: k, Arrive: r.arrive[k], ServiceStart: r.start[k], Depart: r.depart[k],
 				Service: r.service[k], Outcome: Delivered, Reported: r.depart[k]}
 			if d.Shipments[s].NotHome {
@@ -906,14 +1028,40 @@ func (d *Day) Run(order [][]int, start time.Time) (*DayTruth, error) {
 			tr.Shipments[s] = st
 		}
 	}
-	for i := range tr.DriveBys {
-		db := &tr.DriveBys[i]
-		db.Time = runs[db.Van].passes[db.Shipment]
+	passed := tr.DriveBys[:0]
+	for _, db := range tr.DriveBys {
+		if t, ok := runs[db.Van].passes[db.Shipment]; ok {
+			db.Time = t
+			passed = append(passed, db)
+		}
 	}
+	tr.DriveBys = passed
 	for v := range tr.Vans {
-		tr.Vans[v].Pings = tr.pings(v, d.Config.PingInterval, d.Config.GPSSigma, d.Config.DepotPings, d.rand(dayStreamGPS, uint64(v)))
+		tr.Vans[v].Pings = tr.pings(v, d.Config.PingInterval, d.Config.GPSSigma, d.Config.DepotPings, runs[v].pingFrom, d.rand(dayStreamGPS, uint64(v)))
 	}
 	return tr, nil
+}
+
+// checkReplans validates replans: van and shipment indices in range, no
+// shipment twice in one replan.
+func (d *Day) checkReplans(replans []Replan) error {
+	seen := make(map[int]int)
+	for i, rp := range replans {
+		if rp.Van < 0 || rp.Van >= len(d.Vans) {
+			return fmt.Errorf("%w: replan %d: van %d out of range [0,%d)", errInput, i, rp.Van, len(d.Vans))
+		}
+		clear(seen)
+		for k, s := range rp.Stops {
+			if s < 0 || s >= len(d.Shipments) {
+				return fmt.Errorf("%w: replan %d (van %d), stop %d: shipment %d out of range [0,%d)", errInput, i, rp.Van, k, s, len(d.Shipments))
+			}
+			if j, ok := seen[s]; ok {
+				return fmt.Errorf("%w: replan %d (van %d): shipment %d twice, stops %d and %d", errInput, i, rp.Van, s, j, k)
+			}
+			seen[s] = k
+		}
+	}
+	return nil
 }
 
 // checkOrder validates a plan: at most one sequence per van, shipment
@@ -1133,66 +1281,176 @@ func (d *Day) legRand(v, k int) *rand.Rand {
 	return d.rand(dayStreamLeg, uint64(v)<<20|uint64(k))
 }
 
-// driveVan drives van v's tour through world from dep (see Run); cr is
-// the closure to turn away from, or nil.
-func (d *Day) driveVan(world *World, v int, stops []int, legs [][]piece, dep time.Time, cr *closureRun) (vanRun, error) {
-	n := len(stops)
-	r := vanRun{
-		arrive: make([]time.Time, n), start: make([]time.Time, n), depart: make([]time.Time, n),
-		service: make([]time.Duration, n), legs: make([][]Drive, len(legs)), passes: map[int]time.Time{},
-		departed: dep, ret: dep,
+// replanLegRand returns the noise stream of leg k of van v to shipment
+// ship (-1: the depot) once replans or skips changed the van's tour (see
+// RunReplanned): the van and leg in the first seed, the destination under
+// its own tag in the second, so that it meets no stream of rand.
+func (d *Day) replanLegRand(v, k, ship int) *rand.Rand {
+	return rand.New(rand.NewPCG(d.Config.Seed^(uint64(v)<<32|uint64(k)), dayStreamReplanLeg<<40|uint64(ship+1)))
+}
+
+// departure is a van's next departure in driveDay's queue.
+type departure struct {
+	t   time.Time
+	van int
+}
+
+// departureQueue is a binary min-heap of departures by time, then van
+// (container/heap).
+type departureQueue []departure
+
+func (h departureQueue) Len() int { return len(h) }
+func (h departureQueue) Less(i, j int) bool {
+	return cmp.Or(h[i].t.Compare(h[j].t), cmp.Compare(h[i].van, h[j].van)) < 0
+}
+func (h departureQueue) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *departureQueue) Push(x any)   { *h = append(*h, x.(departure)) }
+func (h *departureQueue) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// driveDay drives every van's tour through world (see Run and
+// RunReplanned): order is the plan, legs its pieces and routes its planned
+// routes per van and leg, dep the vans' departures, replans the re-routes
+// (validated) and cr the closure to turn away from, or nil. The vans'
+// departures are processed in time order (ties by van index), so that a
+// shipment is served by the first van to leave for it.
+func (d *Day) driveDay(world *World, q *graph.Query, order [][]int, legs [][][]piece, routes [][]graph.Route, dep func(v int) time.Time, replans []Replan, cr *closureRun) ([]vanRun, error) {
+	nv := len(order)
+	// tour is the state of one van's tour.
+	type tour struct {
+		rem     []int    // stops still to serve, in order (some may be served meanwhile)
+		replans []Replan // by At, then order in replans
+		due     int      // the first replan not yet due
+		onPlan  bool     // every leg so far is the plan's
 	}
-	if n == 0 {
-		return r, nil
+	tours := make([]tour, nv)
+	for _, rp := range replans {
+		tours[rp.Van].replans = append(tours[rp.Van].replans, rp)
 	}
-	sigma := world.cfg.ServiceSigma
-	t := dep
-	for k, pieces := range legs {
-		rng := d.legRand(v, k)
+	runs := make([]vanRun, nv)
+	queue := make(departureQueue, 0, nv)
+	for v := range runs {
+		t := dep(v)
+		runs[v] = vanRun{departed: t, ret: t, t: t, passes: map[int]time.Time{}}
+		tours[v].rem, tours[v].onPlan = order[v], true
+		slices.SortStableFunc(tours[v].replans, func(a, b Replan) int { return a.At.Compare(b.At) })
+		queue = append(queue, departure{t: t, van: v})
+	}
+	heap.Init(&queue)
+	served := make([]bool, len(d.Shipments)) // served or left for
+	for queue.Len() > 0 {
+		v := heap.Pop(&queue).(departure).van
+		r, tu := &runs[v], &tours[v]
+		k := len(r.stops)
+		var firstAt time.Time
+		for i := tu.due; i < len(tu.replans) && !tu.replans[i].At.After(r.t); i++ {
+			if i == tu.due {
+				firstAt = tu.replans[i].At
+			}
+			tu.rem, tu.onPlan = tu.replans[i].Stops, false
+			tu.due = i + 1
+		}
+		for len(tu.rem) > 0 && served[tu.rem[0]] {
+			tu.rem = tu.rem[1:]
+		}
 		ship := -1
-		if k < n {
-			ship = stops[k]
+		if len(tu.rem) > 0 {
+			ship, tu.rem = tu.rem[0], tu.rem[1:]
+			served[ship] = true
 		}
-		for _, p := range pieces {
-			drives, det, err := d.drivePiece(world, p, t, rng, cr)
+		if k == 0 {
+			if ship < 0 { // nothing to serve: the van stays at the depot
+				r.stayed = len(order[v]) > 0
+				continue
+			}
+			if len(order[v]) == 0 {
+				r.pingFrom = firstAt
+			}
+		}
+		var pieces []piece
+		var rng *rand.Rand
+		if tu.onPlan && ((k < len(order[v]) && ship == order[v][k]) || (k == len(order[v]) && ship < 0)) {
+			pieces, rng = legs[v][k], d.legRand(v, k)
+			r.routes = append(r.routes, routes[v][k])
+		} else {
+			tu.onPlan = false
+			src, dst := d.Depot.Endpoint, d.Depot.Endpoint
+			if k > 0 {
+				src = d.Shipments[r.stops[k-1]].Endpoint
+			}
+			if ship >= 0 {
+				dst = d.Shipments[ship].Endpoint
+			}
+			rt, err := q.Route(src, dst)
 			if err != nil {
-				return r, fmt.Errorf("sim: van %d, leg %d: %w", v, k, err)
+				return nil, fmt.Errorf("sim: van %d, leg %d (replanned): %w", v, k, err)
 			}
-			if det != nil {
-				det.Leg = k
-				r.detours = append(r.detours, *det)
-			}
-			for _, dr := range drives {
-				r.spans = append(r.spans, Span{Kind: SpanDrive, Start: dr.Enter[0], End: dr.Arrive, Leg: k, Shipment: ship, Drive: dr})
-				t = dr.Arrive
-			}
-			r.legs[k] = append(r.legs[k], drives...)
-			if p.pass >= 0 {
-				r.passes[p.pass] = t
-			}
+			pieces, rng = []piece{{route: rt, dst: dst, pass: -1}}, d.replanLegRand(v, k, ship)
+			r.routes = append(r.routes, rt)
 		}
-		if k == n {
-			break
+		if err := d.driveLeg(world, v, ship, pieces, rng, cr, r); err != nil {
+			return nil, err
 		}
-		last := r.legs[k][len(r.legs[k])-1]
-		at := Span{Leg: k, Shipment: ship, Edge: last.Edges[len(last.Edges)-1], Fraction: last.DstFraction}
-		s := &d.Shipments[ship]
-		r.arrive[k] = t
-		if t.Before(s.WindowStart) {
-			w := at
-			w.Kind, w.Start, w.End = SpanWait, t, s.WindowStart
-			r.spans = append(r.spans, w)
-			t = s.WindowStart
+		if ship >= 0 {
+			heap.Push(&queue, departure{t: r.t, van: v})
 		}
-		r.start[k] = t
-		r.service[k] = secs(s.Service.Seconds() * noise(d.rand(dayStreamService, uint64(ship)), sigma))
-		at.Kind, at.Start, at.End = SpanService, t, t.Add(r.service[k])
-		r.spans = append(r.spans, at)
-		t = at.End
-		r.depart[k] = t
 	}
-	r.ret = t
-	return r, nil
+	return runs, nil
+}
+
+// driveLeg drives van v's next leg (pieces, noise from rng) from r.t to
+// shipment ship, waits for its window and serves it, or back to the depot
+// when ship is -1, and records it in r; cr is the closure to turn away
+// from, or nil.
+func (d *Day) driveLeg(world *World, v, ship int, pieces []piece, rng *rand.Rand, cr *closureRun, r *vanRun) error {
+	k := len(r.legs)
+	r.legs = append(r.legs, nil)
+	t := r.t
+	for _, p := range pieces {
+		drives, det, err := d.drivePiece(world, p, t, rng, cr)
+		if err != nil {
+			return fmt.Errorf("sim: van %d, leg %d: %w", v, k, err)
+		}
+		if det != nil {
+			det.Leg = k
+			r.detours = append(r.detours, *det)
+		}
+		for _, dr := range drives {
+			r.spans = append(r.spans, Span{Kind: SpanDrive, Start: dr.Enter[0], End: dr.Arrive, Leg: k, Shipment: ship, Drive: dr})
+			t = dr.Arrive
+		}
+		r.legs[k] = append(r.legs[k], drives...)
+		if p.pass >= 0 {
+			r.passes[p.pass] = t
+		}
+	}
+	if ship < 0 {
+		r.t, r.ret = t, t
+		return nil
+	}
+	last := r.legs[k][len(r.legs[k])-1]
+	at := Span{Leg: k, Shipment: ship, Edge: last.Edges[len(last.Edges)-1], Fraction: last.DstFraction}
+	s := &d.Shipments[ship]
+	r.stops = append(r.stops, ship)
+	r.arrive = append(r.arrive, t)
+	if t.Before(s.WindowStart) {
+		w := at
+		w.Kind, w.Start, w.End = SpanWait, t, s.WindowStart
+		r.spans = append(r.spans, w)
+		t = s.WindowStart
+	}
+	r.start = append(r.start, t)
+	service := secs(s.Service.Seconds() * noise(d.rand(dayStreamService, uint64(ship)), world.cfg.ServiceSigma))
+	r.service = append(r.service, service)
+	at.Kind, at.Start, at.End = SpanService, t, t.Add(service)
+	r.spans = append(r.spans, at)
+	r.t = at.End
+	r.depart = append(r.depart, r.t)
+	return nil
 }
 
 // drivePiece drives one piece of a leg from t. With a closure, a van
@@ -1450,10 +1708,16 @@ func (tr *DayTruth) positionIn(n *graph.Network, id string, s *Span, t time.Time
 }
 
 // pings samples van v's spans every interval from its departure to its
-// return with Gaussian noise of sigma metres per axis.
-func (tr *DayTruth) pings(v int, interval time.Duration, sigma float64, atDepot time.Duration, rng *rand.Rand) []Ping {
+// return, standing at the depot for atDepot before the departure (on the
+// same grid, not before from), with Gaussian noise of sigma metres per
+// axis. A van without spans has none, unless it has a departure (it stayed
+// at the depot, see RunReplanned). The noise takes two draws of rng per
+// ping in time order, so a ping's noise depends only on how many pings
+// come before it, and the pings before any time only on the spans before
+// it (and the departure).
+func (tr *DayTruth) pings(v int, interval time.Duration, sigma float64, atDepot time.Duration, from time.Time, rng *rand.Rand) []Ping {
 	vt := &tr.Vans[v]
-	if len(vt.Spans) == 0 {
+	if len(vt.Spans) == 0 && vt.Depart.IsZero() {
 		return nil
 	}
 	n := tr.World.Network()
@@ -1461,9 +1725,12 @@ func (tr *DayTruth) pings(v int, interval time.Duration, sigma float64, atDepot 
 	si := 0
 	// Standing at the depot before the departure, on the same grid.
 	t := vt.Depart.Add(-atDepot / interval * interval)
+	if t.Before(from) {
+		t = t.Add((from.Sub(t) + interval - 1) / interval * interval)
+	}
 	for ; !t.After(vt.Return); t = t.Add(interval) {
 		var p Ping
-		if t.Before(vt.Depart) {
+		if t.Before(vt.Depart) || len(vt.Spans) == 0 {
 			p = tr.standing(vt.ID, t, tr.depot.Edge, tr.depot.Fraction)
 		} else {
 			for si+1 < len(vt.Spans) && !t.Before(vt.Spans[si].End) {

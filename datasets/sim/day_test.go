@@ -164,6 +164,17 @@ func TestDayDemand(t *testing.T) {
 // start (zero: the shift start).
 func checkTruth(t *testing.T, d *Day, tr *DayTruth, order [][]int, start time.Time) {
 	t.Helper()
+	checkVans(t, d, tr, order, start, false)
+	checkDriveBys(t, d, tr)
+	checkClosure(t, d, tr)
+}
+
+// checkVans checks the invariants of the vans' and shipments' truth for
+// the sequences order served from start (zero: the shift start). With
+// replanned, a van without stops may have stayed at the depot (see
+// RunReplanned).
+func checkVans(t *testing.T, d *Day, tr *DayTruth, order [][]int, start time.Time, replanned bool) {
+	t.Helper()
 	cfg := d.Config
 	n := d.Graph().Road
 	iv := cfg.PingInterval
@@ -178,6 +189,10 @@ func checkTruth(t *testing.T, d *Day, tr *DayTruth, order [][]int, start time.Ti
 		}
 		if vt.ID != d.Vans[v].ID || !slices.Equal(vt.Stops, stops) {
 			t.Fatalf("van %d: id %q, stops %v, want %v", v, vt.ID, vt.Stops, stops)
+		}
+		if len(stops) == 0 && replanned && !vt.Depart.IsZero() {
+			checkStayed(t, d, tr, v)
+			continue
 		}
 		if len(stops) == 0 {
 			if len(vt.Spans) != 0 || len(vt.Pings) != 0 || !vt.Depart.IsZero() || len(vt.Routes) != 0 {
@@ -286,8 +301,6 @@ func checkTruth(t *testing.T, d *Day, tr *DayTruth, order [][]int, start time.Ti
 			t.Fatalf("unplanned shipment %d: %+v", i, st)
 		}
 	}
-	checkDriveBys(t, d, tr)
-	checkClosure(t, d, tr)
 }
 
 // checkDriveBys checks that each drive-by stop is passed earlier than its
@@ -392,7 +405,14 @@ func checkClosure(t *testing.T, d *Day, tr *DayTruth) {
 	if lead := vt.Detours[i].Time.Sub(c.Start); lead < closureLeadMin || lead > closureLeadMax+time.Second {
 		t.Fatalf("closure started %v before van %d reached it", lead, c.Van)
 	}
-	// No van drives a closed edge while it is closed.
+	checkClosedAvoided(t, tr)
+}
+
+// checkClosedAvoided checks that no van drives a closed edge while it is
+// closed.
+func checkClosedAvoided(t *testing.T, tr *DayTruth) {
+	t.Helper()
+	c := tr.Closure
 	for v, vt := range tr.Vans {
 		for _, sp := range vt.Spans {
 			for k, e := range sp.Drive.Edges {
