@@ -12,6 +12,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -64,6 +65,18 @@ type DispatchConfig struct {
 	World *sim.Config
 	// SolveTime is the solver's time for the day plan (default 5 s).
 	SolveTime time.Duration
+	// Iterations, when positive, bounds the day plan's solve by solver
+	// iterations per worker instead of SolveTime, so that the plan is the
+	// same on every run of a seed (with Rules.RerouteIterations, the
+	// re-routes too).
+	Iterations int
+	// KeepPlan makes the simulated drivers drive the first plan's order
+	// all day, whatever the server re-routes. By default each driver's
+	// phone reads its van (GET /v1/vehicles/{id}) after each of its
+	// uploads and statuses, and when the server changed the order of the
+	// van's remaining stops the driver follows it from the next departure
+	// (sim.Day.RunReplanned), as a courier with the app would.
+	KeepPlan bool
 	// Batch is the span of simulated time one upload of a van's pings
 	// covers (default 60 s); an upload holds at most 100 pings.
 	Batch time.Duration
@@ -210,10 +223,13 @@ type DispatchResult struct {
 	ReroutedVans        []string
 
 	// NotRerouted repeats the per-stop figures over the stops that got no
-	// rerouted event: the simulated vans keep the plan's order (the truth
-	// is driven before the replay), so after a re-routing the server
-	// predicts an order the van does not drive.
+	// rerouted event (with KeepPlan the simulated vans keep the plan's
+	// order, so after a re-routing the server predicts an order the van
+	// does not drive).
 	NotRerouted DispatchFigures
+	// Replans counts the re-routes the simulated drivers followed (their
+	// phone saw a new order of the van's remaining stops).
+	Replans int
 
 	// Uploads: wall time of the replay, pings per second over it, latency
 	// of POST /v1/positions (p50, p99), calls retried.
@@ -223,7 +239,7 @@ type DispatchResult struct {
 	PingP99       time.Duration
 	Retries       int
 	PlanTime      time.Duration // POST /v1/plans (the server's solve)
-	TruthTime     time.Duration // sim: NewWorld, NewDay, Day.Run
+	TruthTime     time.Duration // sim: NewWorld, NewDay, Day.Run and RunReplanned
 	Total         time.Duration
 	PlannedLate   int // stops the server's plan itself puts after the window's end
 	StatusRefused int // statuses the server refused (4xx)
@@ -379,11 +395,11 @@ func WriteDispatch(w io.Writer, r *DispatchResult) {
 			rr += ", before the van reaches it"
 		}
 	}
-	fmt.Fprintf(w, "| closure van rerouted | %s | %d rerouted events, vans %v | yes: %s |\n", rr, r.ReroutedEvents, r.ReroutedVans,
-		check(r.Rerouted || r.Closure == ""))
+	fmt.Fprintf(w, "| closure van rerouted | %s | %d rerouted events, vans %v; %d re-routes followed by the drivers | yes: %s |\n", rr, r.ReroutedEvents,
+		r.ReroutedVans, r.Replans, check(r.Rerouted || r.Closure == ""))
 	fmt.Fprintf(w, "| failed not_home | %d | | 2 |\n", r.NotHomeFailed)
 	if n := r.NotRerouted; n.Stops < r.Stops {
-		fmt.Fprintf(w, "\nover the %d stops never rerouted (the simulated vans keep the plan's order): arriving_soon 20-40 min %s, arrived within 90 s %s, late warned %d of %d, delayed false alarms %d of %d\n",
+		fmt.Fprintf(w, "\nover the %d stops never rerouted: arriving_soon 20-40 min %s, arrived within 90 s %s, late warned %d of %d, delayed false alarms %d of %d\n",
 			n.Stops, pct(share(n.SoonHits, n.Stops)), pct(share(n.ArrivedOnTime, n.Stops)), n.LateWarned, n.Late, n.DelayedFalse, n.Delayed)
 	}
 	for _, p := range r.Problems {
@@ -592,6 +608,10 @@ type dispatchRun struct {
 	order [][]int
 	stops []int64
 	byTrk map[string]int // tracking -> shipment index
+	// replans are the re-routes the drivers follow (KeepPlan unset);
+	// version[v] is the route version of van v they last read.
+	replans []sim.Replan
+	version []int64
 }
 
 // vehicle returns the server's name of van v.
@@ -737,8 +757,12 @@ func (r *dispatchRun) plan(ctx context.Context) error {
 	}
 	t0 := time.Now()
 	var ans planAnswer
+	opts := map[string]any{"time": r.cfg.SolveTime.Seconds()}
+	if r.cfg.Iterations > 0 {
+		opts = map[string]any{"iterations": r.cfg.Iterations}
+	}
 	if _, err := r.c.call(ctx, "POST", "/v1/plans", r.dispatcher, map[string]any{"vehicles": vehicles, "shipments": trk,
-		"options": map[string]any{"time": r.cfg.SolveTime.Seconds()}}, &ans); err != nil {
+		"options": opts}, &ans); err != nil {
 		return fmt.Errorf("bench: dispatch: plan: %w", err)
 	}
 	r.res.PlanTime = time.Since(t0)
@@ -849,12 +873,13 @@ type positionsAnswer struct {
 // replay sends the day's actions in simulated time order.
 func (r *dispatchRun) replay(ctx context.Context) error {
 	acts := r.actions()
-	tr := r.truth
 	res := r.res
 	var lat []time.Duration
 	t0 := time.Now()
 	next := 0.1
-	for k, a := range acts {
+	for k := 0; k < len(acts); k++ {
+		a := acts[k]
+		tr := r.truth
 		r.at(a.at)
 		switch a.kind {
 		case actPings:
@@ -908,6 +933,17 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 			}
 			r.log.Info("dispatch bench: road closed", "way", c.WayID, "at", c.Start.Format(time.TimeOnly), "van", r.vehicle(c.Van))
 		}
+		if !r.cfg.KeepPlan && (a.kind == actPings || a.kind == actStatus) {
+			changed, err := r.follow(ctx, a.van, a.at)
+			if err != nil {
+				return err
+			}
+			if changed {
+				if acts, err = r.continueActions(acts, k); err != nil {
+					return err
+				}
+			}
+		}
 		if err := r.drainStep(ctx); err != nil {
 			return err
 		}
@@ -922,7 +958,7 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 		}
 	}
 	end := r.day.Vans[0].ShiftEnd
-	for _, vt := range tr.Vans {
+	for _, vt := range r.truth.Vans {
 		if vt.Return.After(end) {
 			end = vt.Return
 		}
@@ -935,6 +971,97 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 		res.PingP50, res.PingP99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
 	return nil
+}
+
+// vehicleAnswer is the part of GET /v1/vehicles/{id} a driver's phone
+// follows.
+type vehicleAnswer struct {
+	Version int64 `json:"version"`
+	Stops   []struct {
+		Tracking string `json:"tracking"`
+		Status   string `json:"status"`
+	} `json:"stops"`
+}
+
+// follow reads van v's route as its driver's phone does at simulated
+// time at; when the server changed the order of the stops the van has
+// still to reach, it adds a replan (from the van's next departure) and
+// drives the day again, and reports true.
+func (r *dispatchRun) follow(ctx context.Context, v int, at time.Time) (bool, error) {
+	var ans vehicleAnswer
+	if _, err := r.c.call(ctx, "GET", "/v1/vehicles/"+url.PathEscape(r.vehicle(v)), r.drivers[v], nil, &ans); err != nil {
+		return false, fmt.Errorf("bench: dispatch: route of %s at %s: %w", r.vehicle(v), at.Format(time.TimeOnly), err)
+	}
+	if r.version == nil {
+		r.version = make([]int64, len(r.day.Vans))
+	}
+	if ans.Version == r.version[v] {
+		return false, nil
+	}
+	r.version[v] = ans.Version
+	var open []int // the server's order of the stops still to reach
+	for _, st := range ans.Stops {
+		if st.Status != dispatch.StatusPlanned && st.Status != dispatch.StatusOutForDelivery {
+			continue
+		}
+		i, ok := r.byTrk[st.Tracking]
+		if !ok {
+			return false, fmt.Errorf("bench: dispatch: route of %s: unknown tracking %q", r.vehicle(v), st.Tracking)
+		}
+		open = append(open, i)
+	}
+	// The van's own order of the stops it has not reached yet.
+	var ahead []int
+	for _, i := range r.truth.Vans[v].Stops {
+		if r.truth.Shipments[i].Arrive.After(at) {
+			ahead = append(ahead, i)
+		}
+	}
+	if slices.Equal(dropReached(open, r.truth, at), ahead) {
+		return false, nil
+	}
+	r.replans = append(r.replans, sim.Replan{Van: v, At: at, Stops: open})
+	t0 := time.Now()
+	tr, err := r.day.RunReplanned(r.order, time.Time{}, r.replans)
+	if err != nil {
+		return false, fmt.Errorf("bench: dispatch: truth after the re-route of %s at %s: %w", r.vehicle(v), at.Format(time.TimeOnly), err)
+	}
+	r.res.TruthTime += time.Since(t0)
+	r.res.Replans++
+	r.truth = tr
+	return true, nil
+}
+
+// dropReached returns the stops of open that the truth's van has not
+// reached by at (the server may not know yet of an arrival).
+func dropReached(open []int, tr *sim.DayTruth, at time.Time) []int {
+	var out []int
+	for _, i := range open {
+		if st := tr.Shipments[i]; st.Van < 0 || st.Arrive.After(at) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// continueActions returns the actions of the new truth, checking that
+// those up to k, which were sent, are the ones of the old (the past of a
+// replanned day does not change).
+func (r *dispatchRun) continueActions(old []action, k int) ([]action, error) {
+	acts := r.actions()
+	same := func(a, b action) bool {
+		return a.at.Equal(b.at) && a.kind == b.kind && a.van == b.van && a.ship == b.ship && len(a.pings) == len(b.pings) &&
+			(len(a.pings) == 0 || a.pings[0] == b.pings[0])
+	}
+	if len(acts) <= k {
+		return nil, fmt.Errorf("bench: dispatch: the replanned day has %d actions, %d were sent", len(acts), k+1)
+	}
+	for j := range k + 1 {
+		if !same(acts[j], old[j]) {
+			return nil, fmt.Errorf("bench: dispatch: the replanned day changed action %d of %d already sent (%s)", j, k+1, acts[j].at.Format(time.TimeOnly))
+		}
+	}
+	return acts, nil
 }
 
 // api is what the hooks get.

@@ -20,6 +20,7 @@ import (
 	"github.com/lastmile/lastmile/datasets/sim"
 	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/engine/analytics"
+	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/graph"
 	"github.com/lastmile/lastmile/internal/pgtest"
 )
@@ -91,7 +92,7 @@ func TestDispatchMonaco(t *testing.T) {
 	}
 	g := dispatchGraph(t, "monaco.osm.pbf")
 	figures := map[string]analytics.Result{}
-	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, AfterReplay: func(ctx context.Context, api DispatchAPI) error {
+	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, Iterations: 20000, Rules: dispatch.Config{RerouteIterations: 2000}, AfterReplay: func(ctx context.Context, api DispatchAPI) error {
 		// The analytics facts the server wrote as the stops ended.
 		for _, f := range []string{"on_time", "first_attempt", "failures", "eta_accuracy", "productivity"} {
 			var res analytics.Result
@@ -149,35 +150,41 @@ func TestDispatchPorto(t *testing.T) {
 		t.Skip("a simulated day on Porto: about a minute")
 	}
 	g := dispatchGraph(t, "porto.osm.pbf")
-	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1})
+	// The plan and the re-routes are solved by iterations, not by time,
+	// so that the day does not depend on the machine's load.
+	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, Iterations: 20000, Rules: dispatch.Config{RerouteIterations: 2000}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log("\n" + r.String())
 	checkDispatchInvariants(t, r)
+	if r.Replans == 0 {
+		t.Errorf("the simulated drivers followed no re-route (%d rerouted events)", r.ReroutedEvents)
+	}
 	// Acceptance criteria that hold (issue 12).
 	if s := r.ArrivedShare(); !(s >= 0.95) {
 		t.Errorf("acceptance: arrived fired within 90 s of the true arrival for %.1f %% of the stops, want at least 95 %% (%d early, %d late, %d missing)",
 			100*s, r.ArrivedEarly, r.ArrivedLate, r.ArrivedMissing)
 	}
-	// Acceptance criteria not met in every run yet (issue 12 stays open;
-	// see bench/RESULTS.md): measured and logged, with floors against
-	// regressions below what the rules give today. The plan is solved with
-	// a time limit, so runs of one seed differ (Porto seeds 1-3 of one
-	// build: arriving_soon 87.7-95.7 %, late stops warned 94.1-100 %,
-	// delayed false alarms 18-40 %).
-	soon, recall, falseAlarms := r.ArrivingSoonShare(), r.DelayedRecall(), r.DelayedFalseShare()
-	t.Logf("acceptance: arriving_soon 20-40 min before the true arrival for %.1f %% of the stops (want 90 %%; %d earlier, %d later, %d missing); "+
-		"%d of %d late stops warned before their window closed (want all); %.1f %% of delayed events false alarms (want at most 10 %%); "+
-		"closure van rerouted: %v", 100*soon, r.SoonEarly, r.SoonLate, r.SoonMissing, r.LateWarned, r.Late, 100*falseAlarms, r.Rerouted)
-	if !(soon >= 0.8) {
-		t.Errorf("regression: arriving_soon 20-40 min before the true arrival for %.1f %% of the stops, below the 80 %% floor", 100*soon)
+	if s := r.ArrivingSoonShare(); !(s >= 0.9) {
+		t.Errorf("acceptance: arriving_soon 20-40 min before the true arrival for %.1f %% of the stops, want at least 90 %% (%d earlier, %d later, %d missing)",
+			100*s, r.SoonEarly, r.SoonLate, r.SoonMissing)
 	}
-	if !(recall >= 0.9) {
-		t.Errorf("regression: %d of %d late stops warned before their window closed, below the 90 %% floor", r.LateWarned, r.Late)
+	if r.LateWarned != r.Late {
+		t.Errorf("acceptance: %d of %d late stops warned by delayed before their window closed, want all", r.LateWarned, r.Late)
 	}
-	if !(falseAlarms <= 0.6) {
-		t.Errorf("regression: %.1f %% of delayed events are false alarms, above the 60 %% ceiling", 100*falseAlarms)
+	if !r.Rerouted {
+		t.Errorf("acceptance: the closure's van got no rerouted event")
+	}
+	// Not met (issue 12 stays open; see bench/RESULTS.md): at most 10 %
+	// of delayed events false alarms. With the drivers following the
+	// re-routes few stops end up late (0-7 of 300 on seeds 1-3), and the
+	// false alarms are predictions 0-2 min past the window's end in its
+	// last 10 min, for arrivals 0-2 min before it: measured and logged,
+	// with a ceiling on their number against regressions.
+	t.Logf("acceptance: %.1f %% of delayed events false alarms (%d of %d; want at most 10 %%)", 100*r.DelayedFalseShare(), r.DelayedFalse, r.Delayed)
+	if r.DelayedFalse > 10 {
+		t.Errorf("regression: %d delayed events were false alarms, above the ceiling of 10 (of %d stops)", r.DelayedFalse, r.Stops)
 	}
 }
 

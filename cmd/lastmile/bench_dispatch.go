@@ -7,6 +7,7 @@ import (
 
 	"github.com/lastmile/lastmile/bench"
 	"github.com/lastmile/lastmile/datasets/sim"
+	"github.com/lastmile/lastmile/engine/dispatch"
 )
 
 // benchDispatch is `lastmile bench dispatch [--extract porto|monaco]
@@ -23,6 +24,8 @@ func benchDispatch(args []string, stdout, stderr io.Writer) error {
 	vans := fs.Int("vans", 0, "vans (0: the day's default, 10)")
 	shipments := fs.Int("shipments", 0, "shipments (0: the day's default, 300)")
 	solveTime := fs.Duration("solve-time", 5*time.Second, "solver time of the day plan")
+	iterations := fs.Int("iterations", 0, "bound the day plan's solve by solver iterations per worker instead of --solve-time (the same plan on every run)")
+	rerouteIterations := fs.Int("reroute-iterations", 0, "bound each re-routing solve by solver iterations per worker instead of 100 ms")
 	batch := fs.Duration("batch", time.Minute, "simulated time one upload of a van's pings covers")
 	quiet := fs.Bool("quiet", false, "log warnings only")
 	pos, err := parseFlags(fs, args)
@@ -32,8 +35,8 @@ func benchDispatch(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 0 {
 		return usagef("usage: lastmile bench dispatch [--extract porto|monaco] [--seed N] [--db postgres://...] [--url URL --admin-key K]")
 	}
-	if *vans < 0 || *shipments < 0 || *solveTime <= 0 || *batch <= 0 {
-		return usagef("bench dispatch: --vans and --shipments must not be negative, --solve-time and --batch must be positive")
+	if *vans < 0 || *shipments < 0 || *solveTime <= 0 || *batch <= 0 || *iterations < 0 || *rerouteIterations < 0 {
+		return usagef("bench dispatch: --vans, --shipments and the iterations must not be negative, --solve-time and --batch must be positive")
 	}
 	if *url != "" && *adminKey == "" {
 		return usagef("bench dispatch: --url needs --admin-key (or LASTMILE_ADMIN_KEY)")
@@ -45,7 +48,8 @@ func benchDispatch(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("bench dispatch", "extract", path, "edges", len(g.Road.Edges), "seed", *seed)
 	r, err := bench.Dispatch(bench.DispatchConfig{Graph: g, URL: *url, AdminKey: *adminKey, DB: *db, Seed: *seed,
-		Day: sim.DayConfig{Vans: *vans, Shipments: *shipments}, SolveTime: *solveTime, Batch: *batch, Logger: log})
+		Day: sim.DayConfig{Vans: *vans, Shipments: *shipments}, SolveTime: *solveTime, Iterations: *iterations, Batch: *batch, Logger: log,
+		Rules: dispatch.Config{RerouteIterations: *rerouteIterations}})
 	if err != nil {
 		return err
 	}
