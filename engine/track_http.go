@@ -223,8 +223,10 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 		if !send(v) {
 			return
 		}
-		full := time.Now()
-		poll := time.NewTicker(trackPoll)
+		// The next full rebuild on a van's move, and the poll for other
+		// replicas' changes, are jittered per stream.
+		full, refresh := time.Now(), jittered(trackRefresh)
+		poll := time.NewTicker(jittered(trackPoll))
 		defer poll.Stop()
 		heartbeat := time.NewTicker(streamHeartbeat)
 		defer heartbeat.Stop()
@@ -247,7 +249,7 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 			case <-sub.wake:
 			}
 			flags := sub.flags.Swap(0)
-			if flags&wakeFull == 0 && time.Since(full) < trackRefresh {
+			if flags&wakeFull == 0 && time.Since(full) < refresh {
 				if v.Van == nil {
 					continue // a van not shown moved: the next refresh will do
 				}
@@ -264,15 +266,23 @@ func (s *Server) handleTrackLive(ctx *fasthttp.RequestCtx, p pathParams) error {
 				}
 				s.vanGeometry(&v)
 			} else {
+				select {
+				case s.hub.rebuilds <- struct{}{}:
+				case <-stop:
+					return
+				}
 				cur, err := s.disp.ShipmentByLink(context.Background(), token)
 				if err != nil {
+					<-s.hub.rebuilds
 					return // revoked, expired or erased: the page polls and shows 404
 				}
-				if v, err = s.publicView(context.Background(), cur, token); err != nil {
+				v, err = s.publicView(context.Background(), cur, token)
+				<-s.hub.rebuilds
+				if err != nil {
 					s.log.Error("tracking stream: view", "err", err)
 					return
 				}
-				full = time.Now()
+				full, refresh = time.Now(), jittered(trackRefresh)
 				s.hub.follow(sub, v.Vehicle)
 			}
 			if !send(v) {

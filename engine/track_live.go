@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,16 @@ type trackHub struct {
 	vmu  sync.Mutex
 	vans map[string]*vanTrack
 	pos  map[string]vanPos
+
+	// rebuilds holds a token per full view rebuild under way: at most
+	// trackRebuilds at once, so that pages refreshing together queue
+	// behind each other instead of taking every read connection of the
+	// store from the pings.
+	rebuilds chan struct{}
 }
+
+// trackRebuilds is how many streams rebuild their view at once.
+const trackRebuilds = 2
 
 // vanPos is a vehicle's position [lon, lat] at Unix ms.
 type vanPos struct {
@@ -61,7 +71,13 @@ type vanTrack struct {
 
 func newTrackHub() *trackHub {
 	return &trackHub{shipments: map[int64]map[*trackSub]struct{}{}, vehicles: map[string]map[*trackSub]struct{}{},
-		vans: map[string]*vanTrack{}, pos: map[string]vanPos{}}
+		vans: map[string]*vanTrack{}, pos: map[string]vanPos{}, rebuilds: make(chan struct{}, trackRebuilds)}
+}
+
+// jittered returns d plus up to a third of d at random, so that streams
+// opened together do not keep refreshing together.
+func jittered(d time.Duration) time.Duration {
+	return d + rand.N(d/3+1)
 }
 
 // position returns the vehicle's latest position stored by this process.
