@@ -18,6 +18,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -25,6 +26,7 @@ import (
 	"io/fs"
 	"mime"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -32,9 +34,30 @@ import (
 var files embed.FS
 
 // CSP is the Content-Security-Policy of every page: everything from the
-// engine itself, no inline script or style, no framing.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
+// engine itself, no inline script, no framing, and no inline style but
+// the inlined stylesheets (InlineStyles), allowed by their hashes. It is
+// derived once from the embedded files and never changes.
+var CSP = "default-src 'self'; script-src 'self'; style-src 'self'" + styleHashes() + "; img-src 'self' data: blob:; connect-src 'self'; " +
 	"worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// InlineStyles are the stylesheets a page may inline in a <style>
+// element (template function "inline"): the tracking page's own, so that
+// its first paint waits for the HTML only, not for another round trip.
+var InlineStyles = []string{"track.css"}
+
+// styleHashes is the CSP source list of InlineStyles: " 'sha256-…'" each.
+func styleHashes() string {
+	var b strings.Builder
+	for _, name := range InlineStyles {
+		body, err := files.ReadFile("static/" + name)
+		if err != nil {
+			panic("web: inline style " + name + ": " + err.Error()) // an embedded file: a build error
+		}
+		sum := sha256.Sum256(body)
+		b.WriteString(" 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'")
+	}
+	return b.String()
+}
 
 // Asset is one static file: its bytes, gzip-compressed bytes (nil when
 // compression does not pay), content type and content hash (the first 10
@@ -86,7 +109,8 @@ func New() (*Site, error) {
 		return nil, fmt.Errorf("web: assets: %w", err)
 	}
 	funcs := template.FuncMap{
-		"asset": s.URL,
+		"asset":  s.URL,
+		"inline": s.inline,
 	}
 	s.pages, err = template.New("pages").Funcs(funcs).ParseFS(files, "templates/*.html")
 	if err != nil {
@@ -117,6 +141,16 @@ func contentType(name string) string {
 
 func compressible(ct string) bool {
 	return strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "svg")
+}
+
+// inline returns a stylesheet of InlineStyles for a <style> element,
+// byte for byte (its hash is in CSP). Any other name panics while
+// rendering, like an unknown asset.
+func (s *Site) inline(name string) template.CSS {
+	if !slices.Contains(InlineStyles, name) {
+		panic("web: " + name + " is not an inline style")
+	}
+	return template.CSS(s.assets[name].Body)
 }
 
 // Asset returns the asset with that name (a path under static/).

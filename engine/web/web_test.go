@@ -2,6 +2,9 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +72,21 @@ func TestPagesRender(t *testing.T) {
 		if strings.Contains(b.String(), "<script>alert") || strings.Contains(b.String(), "<img src=x") {
 			t.Errorf("%s: user text became markup", name)
 		}
+		// Every inline style is allowed by its hash in the CSP, and
+		// nothing else inline is (a changed byte would leave the page
+		// unstyled in a browser).
+		styles := styleRE.FindAllStringSubmatch(b.String(), -1)
+		if tmpl == "track.html" && len(styles) == 0 {
+			t.Errorf("%s: no inline style", name)
+		}
+		for _, m := range styles {
+			sum := sha256.Sum256([]byte(m[1]))
+			if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(CSP, h) {
+				t.Errorf("%s: an inline style of %d bytes whose hash %s is not in the CSP", name, len(m[1]), h)
+			}
+		}
 	}
 }
+
+// styleRE finds <style> elements and their text.
+var styleRE = regexp.MustCompile(`(?s)<style>(.*?)</style>`)
