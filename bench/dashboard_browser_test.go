@@ -49,10 +49,13 @@ func TestBrowserDashboard(t *testing.T) {
 	dir := browsertest.Artefacts(t)
 	g := dispatchGraph(t, "monaco.osm.pbf")
 	date := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	day := sim.DayConfig{Vans: 4, Shipments: 40, ShiftStart: 8 * time.Hour}
+	// 45-minute windows, so that some stops end up late and every
+	// lateness plot has data; the plan by iterations, so that it does not
+	// depend on the machine's load.
+	day := sim.DayConfig{Vans: 4, Shipments: 40, ShiftStart: 8 * time.Hour, WindowLength: 45 * time.Minute}
 	live := &liveCheck{t: t, browser: browser, dir: dir, openAt: date.Add(day.ShiftStart + time.Hour)}
 	dashboardDone := false
-	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, Date: date, Day: day, SolveTime: 2 * time.Second,
+	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, Date: date, Day: day, Iterations: 20000, Rules: dispatch.Config{RerouteIterations: 2000},
 		Step: live.step,
 		AfterReplay: func(ctx context.Context, api DispatchAPI) error {
 			checkDashboard(t, browser, dir, api, date)

@@ -465,7 +465,7 @@ func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 		return st, fmt.Errorf("store: outbox stats: %w", err)
 	}
 	if st.Pending > 0 {
-		err := s.r().QueryRowContext(ctx, `SELECT MIN(created) FROM deliveries WHERE state = 'pending'`).Scan(&st.OldestPending)
+		err := s.r().QueryRowContext(ctx, `SELECT COALESCE(MIN(created), 0) FROM deliveries WHERE state = 'pending'`).Scan(&st.OldestPending)
 		if err != nil {
 			return st, fmt.Errorf("store: outbox stats: %w", err)
 		}
