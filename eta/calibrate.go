@@ -46,6 +46,10 @@ type Calibrator struct {
 	// 30-minute MAPE worse on validation days (see CalibrateMedian in
 	// bench.ETAConfig). Set it before use.
 	IntervalOnly bool
+	// MedianBelow, with IntervalOnly, still corrects the median of
+	// predictions made less than this ahead (the residuals' median helped
+	// at short horizons only in bench.ETA). Set it before use.
+	MedianBelow time.Duration
 	// Prior, when set, are the p10, p50 and p90 log residuals used while
 	// a horizon has too few residuals (a cold start: the first stops of
 	// the day), so that the interval is not a point. Set it before use.
@@ -162,7 +166,7 @@ func (c *Calibrator) Interval(horizon, predicted time.Duration) (p10, p90, media
 	}
 	f := float64(predicted)
 	median = time.Duration(f * math.Exp(q[1]))
-	if c.IntervalOnly {
+	if c.IntervalOnly && horizon >= c.MedianBelow {
 		median = predicted
 	}
 	return time.Duration(f * math.Exp(q[0])), time.Duration(f * math.Exp(q[2])), median

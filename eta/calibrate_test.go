@@ -182,3 +182,24 @@ func TestCalibratorIntervalOnly(t *testing.T) {
 		t.Errorf("interval [%v, %v] misses the prediction %v", lo2, hi2, h)
 	}
 }
+
+// TestCalibratorMedianBelow: with IntervalOnly and MedianBelow, the median
+// is corrected below that horizon only.
+func TestCalibratorMedianBelow(t *testing.T) {
+	c := NewCalibrator()
+	c.IntervalOnly, c.MedianBelow = true, 20*time.Minute
+	rng := rand.New(rand.NewPCG(8, 8))
+	for range 2000 {
+		p := time.Duration(2+rng.IntN(58)) * time.Minute
+		c.Add(p, p, time.Duration(float64(p)*math.Exp(-0.1+0.05*rng.NormFloat64())))
+	}
+	for _, tc := range []struct {
+		h         time.Duration
+		corrected bool
+	}{{5 * time.Minute, true}, {15 * time.Minute, true}, {20 * time.Minute, false}, {40 * time.Minute, false}} {
+		_, _, med := c.Interval(tc.h, tc.h)
+		if got := med < tc.h; got != tc.corrected {
+			t.Errorf("horizon %v: median %v, corrected %v, want %v", tc.h, med, got, tc.corrected)
+		}
+	}
+}
