@@ -325,7 +325,10 @@ func runPhaseOK(c *fasthttp.HostClient, reqs []benchRequest, conc int, d time.Du
 // after start, is ready (so that it does not share the cores with what is
 // measured). stop shuts it down.
 func serveLoopback(g *graph.Graph, log *slog.Logger) (net.Listener, func(), error) {
-	srv := engine.NewServer(engine.NewRouter(g, 1000), engine.ServerConfig{})
+	srv, err := engine.NewServer(engine.NewRouter(g, 1000), engine.ServerConfig{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on loopback: %w", err)

@@ -66,7 +66,10 @@ func startStateServer(g *graph.Graph, db, dir string, conns int, cfg engine.Serv
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Minute
 	}
-	s.srv = engine.NewServer(engine.NewRouter(g, 1000), cfg)
+	if s.srv, err = engine.NewServer(engine.NewRouter(g, 1000), cfg); err != nil {
+		s.close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.close()

@@ -307,13 +307,11 @@ func endpoints() []endpoint {
 	}
 }
 
-// NewServer returns a server answering from r.
-func NewServer(r *Router, cfg ServerConfig) *Server {
-	s, err := newServer(r, cfg, endpoints())
-	if err != nil {
-		panic(err) // the route table is a constant of this package
-	}
-	return s
+// NewServer returns a server answering from r, or why it cannot start
+// (an admin key of the wrong form, a store or dispatch setup that
+// failed).
+func NewServer(r *Router, cfg ServerConfig) (*Server, error) {
+	return newServer(r, cfg, endpoints())
 }
 
 // newServer builds a server on the given route table (tests add rows).

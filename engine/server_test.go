@@ -1400,7 +1400,10 @@ func TestDecodeJSONStrict(t *testing.T) {
 // of the HTTP layer.
 func BenchmarkServerRoute(b *testing.B) {
 	r := monaco(b)
-	s := NewServer(r, ServerConfig{})
+	s, err := NewServer(r, ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	pts := roadPoints(r, 256, 7)
 	uris := make([]string, 128)
 	for i := range uris {

@@ -132,3 +132,15 @@ func TestSolveUnassignedReason(t *testing.T) {
 		t.Fatalf("want job 3 unassigned with a reason and one route, got %s", out.String())
 	}
 }
+
+// TestServeBadAdminKey: an admin key of the wrong form stops serve with
+// a one-line error (it panicked before).
+func TestServeBadAdminKey(t *testing.T) {
+	g := preparedMonaco(t)
+	t.Setenv("LASTMILE_ADMIN_KEY", "lm_restart_admin_key_0123456789abcdef")
+	var out, errb bytes.Buffer
+	code := run([]string{"serve", "--graph", g, "--addr", "127.0.0.1:0", "--state", t.TempDir()}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "LASTMILE_ADMIN_KEY") {
+		t.Fatalf("exit %d, want 1 with the reason; stderr: %s", code, errb.String())
+	}
+}

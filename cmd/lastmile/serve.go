@@ -174,7 +174,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		st := live.Profile.Stats()
 		log.Info("profile loaded", "file", *profile, "zone", live.Profile.Location().String(), "edges", st.Edges, "groups", st.Groups, "classes", st.Classes)
 	}
-	srv := engine.NewServer(r, engine.ServerConfig{
+	srv, err := engine.NewServer(r, engine.ServerConfig{
 		MaxBodyBytes: *maxBody, MaxTableCells: *maxCells, MaxRouteCoordinates: *maxCoords, MaxHeaderBytes: *maxHeader,
 		Timeout: *timeout, ReadTimeout: *ioTimeout, WriteTimeout: *ioTimeout, IdleTimeout: *idle,
 		Workers: *workers, MaxComputations: *maxComp, Logger: log,
@@ -185,6 +185,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		Blobs: blobs, TrackRate: *trackRate, Dispatch: dispatch.Config{VanStops: *vanStops, LinkTTL: *linkTTL},
 		Notify: notify.Config{AllowPrivate: *hookPrivate, DisableAfter: *hookDisable, Recipients: recipients, Timeout: *hookTimeout, Lease: *lease},
 	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", *addr, err)
