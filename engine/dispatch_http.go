@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -217,21 +221,44 @@ func (s *Server) warmLive() error {
 	if err != nil {
 		return err
 	}
-	n := 0
-	for _, v := range vehs {
-		pings, err := s.cfg.Store.PingsBetween(ctx, v.ID, v.LastMS-s.live.cfg.Horizon.Milliseconds(), v.LastMS)
-		if err != nil {
-			return err
-		}
-		req := PositionsRequest{Positions: make([]Position, len(pings))}
-		for i, p := range pings {
-			req.Positions[i] = Position{Vehicle: v.ID, Time: float64(p.TimeMS) / 1000, Location: LonLat{p.Lon, p.Lat}}
-		}
-		s.live.Positions(&req)
-		n += len(pings)
+	// Vehicles are matched independently (live traffic locks each one),
+	// so they are replayed by one goroutine per core.
+	var (
+		n    atomic.Int64
+		next atomic.Int64
+		errs = make([]error, max(1, runtime.GOMAXPROCS(0)))
+		wg   sync.WaitGroup
+	)
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(vehs) {
+					return
+				}
+				v := vehs[k]
+				pings, err := s.cfg.Store.PingsBetween(ctx, v.ID, v.LastMS-s.live.cfg.Horizon.Milliseconds(), v.LastMS)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				req := PositionsRequest{Positions: make([]Position, len(pings))}
+				for i, p := range pings {
+					req.Positions[i] = Position{Vehicle: v.ID, Time: float64(p.TimeMS) / 1000, Location: LonLat{p.Lon, p.Lat}}
+				}
+				s.live.Positions(&req)
+				n.Add(int64(len(pings)))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if len(vehs) > 0 {
-		s.log.Info("live traffic warmed from stored pings", "vehicles", len(vehs), "pings", n, "seconds", time.Since(t0).Seconds())
+		s.log.Info("live traffic warmed from stored pings", "vehicles", len(vehs), "pings", n.Load(), "seconds", time.Since(t0).Seconds())
 	}
 	return nil
 }
