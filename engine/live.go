@@ -179,6 +179,11 @@ type vehicle struct {
 	// the arrival; the learnt bias corrects its later ETAs.
 	progress         eta.Progress
 	legMade, legPred time.Time
+	// reached is the location of the stop arrive resolved last: a request
+	// that still lists it first (the stop is being served) teaches the
+	// calibrator nothing about it.
+	reached    LonLat
+	hasReached bool
 	// nearSince is when the vehicle came within StopRadius of its next
 	// stop and stayed (zero: it is not near).
 	nearSince time.Time
@@ -734,6 +739,7 @@ func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
 		return 0
 	}
 	at, v.nearSince = v.nearSince, time.Time{} // it arrived when it came near
+	v.reached, v.hasReached = s, true
 	v.pending[0].Resolve(l.cal, at)
 	v.stops, v.pending = v.stops[1:], v.pending[1:]
 	if !v.legMade.IsZero() {
@@ -954,26 +960,73 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 	if req.Vehicle != "" && mode == eta.Live {
 		if v := l.vehicle(req.Vehicle, true); v != nil {
 			v.mu.Lock()
+			// A new list keeps the predictions of the stops it still
+			// holds in the same order after the same stops (served
+			// stops gone from its front, a stop added at its end), so
+			// that a stop predicted an hour ahead teaches the
+			// calibrator that horizon; a stop whose stops before it
+			// changed (a re-route) starts afresh, as its old
+			// predictions were of another route.
 			changed := !sameStops(v.stops, req.Stops)
+			next := changed && (len(v.stops) == 0 || v.stops[0].Location != req.Stops[0].Location)
 			if changed {
-				v.nearSince = time.Time{}
+				v.pending = carryPending(v.stops, v.pending, req.Stops)
 				v.stops = append(v.stops[:0], req.Stops...)
-				v.pending = v.pending[:0]
-				for range req.Stops {
-					v.pending = append(v.pending, eta.Pending{})
-				}
+			}
+			if next {
+				v.nearSince = time.Time{}
 			}
 			v.breaks, v.mode = req.Breaks, req.Mode
+			serving := v.hasReached && req.Stops[0].Location == v.reached
 			for i := range v.pending {
-				v.pending[i].Add(now, preds[i].Raw)
+				if i > 0 || !serving {
+					v.pending[i].Add(now, preds[i].Raw)
+				}
 			}
-			if v.legMade.IsZero() || changed {
+			if (v.legMade.IsZero() || next) && !serving {
 				v.legMade, v.legPred = now, preds[0].Raw
 			}
 			v.mu.Unlock()
 		}
 	}
 	return resp, nil
+}
+
+// carryPending returns the pending predictions of the stops of req: a
+// stop of old (whose predictions are pend) keeps its predictions while the
+// stops both lists hold come in the same order up to it (stops only one
+// of them holds, served or added, do not count); from the first
+// difference on (a re-route) they start afresh.
+func carryPending(old []ETAStop, pend []eta.Pending, req []ETAStop) []eta.Pending {
+	count := func(list []ETAStop) map[LonLat]int {
+		m := make(map[LonLat]int, len(list))
+		for _, s := range list {
+			m[s.Location]++
+		}
+		return m
+	}
+	inReq, inOld := count(req), count(old)
+	var a []int // old stops req still holds, in old order
+	for i, s := range old {
+		if inReq[s.Location] > 0 {
+			inReq[s.Location]--
+			a = append(a, i)
+		}
+	}
+	out := make([]eta.Pending, len(req))
+	k := 0
+	for j, s := range req {
+		if inOld[s.Location] == 0 {
+			continue // a stop old did not hold
+		}
+		inOld[s.Location]--
+		if k >= len(a) || old[a[k]].Location != s.Location {
+			break
+		}
+		out[j] = pend[a[k]]
+		k++
+	}
+	return out
 }
 
 // sameStops reports whether a vehicle's remembered stops are the

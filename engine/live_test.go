@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lastmile/lastmile/eta"
 	"github.com/lastmile/lastmile/graph"
 )
 
@@ -400,5 +401,43 @@ func TestLiveTrafficErrors(t *testing.T) {
 	}
 	if tr.Accepted != 1 || tr.Rejected["unknown_edge"] != 1 || tr.Rejected["unknown_way"] != 1 || tr.Rejected["implausible"] != 1 {
 		t.Errorf("answer %+v", tr)
+	}
+}
+
+func TestCarryPending(t *testing.T) {
+	stop := func(name byte) ETAStop { return ETAStop{Location: LonLat{float64(name), 0}} }
+	list := func(names string) []ETAStop {
+		out := make([]ETAStop, len(names))
+		for i := range names {
+			out[i] = stop(names[i])
+		}
+		return out
+	}
+	t0 := time.Unix(1_767_600_000, 0)
+	tests := []struct {
+		name, old, req string
+		want           []int // predictions carried per requested stop (the old stop at index i holds i+1)
+	}{
+		{"served stop gone from the front", "ABC", "BC", []int{2, 3}},
+		{"the stop being served still listed first", "BC", "ABC", []int{0, 1, 2}},
+		{"a stop added at the end", "AB", "ABE", []int{1, 2, 0}},
+		{"re-route: B and C swapped", "ABCD", "ACBD", []int{1, 0, 0, 0}},
+		{"re-route after a served stop", "ABCD", "BDC", []int{2, 0, 0}},
+		{"nothing in common", "AB", "CD", []int{0, 0}},
+	}
+	for _, tc := range tests {
+		old := list(tc.old)
+		pend := make([]eta.Pending, len(old))
+		for i := range pend {
+			for k := range i + 1 {
+				pend[i].Add(t0.Add(time.Duration(k)*time.Hour), t0.Add(48*time.Hour))
+			}
+		}
+		got := carryPending(old, pend, list(tc.req))
+		for j, p := range got {
+			if p.Len() != tc.want[j] {
+				t.Errorf("%s: stop %c carries %d predictions, want %d", tc.name, tc.req[j], p.Len(), tc.want[j])
+			}
+		}
 	}
 }
