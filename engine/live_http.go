@@ -45,6 +45,19 @@ func (s *Server) handleTraffic(ctx *fasthttp.RequestCtx, _ pathParams) error {
 		}
 		resp.LagMs = float64(time.Since(t0).Microseconds()) / 1000
 	}
+	// Closures re-route the vans they delay, once routing goes around
+	// them.
+	if s.disp != nil && len(req.Closures) > 0 && seq != 0 {
+		if resp.Applied {
+			s.disp.RoadsClosed()
+		} else {
+			go func() {
+				if s.live.WaitApplied(seq, s.cfg.Timeout) {
+					s.disp.RoadsClosed()
+				}
+			}()
+		}
+	}
 	return s.writeJSON(ctx, &resp)
 }
 
@@ -152,7 +165,7 @@ var vehicleETADoc = &apiOperation{
 var trafficDoc = &apiOperation{
 	ID: "traffic", Summary: "Live traffic: speed observations and road closures", Tags: []string{"traffic"},
 	Description: "Each observation names a road edge (as map matching and /v1/nearest report them) or an OpenStreetMap way id, with a " +
-		"speed in km/h or, for an edge, its traversal time in seconds; closures close an edge or a way until a Unix time. " +
+		"speed in km/h or, for an edge, its traversal time in seconds; closures close an edge or a way until a Unix time (a van on a running plan whose stops they delay by 1 min or more is re-routed at once: rerouted). " +
 		"Observations are pooled per edge and per H3 cell and road class, outliers rejected (median/MAD), and decay back to the " +
 		"historical profile over the configured horizon. The routing graph is re-customized (customizable contraction hierarchy) " +
 		"at most twice per second, so routes, tables and solves follow the traffic; with ?wait=true the answer comes once the " +

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/lastmile/lastmile/engine/blob"
@@ -180,6 +181,14 @@ type Config struct {
 	// RerouteInterval is the least ping time between two re-routings of a
 	// van (default 10 min); RerouteTime the solver's time (default 100 ms).
 	RerouteSlack, RerouteDrift, RerouteInterval, RerouteTime time.Duration
+	// IncidentShift: at the first ETA update after a road closure
+	// (RoadsClosed), a van whose open stops moved later by at least this
+	// much is re-routed at once, late or not and whatever
+	// RerouteInterval: the solver sees the closure in its matrix. When
+	// the best order is the same, the van's road still changed: the
+	// route's version grows and rerouted fires for the stops that moved,
+	// with reason "closure" (default 1 min; negative: off).
+	IncidentShift time.Duration
 	// VanStops: the recipient's page shows the van's position while the
 	// shipment's stop is within this many stops of the van (default 3;
 	// 0 before any is out for delivery, and never after the stop ended).
@@ -240,6 +249,9 @@ func (c Config) withDefaults() Config {
 	if c.RerouteSlack == 0 {
 		c.RerouteSlack = 5 * time.Minute
 	}
+	if c.IncidentShift == 0 {
+		c.IncidentShift = time.Minute
+	}
 	if c.RerouteInterval <= 0 {
 		c.RerouteInterval = 10 * time.Minute
 	}
@@ -274,6 +286,28 @@ type Service struct {
 	log *slog.Logger
 	// podSlots bounds the proof images checked at once.
 	podSlots chan struct{}
+	// incident is when (Unix ms, the service's clock) the latest road
+	// closure was reported to this process (RoadsClosed); a route checks
+	// its ETAs once after it. A restarted process starts at 0, so routes
+	// are not checked again for closures they have seen.
+	incident atomic.Int64
+}
+
+// RoadsClosed tells the service that roads were closed (the live traffic
+// now routes around them): at its next ETA update, a van whose open stops
+// are predicted later by IncidentShift or more is re-routed at once (see
+// Config.IncidentShift).
+func (s *Service) RoadsClosed() {
+	t := s.cfg.Now().UnixMilli()
+	for {
+		old := s.incident.Load()
+		if t <= old {
+			t = old + 1 // two closures in one millisecond both count
+		}
+		if s.incident.CompareAndSwap(old, t) {
+			return
+		}
+	}
 }
 
 // New returns a Service on cfg.Store.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,5 +537,69 @@ func TestArrivingSoonBeforeDeparture(t *testing.T) {
 	fx.drive(t, time.Unix(shift, 0), depot, east(400), 0)
 	if got := types(fx.events(t, "NEAR")); got != "arriving_soon out_for_delivery stops_away0" {
 		t.Errorf("NEAR after the departure: %s", got)
+	}
+}
+
+// TestRerouteAfterClosure: a road closure that delays the van's stops by
+// the incident shift or more re-routes it at its next ETA update (same
+// order: rerouted with reason closure); one that delays them less does
+// not, nor does the same closure twice.
+func TestRerouteAfterClosure(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay int64 // seconds the closure adds to every arrival
+		want  int   // rerouted events per shipment
+	}{
+		{"a 5 min detour", 300, 1},
+		{"a 40 s detour", 40, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, filepath.Join(t.TempDir(), "d.db"))
+			var delay atomic.Int64
+			fx.s.cfg.Predict = func(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) ([]Prediction, error) {
+				out, err := straightPredict(vehicle, pos, now, stops)
+				for i := range out {
+					d := delay.Load()
+					out[i] = Prediction{out[i].Arrival + d, out[i].P10 + d, out[i].P90 + d}
+				}
+				return out, err
+			}
+			ctx := context.Background()
+			t0 := fx.now.Unix()
+			for i, tr := range []string{"A", "B", "C"} {
+				fx.ship(t, tr, east(float64(2000*(i+1))), [2]int64{t0, t0 + 7200})
+			}
+			veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v],"end":[%v,%v]}`, depot[0], depot[1], depot[0], depot[1]))
+			if _, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"A", "B", "C"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			at := fx.drive(t, fx.now, depot, east(300), 0)
+			delay.Store(tc.delay)
+			fx.s.RoadsClosed()
+			at = fx.drive(t, at, east(300), east(900), 0)
+			fx.drive(t, at, east(900), east(1500), 0) // no new closure: nothing more
+			v, err := fx.s.Vehicle(ctx, "van-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(1 + tc.want); v.Version != want {
+				t.Errorf("route version %d, want %d", v.Version, want)
+			}
+			for _, tr := range []string{"A", "B", "C"} {
+				evs := fx.events(t, tr)
+				n := 0
+				for _, e := range evs {
+					if e.Type == EventRerouted {
+						n++
+						if !strings.Contains(string(e.Data), `"reason":"closure"`) {
+							t.Errorf("%s: rerouted without the reason: %s", tr, e.Data)
+						}
+					}
+				}
+				if n != tc.want {
+					t.Errorf("%s: %d rerouted events, want %d: %s", tr, n, tc.want, types(evs))
+				}
+			}
+		})
 	}
 }

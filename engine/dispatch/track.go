@@ -56,6 +56,9 @@ type trackState struct {
 	// when the route was last (re)planned.
 	RerouteAt int64 `json:"reroute_at,omitempty"`
 	Baseline  int64 `json:"baseline,omitempty"`
+	// Incident is the time (Unix ms) of the road closure
+	// (Service.RoadsClosed) the route's ETAs were last checked against.
+	Incident int64 `json:"incident,omitempty"`
 }
 
 // routeRun is one route being worked on inside a transaction: its stops
@@ -476,9 +479,57 @@ func (run *routeRun) arrive(i int, t int64, loc [2]float64) {
 // updateETAs predicts the open stops from pos at now, re-routes the van
 // when it has fallen behind, and applies the rules.
 func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
+	var before []int64 // the ETAs before a road closure's first update
+	if inc := run.s.incident.Load(); inc > run.state.Incident {
+		run.state.Incident = inc
+		before = make([]int64, len(run.stops))
+		for i, st := range run.stops {
+			before[i] = st.ETA
+		}
+	}
 	run.predict(pos, now)
-	run.rerouteIfBehind(pos, now)
+	if !run.rerouteAfterIncident(pos, now, before) {
+		run.rerouteIfBehind(pos, now)
+	}
 	run.rules(now.Unix())
+}
+
+// rerouteAfterIncident re-routes the van at once when the ETAs of its open
+// stops moved later by Config.IncidentShift or more since before (the
+// update before a road closure; nil: none), and reports whether it did.
+// When the best order stays the same the van's road changed all the same:
+// the route's version grows and rerouted fires, with reason "closure", for
+// the stops that moved.
+func (run *routeRun) rerouteAfterIncident(pos [2]float64, now time.Time, before []int64) bool {
+	cfg := &run.s.cfg
+	if before == nil || cfg.IncidentShift < 0 || run.route.Status != store.RouteActive {
+		return false
+	}
+	shift := int64(cfg.IncidentShift / time.Second)
+	var moved []int64 // stop ids
+	for i, st := range run.stops {
+		if st.Status == StatusOutForDelivery && before[i] > 0 && st.ETA-before[i] >= shift {
+			moved = append(moved, st.ID)
+		}
+	}
+	if len(moved) == 0 {
+		return false
+	}
+	if cfg.Solve != nil && cfg.RerouteSlack >= 0 && run.reroute(pos, now) {
+		run.predict(pos, now)
+		run.state.Baseline = run.lastETA()
+		return true
+	}
+	run.route.Version++
+	run.etas = true
+	t := now.Unix()
+	for i, st := range run.stops {
+		if slices.Contains(moved, st.ID) {
+			run.emit(i, EventRerouted, t, map[string]any{"vehicle": run.route.Vehicle, "version": run.route.Version, "reason": "closure"})
+		}
+	}
+	run.s.log.Info("re-routed around a closure", "vehicle", run.route.Vehicle, "route", run.route.ID, "version", run.route.Version, "stops", len(moved))
+	return true
 }
 
 // rerouteIfBehind re-routes a van that has fallen behind and predicts
