@@ -506,10 +506,10 @@ func (run *routeRun) rerouteAfterIncident(pos [2]float64, now time.Time, before 
 		return false
 	}
 	shift := int64(cfg.IncidentShift / time.Second)
-	var moved []int64 // stop ids
+	var moved []int // indices in run.stops
 	for i, st := range run.stops {
 		if st.Status == StatusOutForDelivery && before[i] > 0 && st.ETA-before[i] >= shift {
-			moved = append(moved, st.ID)
+			moved = append(moved, i)
 		}
 	}
 	if len(moved) == 0 {
@@ -523,10 +523,8 @@ func (run *routeRun) rerouteAfterIncident(pos [2]float64, now time.Time, before 
 	run.route.Version++
 	run.etas = true
 	t := now.Unix()
-	for i, st := range run.stops {
-		if slices.Contains(moved, st.ID) {
-			run.emit(i, EventRerouted, t, map[string]any{"vehicle": run.route.Vehicle, "version": run.route.Version, "reason": "closure"})
-		}
+	for _, i := range moved {
+		run.emit(i, EventRerouted, t, map[string]any{"vehicle": run.route.Vehicle, "version": run.route.Version, "reason": "closure"})
 	}
 	run.s.log.Info("re-routed around a closure", "vehicle", run.route.Vehicle, "route", run.route.ID, "version", run.route.Version, "stops", len(moved))
 	return true
