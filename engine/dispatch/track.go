@@ -477,7 +477,9 @@ func (run *routeRun) arrive(i int, t int64, loc [2]float64) {
 }
 
 // updateETAs predicts the open stops from pos at now, re-routes the van
-// when it has fallen behind, and applies the rules.
+// when a road closure reported since its last update delayed it
+// (rerouteAfterIncident) or when it has fallen behind, and applies the
+// rules.
 func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
 	var before []int64 // the ETAs before a road closure's first update
 	if inc := run.s.incident.Load(); inc > run.state.Incident {
