@@ -35,20 +35,20 @@ var files embed.FS
 
 // CSP is the Content-Security-Policy of every page: everything from the
 // engine itself, no inline script, no framing, and no inline style but
-// the inlined stylesheets (InlineStyles), allowed by their hashes. It is
+// the inlined stylesheets (inlineStyles), allowed by their hashes. It is
 // derived once from the embedded files and never changes.
 var CSP = "default-src 'self'; script-src 'self'; style-src 'self'" + styleHashes() + "; img-src 'self' data: blob:; connect-src 'self'; " +
 	"worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// InlineStyles are the stylesheets a page may inline in a <style>
+// inlineStyles are the stylesheets a page may inline in a <style>
 // element (template function "inline"): the tracking page's own, so that
 // its first paint waits for the HTML only, not for another round trip.
-var InlineStyles = []string{"track.css"}
+var inlineStyles = []string{"track.css"}
 
-// styleHashes is the CSP source list of InlineStyles: " 'sha256-…'" each.
+// styleHashes is the CSP source list of inlineStyles: " 'sha256-…'" each.
 func styleHashes() string {
 	var b strings.Builder
-	for _, name := range InlineStyles {
+	for _, name := range inlineStyles {
 		body, err := files.ReadFile("static/" + name)
 		if err != nil {
 			panic("web: inline style " + name + ": " + err.Error()) // an embedded file: a build error
@@ -143,11 +143,11 @@ func compressible(ct string) bool {
 	return strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "svg")
 }
 
-// inline returns a stylesheet of InlineStyles for a <style> element,
+// inline returns a stylesheet of inlineStyles for a <style> element,
 // byte for byte (its hash is in CSP). Any other name panics while
 // rendering, like an unknown asset.
 func (s *Site) inline(name string) template.CSS {
-	if !slices.Contains(InlineStyles, name) {
+	if !slices.Contains(inlineStyles, name) {
 		panic("web: " + name + " is not an inline style")
 	}
 	return template.CSS(s.assets[name].Body)
