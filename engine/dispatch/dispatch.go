@@ -291,6 +291,8 @@ type Service struct {
 	// its ETAs once after it. A restarted process starts at 0, so routes
 	// are not checked again for closures they have seen.
 	incident atomic.Int64
+	// runs caches the vehicles' route state between batches of pings.
+	runs *runCache
 }
 
 // RoadsClosed tells the service that roads were closed (the live traffic
@@ -310,6 +312,10 @@ func (s *Service) RoadsClosed() {
 	}
 }
 
+// maxCachedRuns bounds the vehicles whose route state is cached (about
+// 10 kB each with 20 stops).
+const maxCachedRuns = 20_000
+
 // New returns a Service on cfg.Store.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
@@ -321,7 +327,8 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	cfg = cfg.withDefaults()
-	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, podSlots: make(chan struct{}, 2)}, nil
+	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, podSlots: make(chan struct{}, 2),
+		runs: newRunCache(maxCachedRuns)}, nil
 }
 
 // Store returns the Service's store.

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,7 +129,44 @@ func (fx *fixture) drive(t *testing.T, from time.Time, a, b [2]float64, stay tim
 	if _, err := fx.s.Positions(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
+	fx.checkRunCache(t)
 	return at
+}
+
+// checkRunCache fails when a vehicle's cached route state is current (its
+// version is the store's) but differs from what the store holds.
+func (fx *fixture) checkRunCache(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	fx.s.runs.mu.Lock()
+	entries := maps.Clone(fx.s.runs.m)
+	fx.s.runs.mu.Unlock()
+	for name, e := range entries {
+		veh, err := fx.st.Vehicle(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if veh.Version != e.veh.Version {
+			continue // stale: the transaction reads again
+		}
+		r, err := fx.st.Route(ctx, veh.Route)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops, err := fx.st.RouteStops(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if veh != e.veh {
+			t.Errorf("cached vehicle %+v, stored %+v", e.veh, veh)
+		}
+		if r != e.route {
+			t.Errorf("cached route %+v, stored %+v", e.route, r)
+		}
+		if !reflect.DeepEqual(stops, e.stops) {
+			t.Errorf("cached stops differ from the stored ones:\n%+v\n%+v", e.stops, stops)
+		}
+	}
 }
 
 func (fx *fixture) events(t *testing.T, tracking string) []Event {

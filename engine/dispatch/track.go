@@ -76,6 +76,10 @@ type routeRun struct {
 	// shiftStart is the start of the vehicle's shift (time_window), Unix
 	// seconds, 0 when the plan gave none.
 	shiftStart int64
+	// loaded and loadedRoute are the stops and route as read (what the
+	// store holds until save).
+	loaded      []store.Stop
+	loadedRoute store.Route
 }
 
 // loadRun reads the vehicle's current route (locked through the vehicle).
@@ -105,8 +109,23 @@ func (s *Service) readRun(ctx context.Context, veh store.Vehicle) (*routeRun, er
 	return s.newRun(veh, r, stops)
 }
 
+// snapshotRun returns the vehicle's route state outside a transaction:
+// the one this process last committed when it has it, else read from the
+// store; nil when the vehicle is unknown or has no route.
+func (s *Service) snapshotRun(ctx context.Context, name string) (*routeRun, error) {
+	if e, ok := s.runs.get(name); ok {
+		return s.newRun(e.veh, e.route, e.stops)
+	}
+	veh, err := s.st.Vehicle(ctx, name)
+	if err != nil || veh.Route == 0 {
+		return nil, err
+	}
+	return s.readRun(ctx, veh)
+}
+
 func (s *Service) newRun(veh store.Vehicle, r store.Route, stops []store.Stop) (*routeRun, error) {
-	run := &routeRun{s: s, veh: veh, route: r, stops: stops, dirty: make([]bool, len(stops))}
+	run := &routeRun{s: s, veh: veh, route: r, stops: stops, dirty: make([]bool, len(stops)),
+		loaded: slices.Clone(stops), loadedRoute: r}
 	if veh.State != "" {
 		if err := json.Unmarshal([]byte(veh.State), &run.state); err != nil {
 			return nil, fmt.Errorf("dispatch: vehicle %q state: %w", veh.ID, err)
@@ -144,6 +163,8 @@ func (run *routeRun) save(tx *store.Tx) error {
 		if err := tx.SetETAs(etas); err != nil {
 			return err
 		}
+	}
+	if run.routeWritten() {
 		if err := tx.UpdateRoute(run.route); err != nil {
 			return err
 		}
@@ -157,6 +178,12 @@ func (run *routeRun) save(tx *store.Tx) error {
 		tx.Emit(e)
 	}
 	return nil
+}
+
+// routeWritten reports whether save writes the route: when the ETAs
+// changed (its ETA time) or anything else of it did.
+func (run *routeRun) routeWritten() bool {
+	return run.etas || run.route != run.loadedRoute
 }
 
 // emit queues an event of stop i at Unix time t.
@@ -215,22 +242,23 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 	for i, p := range pings {
 		rows[i] = store.Ping{Vehicle: p.Vehicle, TimeMS: p.Time.UnixMilli(), Lon: p.Location[0], Lat: p.Location[1], Speed: p.Speed, Heading: p.Heading}
 	}
-	// Outside the transaction: each vehicle's pings on a snapshot.
+	// Outside the transaction: each vehicle's pings on a snapshot (the
+	// state this process last committed, else read).
 	runs := make(map[string]*routeRun, len(names))
 	for _, name := range names {
-		veh, err := s.st.Vehicle(ctx, name)
-		if err != nil || veh.Route == 0 {
-			continue // unknown (created in the transaction) or no route
-		}
-		run, err := s.readRun(ctx, veh)
-		if err != nil {
+		run, err := s.snapshotRun(ctx, name)
+		if err != nil || run == nil {
 			continue // worked again in the transaction
 		}
 		if run.apply(byVehicle[name]) {
 			runs[name] = run
 		}
 	}
+	// saved are the runs the transaction wrote, for the cache once it
+	// commits (an attempt retried on PostgreSQL starts it again).
+	var saved []*routeRun
 	evs, err := s.st.Tx(ctx, func(tx *store.Tx) error {
+		saved = saved[:0]
 		for _, name := range names {
 			veh, err := tx.LockVehicle(name)
 			if err != nil {
@@ -260,13 +288,24 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 			if err := run.finish(tx); err != nil {
 				return err
 			}
+			saved = append(saved, run)
 		}
 		n, err := tx.InsertPings(rows)
 		res.Stored = n
 		return err
 	})
 	if err != nil {
+		for _, name := range names {
+			s.runs.drop(name)
+		}
 		return TrackResult{}, err
+	}
+	for _, run := range saved {
+		if e, ok := run.persisted(); ok {
+			s.runs.put(e)
+		} else {
+			s.runs.drop(run.veh.ID)
+		}
 	}
 	res.Events = evs
 	return res, nil

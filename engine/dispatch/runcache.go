@@ -1,0 +1,113 @@
+package dispatch
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	"github.com/lastmile/lastmile/engine/store"
+)
+
+// runCache keeps, per vehicle, the route state that this process's last
+// batch of pings committed: the vehicle row with the version the commit
+// gave it, its route and its stops exactly as stored (cachedRun). A batch
+// starts from it instead of reading three tables; its transaction still
+// locks the vehicle and compares versions, so an entry made stale by any
+// other writer (a status update, a window change, a second replica) costs
+// a read in the transaction, never a wrong result. At most max entries
+// are kept (an arbitrary one is dropped when full).
+type runCache struct {
+	mu  sync.Mutex
+	m   map[string]cachedRun
+	max int
+}
+
+// cachedRun is one vehicle's stored route state. Its slices are never
+// modified once cached: users copy them.
+type cachedRun struct {
+	veh   store.Vehicle
+	route store.Route
+	stops []store.Stop
+}
+
+func newRunCache(max int) *runCache {
+	return &runCache{m: map[string]cachedRun{}, max: max}
+}
+
+// get returns a copy of the vehicle's entry.
+func (c *runCache) get(vehicle string) (cachedRun, bool) {
+	c.mu.Lock()
+	e, ok := c.m[vehicle]
+	c.mu.Unlock()
+	if ok {
+		e.stops = slices.Clone(e.stops)
+	}
+	return e, ok
+}
+
+// put keeps e unless a newer version of the vehicle is kept already; a
+// route that is done leaves the cache.
+func (c *runCache) put(e cachedRun) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.m[e.veh.ID]
+	if ok && old.veh.Version >= e.veh.Version {
+		return
+	}
+	if e.route.Status == store.RouteDone {
+		delete(c.m, e.veh.ID)
+		return
+	}
+	if !ok && len(c.m) >= c.max {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[e.veh.ID] = e
+}
+
+// drop forgets the vehicle (its state is unknown after a failed write).
+func (c *runCache) drop(vehicle string) {
+	c.mu.Lock()
+	delete(c.m, vehicle)
+	c.mu.Unlock()
+}
+
+// persisted returns what save wrote for the run, as the store now holds
+// it (the same as loadRun would read after the commit), and whether it is
+// known: the dirty stops whole, the others as loaded with the ETA columns
+// SetETAs wrote, in position order; the route as written; the vehicle with
+// the version PutVehicle gave it.
+func (run *routeRun) persisted() (cachedRun, bool) {
+	byID := make(map[int64]int, len(run.loaded))
+	for i, st := range run.loaded {
+		byID[st.ID] = i
+	}
+	stops := make([]store.Stop, 0, len(run.stops))
+	for i, st := range run.stops {
+		if run.dirty[i] {
+			stops = append(stops, st)
+			continue
+		}
+		k, ok := byID[st.ID]
+		if !ok {
+			return cachedRun{}, false
+		}
+		o := run.loaded[k]
+		if run.etas && open(st.Status) && st.ETA > 0 {
+			o.ETA, o.P10, o.P90 = st.ETA, st.P10, st.P90
+		}
+		stops = append(stops, o)
+	}
+	slices.SortStableFunc(stops, func(a, b store.Stop) int {
+		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.ID, b.ID))
+	})
+	route := run.loadedRoute
+	if run.routeWritten() {
+		route = run.route
+	}
+	veh := run.veh
+	veh.Version++
+	return cachedRun{veh: veh, route: route, stops: stops}, true
+}
