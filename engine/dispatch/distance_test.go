@@ -34,7 +34,7 @@ func TestDistance(t *testing.T) {
 }
 
 func TestConfidentlyLate(t *testing.T) {
-	c := Config{}.withDefaults() // margin 0.2 of the time to drive, any lateness in the last 10 min
+	c := Config{}.withDefaults() // margin 0.2 of the time to drive, any lateness in the last 2 min
 	const end = 10_000
 	tests := []struct {
 		name   string
@@ -44,8 +44,9 @@ func TestConfidentlyLate(t *testing.T) {
 		{"2 min late, 1 h to drive", end + 120, end + 120 - 3600, false},
 		{"15 min late, 1 h to drive", end + 900, end + 900 - 3600, true},
 		{"12 min late, exactly 20 % of 1 h", end + 720, end + 720 - 3600, true},
-		{"1 min late, window ends in 10 min", end + 60, end - 600, true},
-		{"1 min late, window ends in 11 min", end + 60, end - 660, false},
+		{"30 s late, window ends in 2 min", end + 30, end - 120, true},
+		{"30 s late, window ends in 3 min (0.2 of 3.5 min is 42 s)", end + 30, end - 180, false},
+		{"1 min late, window ends in 3 min (0.2 of 4 min is 48 s)", end + 60, end - 180, true},
 		{"past the window's end", end + 30, end + 10, true},
 	}
 	for _, tc := range tests {
