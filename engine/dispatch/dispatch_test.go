@@ -433,18 +433,20 @@ func straightSolve(p *vrp.Problem, _ Budget) (*vrp.Solution, error) {
 	return vrp.Solve(p, vrp.Options{Iterations: 500, Seed: 1})
 }
 
-// TestRerouteWhenBehind: the planned order makes the first-window stop
-// late; once the van is out the ETAs show it and the van is re-routed.
+// TestRerouteWhenBehind: the planned order makes an early-window stop
+// late; once the van is out the ETAs show it and the van is re-routed,
+// the stop it is driving to kept first.
 func TestRerouteWhenBehind(t *testing.T) {
 	backends(t, func(t *testing.T, dsn string) {
 		fx := newSolvingFixture(t, dsn)
 		ctx := context.Background()
 		t0 := fx.now.Unix()
-		fx.ship(t, "A", east(1000), [2]int64{t0, t0 + 400})
+		fx.ship(t, "D", east(500), [2]int64{t0, t0 + 7200})
+		fx.ship(t, "A", east(1000), [2]int64{t0, t0 + 600})
 		fx.ship(t, "B", east(2000), [2]int64{t0, t0 + 7200})
 		fx.ship(t, "C", east(3000), [2]int64{t0, t0 + 7200})
 		veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v],"end":[%v,%v]}`, depot[0], depot[1], depot[0], depot[1]))
-		if _, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"C", "B", "A"}}}}); err != nil {
+		if _, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"D", "C", "B", "A"}}}}); err != nil {
 			t.Fatal(err)
 		}
 		fx.drive(t, fx.now, depot, east(300), 0)
@@ -456,12 +458,12 @@ func TestRerouteWhenBehind(t *testing.T) {
 		for _, st := range v.Stops {
 			order = append(order, st.Tracking)
 		}
-		// From there both A,B,C and A,C,B cost the same drive (the van
-		// returns to the depot); A must come first.
-		if v.Version != 2 || order[0] != "A" {
+		// The van is on its way to D: D stays first, then A (from D, both
+		// A,B,C and A,C,B cost the same drive back to the depot).
+		if v.Version != 2 || order[0] != "D" || order[1] != "A" {
 			t.Fatalf("after the re-route: version %d, order %v", v.Version, order)
 		}
-		planned := map[string]int{"C": 0, "B": 1, "A": 2}
+		planned := map[string]int{"D": 0, "C": 1, "B": 2, "A": 3}
 		for i, tr := range order {
 			want := 0
 			if planned[tr] != i {
@@ -524,15 +526,18 @@ func TestAddStopAndChangeWindow(t *testing.T) {
 		if _, err := fx.s.AddStop(ctx, route, AddStopInput{Tracking: "A", Position: &two}); !errors.As(err, &de) || de.Code != "Conflict" {
 			t.Errorf("A already on the route: %v", err)
 		}
-		// C's recipient wants it within 10 minutes: the van re-routes at
-		// its next ping to keep it.
-		if _, err := fx.s.ChangeWindow(ctx, "C", WindowInput{TimeWindow: [2]int64{t0, t0 + 600}}); err != nil {
+		// C's recipient wants it within 15 minutes: the van re-routes at
+		// its next ping to keep it, right after D, which it is driving to.
+		if _, err := fx.s.ChangeWindow(ctx, "C", WindowInput{TimeWindow: [2]int64{t0, t0 + 900}}); err != nil {
 			t.Fatal(err)
 		}
 		fx.drive(t, fx.now.Add(40*time.Second), east(300), east(400), 0)
 		v, _ = fx.s.Vehicle(ctx, "van-1")
-		if v.Stops[0].Tracking != "C" || v.Version < 3 {
-			t.Errorf("after C's window moved: version %d, first %s", v.Version, v.Stops[0].Tracking)
+		if v.Stops[0].Tracking != "D" || v.Stops[1].Tracking != "C" || v.Version < 3 {
+			t.Errorf("after C's window moved: version %d, order %s, %s, ...", v.Version, v.Stops[0].Tracking, v.Stops[1].Tracking)
+		}
+		if got := types(fx.events(t, "C")); strings.Contains(got, "delayed") {
+			t.Errorf("C delayed although the re-route keeps its window: %s", got)
 		}
 		for _, bad := range []WindowInput{{}, {TimeWindow: [2]int64{10, 5}}} {
 			if _, err := fx.s.ChangeWindow(ctx, "C", bad); !errors.As(err, &de) || de.Code != "InvalidValue" {
