@@ -275,9 +275,10 @@ type DispatchStop struct {
 	Arrive, Depart, WindowEnd int64
 	// Soon is the time of arriving_soon and SoonETA the arrival it
 	// predicted; Arrived the time of arrived; Delayed the times of the
-	// delayed events; Rerouted the number of rerouted events.
+	// delayed events and DelayedETA the arrivals they predicted; Rerouted
+	// the number of rerouted events.
 	Soon, SoonETA, Arrived int64
-	Delayed                []int64
+	Delayed, DelayedETA    []int64
 	Rerouted               int
 	// DriveBy is the time of the van's pass by the stop before serving
 	// it (0: none).
@@ -1032,6 +1033,20 @@ func (r *dispatchRun) follow(ctx context.Context, v int, at time.Time) (bool, er
 	return true, nil
 }
 
+// etaArrival returns the predicted arrival an event's data holds
+// (data.eta.arrival), 0 when none.
+func etaArrival(data json.RawMessage) int64 {
+	var d struct {
+		ETA struct {
+			Arrival int64 `json:"arrival"`
+		} `json:"eta"`
+	}
+	if json.Unmarshal(data, &d) != nil {
+		return 0
+	}
+	return d.ETA.Arrival
+}
+
 // dropReached returns the stops of open that the truth's van has not
 // reached by at (the server may not know yet of an arrival).
 func dropReached(open []int, tr *sim.DayTruth, at time.Time) []int {
@@ -1336,18 +1351,12 @@ func (r *dispatchRun) grade(evs []apiEvent) {
 		for _, e := range list {
 			switch e.Type {
 			case evArrivingSoon:
-				var d struct {
-					ETA struct {
-						Arrival int64 `json:"arrival"`
-					} `json:"eta"`
-				}
-				if json.Unmarshal(e.Data, &d) == nil {
-					det.Soon, det.SoonETA = e.Time, d.ETA.Arrival
-				}
+				det.Soon, det.SoonETA = e.Time, etaArrival(e.Data)
 			case evArrived:
 				det.Arrived = e.Time
 			case evDelayed:
 				det.Delayed = append(det.Delayed, e.Time)
+				det.DelayedETA = append(det.DelayedETA, etaArrival(e.Data))
 			case evRerouted:
 				det.Rerouted++
 			}
