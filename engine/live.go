@@ -230,10 +230,24 @@ func NewLive(r *Router, cfg LiveConfig) (*Live, error) {
 
 // Start builds the map matcher's index and the customizable contraction
 // hierarchy (a few seconds on a city) in the background, and then applies
-// changes until Close.
-func (l *Live) Start() {
+// changes until Close. The hierarchy waits for after to close, when it is
+// not nil: a restarted server replays its stored pings first (they need
+// the matcher, not the hierarchy), so that pings are accepted again
+// sooner; traffic reaches routing once the hierarchy is built, and
+// routing meanwhile uses the prepared graph.
+func (l *Live) Start(after <-chan struct{}) {
 	go l.matcher()
-	go l.run()
+	go func() {
+		if after != nil {
+			select {
+			case <-after:
+			case <-l.stop:
+				close(l.done)
+				return
+			}
+		}
+		l.run()
+	}()
 }
 
 // Close stops the update loop and waits for it.

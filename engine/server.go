@@ -337,7 +337,6 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 		if s.live, err = NewLive(r, lc); err != nil {
 			return nil, err
 		}
-		s.live.Start()
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
@@ -382,6 +381,9 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 		}
 		s.bgDone.Add(1)
 		go s.eraseLoop()
+	}
+	if s.live != nil {
+		s.live.Start(s.warmed) // nil without a store: at once
 	}
 	s.ready.Store(true)
 	return s, nil
