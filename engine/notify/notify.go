@@ -200,6 +200,13 @@ func (s *Service) Wake() {
 
 func (s *Service) nowMS() int64 { return s.cfg.Now().UnixMilli() }
 
+// urgentEvents are the event types whose notifications lose their worth
+// within minutes: they go out before the others of their target (see
+// store.Delivery.Urgent).
+var urgentEvents = []string{dispatch.EventArrivingSoon, dispatch.EventDelayed, dispatch.EventArrived}
+
+func urgent(typ string) bool { return slices.Contains(urgentEvents, typ) }
+
 // fanout queues the deliveries of events committing in tx: one per
 // enabled webhook whose filter matches, and one per recipient channel
 // the shipment's preferences ask for (never twice for the same state).
@@ -214,7 +221,7 @@ func (s *Service) fanout(tx *store.Tx, evs []store.Event) error {
 		for _, h := range hooks {
 			if matches(h.Events, h.Tracking, e) {
 				ds = append(ds, store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: store.ChannelWebhook,
-					Target: h.ID, Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now})
+					Target: h.ID, Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now, Urgent: urgent(e.Type)})
 			}
 		}
 	}
@@ -237,7 +244,7 @@ func (s *Service) fanout(tx *store.Tx, evs []store.Event) error {
 			for _, ch := range r.channels() {
 				if r.wants(ch, p[0], e.Type) {
 					ds = append(ds, store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: ch,
-						Target: store.TargetRecipient, Dedupe: recipientKey(e), NextAt: now, Created: now})
+						Target: store.TargetRecipient, Dedupe: recipientKey(e), NextAt: now, Created: now, Urgent: urgent(e.Type)})
 				}
 			}
 		}
@@ -426,7 +433,7 @@ func (s *Service) send(ctx context.Context, claimed []store.Delivery, outs chan<
 	runs := map[runKey][]step{}
 	var order []runKey
 	hooks := map[string]store.Webhook{}
-	for _, d := range claimed { // in event order
+	for _, d := range claimed { // urgent first; a shipment's in event order
 		ev, ok := events[d.Event]
 		if !ok {
 			now = append(now, store.Outcome{ID: d.ID, State: store.DeliveryDead, Error: "event no longer stored"})

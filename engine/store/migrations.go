@@ -294,6 +294,10 @@ var migrations = []string{
 	);
 	INSERT INTO counters (name, value) VALUES ('facts', 0);
 	INSERT INTO counters (name, value) VALUES ('rollups', 0);`,
+	// 7: urgent deliveries (Delivery.Urgent), claimed first through an
+	// index in that order.
+	`ALTER TABLE deliveries ADD COLUMN urgent BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX deliveries_claim ON deliveries (channel, target, urgent DESC, event) WHERE state = 'pending';`,
 }
 
 // schemaSQL returns migration m written for d.

@@ -56,6 +56,12 @@ type Delivery struct {
 	LastError  string
 	Created    int64
 	DoneAt     int64
+	// Urgent deliveries are claimed before the others of their target
+	// (with the pending deliveries of the same shipment before them, so
+	// the shipment's order holds): a notification whose worth is gone in
+	// minutes (arriving soon) must not queue behind a burst of ones that
+	// keep (a fleet's vans all going out for delivery at once).
+	Urgent bool
 }
 
 // Fanout decides, inside the transaction that commits events, which
@@ -91,24 +97,64 @@ func (tx *Tx) putDeliveries(ds []Delivery, onConflict string) error {
 		n := min(len(ds), batch)
 		var b strings.Builder
 		args := make([]any, 0, n*9)
-		b.WriteString(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error) VALUES `)
+		b.WriteString(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error, urgent) VALUES `)
 		for i, d := range ds[:n] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			k := len(args)
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9)
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10)
 			state := d.State
 			if state == "" {
 				state = DeliveryPending
 			}
-			args = append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError)
+			urgent := 0
+			if d.Urgent {
+				urgent = 1
+			}
+			args = append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError, urgent)
 		}
 		b.WriteString(` ON CONFLICT (channel, target, dedupe) DO ` + onConflict)
 		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("store: queue deliveries: %w", err)
 		}
+		if err := tx.promote(ds[:n]); err != nil {
+			return err
+		}
 		ds = ds[n:]
+	}
+	return nil
+}
+
+// promote makes urgent the pending deliveries that come before an urgent
+// one of ds in its shipment's order (same channel and target), so that
+// they are claimed with it.
+func (tx *Tx) promote(ds []Delivery) error {
+	type chain struct {
+		channel, target string
+		shipment        int64
+	}
+	last := map[chain]int64{} // the latest urgent event of each chain
+	var order []chain
+	for _, d := range ds {
+		c := chain{d.Channel, d.Target, d.Shipment}
+		if !d.Urgent {
+			continue
+		}
+		if _, ok := last[c]; !ok {
+			order = append(order, c)
+		}
+		last[c] = max(last[c], d.Event)
+	}
+	for _, c := range order {
+		// "urgent + 0" keeps SQLite's planner off deliveries_claim, which
+		// ties with deliveries_order on equalities and would walk every
+		// plain pending delivery of the target instead of the shipment's
+		// few (30 % of the CPU with 1,000 vans before it).
+		if _, err := tx.q().ExecContext(tx.ctx, `UPDATE deliveries SET urgent = 1 WHERE state = 'pending' AND channel = $1
+			AND target = $2 AND shipment = $3 AND event < $4 AND urgent + 0 = 0`, c.channel, c.target, c.shipment, last[c]); err != nil {
+			return fmt.Errorf("store: urgent deliveries: %w", err)
+		}
 	}
 	return nil
 }
@@ -152,14 +198,17 @@ type Target struct {
 // FinishAndClaim records outcomes (as FinishDeliveries) and then, in the
 // same transaction (one turn of the database's writer, which on SQLite is
 // shared with ingest), leases due deliveries until leaseUntil and returns
-// them in event order. Targets are taken one by one: every enabled webhook
+// them, urgent ones first (Delivery.Urgent), each group in event order.
+// Targets are taken one by one: every enabled webhook
 // not backing off, and the recipient channels named; limit says how many
 // deliveries to take from each (0: none), so a slow or failing receiver
 // is not read past. Per target, a delivery is due when it is pending, its
 // NextAt has come, no claim on it is live, and every earlier pending
 // delivery of the same shipment is due and unclaimed too (so it is in the
 // same claim, earlier: the claimer sends such a run in order, and a
-// shipment's notifications arrive in sequence order). On PostgreSQL,
+// shipment's notifications arrive in sequence order), and not less
+// urgent (an urgent delivery's predecessors are made urgent with it, but
+// a replay may queue an earlier one again). On PostgreSQL,
 // claims of several replicas take turns (a transaction advisory lock: a
 // claim sees the previous one's leases) and skip rows locked by other
 // writers (FOR UPDATE SKIP LOCKED), so each delivery has one worker at a
@@ -272,7 +321,8 @@ func readyTargets(ctx context.Context, q querier, nowMS int64) ([]Target, error)
 // claimLock is the PostgreSQL advisory lock key claims take turns on.
 const claimLock = 0x6c6d_636c // "lmcl"
 
-// claim leases up to limit due deliveries of one target.
+// claim leases up to limit due deliveries of one target, the urgent ones
+// first, each group in event order.
 func (tx *Tx) claim(t Target, nowMS, leaseUntil int64, limit int) ([]Delivery, error) {
 	lock := ""
 	if tx.s.dialect == Postgres {
@@ -283,8 +333,8 @@ func (tx *Tx) claim(t Target, nowMS, leaseUntil int64, limit int) ([]Delivery, e
 		WHERE d.state = 'pending' AND d.channel = $4 AND d.target = $5 AND d.next_at <= $2 AND d.lease_until <= $2
 		AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.state = 'pending' AND p.channel = d.channel
 			AND p.target = d.target AND p.shipment = d.shipment AND p.event < d.event
-			AND (p.next_at > $2 OR p.lease_until > $2))
-		ORDER BY d.event LIMIT $3`+lock+`)
+			AND (p.next_at > $2 OR p.lease_until > $2 OR p.urgent < d.urgent))
+		ORDER BY d.urgent DESC, d.event LIMIT $3`+lock+`)
 		RETURNING id, event, shipment, channel, target, dedupe, state, attempts, next_at, lease_until, status_code, last_error, created, done_at`,
 		leaseUntil, nowMS, limit, t.Channel, t.ID)
 }

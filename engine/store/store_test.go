@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -434,6 +435,64 @@ func TestEraseExpired(t *testing.T) {
 		}
 		if r.Recipient != recent.Recipient {
 			t.Fatalf("recent erased: %+v", r)
+		}
+	})
+}
+
+// TestUrgentDeliveries: urgent deliveries are claimed first, with the
+// pending ones before them in their shipment's order, and never before a
+// less urgent earlier one of their shipment (a replay's).
+func TestUrgentDeliveries(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, where string) {
+		ctx := context.Background()
+		const now = 1_000_000
+		add := func(requeue bool, ds ...Delivery) {
+			t.Helper()
+			tx(t, s, func(tx *Tx) error {
+				for i := range ds {
+					ds[i].Target, ds[i].NextAt, ds[i].Created = TargetRecipient, now, now
+					ds[i].Dedupe = fmt.Sprint(ds[i].Event)
+				}
+				if requeue {
+					return tx.RequeueDeliveries(ds)
+				}
+				return tx.AddDeliveries(ds)
+			})
+		}
+		d := func(ch string, ship, event int64, urgent bool) Delivery {
+			return Delivery{Channel: ch, Shipment: ship, Event: event, Urgent: urgent}
+		}
+		add(false, d(ChannelEmail, 1, 1, false), d(ChannelEmail, 1, 2, false), d(ChannelEmail, 1, 3, false),
+			d(ChannelEmail, 2, 4, false), d(ChannelEmail, 2, 5, false))
+		add(false, d(ChannelEmail, 2, 6, true), d(ChannelEmail, 3, 7, false))
+		// An urgent one, then a replay queues an earlier, plain one.
+		add(false, d(ChannelSMS, 5, 11, true))
+		add(true, d(ChannelSMS, 5, 9, false))
+		claim := func(ch string, limit int) []int64 {
+			t.Helper()
+			_, got, err := s.FinishAndClaim(ctx, now, nil, 0, now+60_000, []string{ch}, func(Target) int { return limit })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evs []int64
+			for _, x := range got {
+				evs = append(evs, x.Event)
+			}
+			return evs
+		}
+		for _, tc := range []struct {
+			ch    string
+			limit int
+			want  []int64
+		}{
+			{ChannelEmail, 3, []int64{4, 5, 6}},
+			{ChannelEmail, 10, []int64{1, 2, 3, 7}},
+			{ChannelSMS, 1, []int64{9}},
+			{ChannelSMS, 1, nil}, // 11 waits for 9 (leased, not sent)
+		} {
+			if got := claim(tc.ch, tc.limit); !slices.Equal(got, tc.want) {
+				t.Errorf("claim %s up to %d: events %v, want %v", tc.ch, tc.limit, got, tc.want)
+			}
 		}
 	})
 }
