@@ -119,8 +119,11 @@ func TestBrowserTrackAndDriver(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".notice")))
 	browsertest.Do(t, track, 20*time.Second, "message",
 		chromedp.SetValue(chromedp.CSS("#message-text"), `Ring twice <a href="javascript:alert(1)">please</a>`),
-		chromedp.Click(chromedp.CSS("#message-send")),
-		chromedp.WaitVisible(chromedp.CSS(".notice")))
+		chromedp.Click(chromedp.CSS("#message-send")))
+	// The page after the post (the one before has a notice too: waiting
+	// for a notice raced the navigation and the screenshot failed).
+	browsertest.WaitJS(t, track, 20*time.Second, "the page with the message",
+		`document.readyState === 'complete' && !!document.querySelector('.notice') && (document.querySelector('#messages') || {textContent: ''}).textContent.includes('Ring twice')`)
 	browsertest.Shoot(t, track, dir, "03-instruction-and-message.png")
 	if browsertest.Eval[bool](t, track, `!!window.pwned || document.querySelectorAll('#messages a, .page script:not([src])').length > 0`) {
 		t.Errorf("user text became markup on the page")
