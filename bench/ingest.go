@@ -45,6 +45,11 @@ type IngestConfig struct {
 	Clients int
 	// Duration bounds the load phase (default 20 s).
 	Duration time.Duration
+	// Rate, when positive, paces the clients to that many pings per
+	// second in all (open loop: each client sends its share on a
+	// schedule), to measure latencies below saturation; 0 sends as fast
+	// as the server answers.
+	Rate float64
 	// Seed makes the tours reproducible.
 	Seed uint64
 	// Dir, when set, keeps the SQLite state in this folder (for a restart
@@ -254,7 +259,15 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				Location [2]float64 `json:"location"`
 			}
 			var local []time.Duration
+			mySent := 0.0 // pings this client sent, for the pace
 			for k := 0; time.Now().Before(deadline) && (cfg.MaxPings <= 0 || sent.Load() < cfg.MaxPings); k += cfg.VansPerBatch {
+				if cfg.Rate > 0 {
+					at := t1.Add(time.Duration(mySent / (cfg.Rate / float64(cfg.Clients)) * float64(time.Second)))
+					if !at.Before(deadline) {
+						break
+					}
+					time.Sleep(time.Until(at))
+				}
 				var batch []pos
 				for j := range cfg.VansPerBatch {
 					van := mine[(k+j)%len(mine)]
@@ -280,6 +293,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				status, out, err := post("/v1/positions", body)
 				local = append(local, time.Since(rt))
 				sent.Add(int64(len(batch)))
+				mySent += float64(len(batch))
 				if err != nil || status != 200 {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %v %s", status, err, ingestClip(out, 200)))

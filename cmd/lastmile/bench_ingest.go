@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	perBatch := fs.Int("vans-per-batch", 10, "vans per request")
 	clients := fs.Int("clients", 8, "concurrent HTTP clients")
 	duration := fs.Duration("duration", 20*time.Second, "length of the load phase")
+	rate := fs.Float64("rate", 0, "pings per second in all, paced (0: as fast as the server answers)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phase to this file")
 	keep := fs.String("keep", "", "keep the SQLite state in this folder (to time a restart on it)")
@@ -39,12 +41,15 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	if *vans <= 0 || *stops <= 0 || *batch <= 0 || *perBatch <= 0 || *clients <= 0 || *duration <= 0 {
 		return usagef("--vans, --stops, --batch, --vans-per-batch, --clients and --duration must be positive")
 	}
+	if !(*rate >= 0) || math.IsInf(*rate, 0) {
+		return usagef("--rate: want a number of pings per second (0: unpaced)")
+	}
 	r, err := openGraph(*gpath, stderr)
 	if err != nil {
 		return err
 	}
 	res, err := bench.Ingest(bench.IngestConfig{Graph: r.Current(), DB: *db, Vans: *vans, Stops: *stops, Batch: *batch,
-		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Seed: *seed, CPUProfile: *cpuprofile, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
+		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Rate: *rate, Seed: *seed, CPUProfile: *cpuprofile, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
 		Hook: *hook, Hooks: *hooks, Logger: newLogger(stderr, false)})
 	if err != nil {
 		return err
