@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -57,6 +58,8 @@ func TestBrowserDashboard(t *testing.T) {
 	dashboardDone := false
 	r, err := Dispatch(DispatchConfig{Graph: g, Seed: 1, Date: date, Day: day, Iterations: 20000, Rules: dispatch.Config{RerouteIterations: 2000},
 		Step: live.step,
+		// The shipments' zone; the live tab runs in another (liveZone).
+		Shipment: func(_ int, in *dispatch.ShipmentInput) { in.TimeZone = stopZone },
 		AfterReplay: func(ctx context.Context, api DispatchAPI) error {
 			checkDashboard(t, browser, dir, api, date)
 			dashboardDone = true
@@ -74,6 +77,13 @@ func TestBrowserDashboard(t *testing.T) {
 	t.Logf("%d stops served; replay %v, total %v; screenshots in %s", r.Stops, r.ReplayTime.Round(time.Millisecond),
 		r.Total.Round(time.Millisecond), dir)
 }
+
+// stopZone is the simulated shipments' time zone and liveZone the live
+// view tab's: the view must show the stops' times in theirs.
+const (
+	stopZone = "Europe/Monaco"
+	liveZone = "Asia/Tokyo"
+)
 
 // Phases of the live view's check.
 const (
@@ -165,6 +175,9 @@ func (l *liveCheck) open(api DispatchAPI, at time.Time) {
 	l.tab = browsertest.Tab(t, l.browser, 1280, 900, false)
 	l.rec = browsertest.Record(t, l.tab)
 	browsertest.Do(t, l.tab, 30*time.Second, "open the live view", chromedp.Navigate(api.URL+"/dashboard/live"))
+	if _, err := chromedp.Call(l.tab, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: liveZone}); err != nil {
+		t.Fatalf("the tab's time zone: %v", err)
+	}
 	if !browsertest.Eval[bool](t, l.tab, `!!document.getElementById('signin-form')`) {
 		t.Fatalf("the live view shows no sign-in form to a new browser")
 	}
@@ -266,6 +279,24 @@ func (l *liveCheck) check(at time.Time) {
 	if browsertest.Eval[bool](t, l.tab, `document.getElementById('van-detail').hidden`) ||
 		browsertest.Eval[int](t, l.tab, `document.querySelectorAll('#detail-stops li.detail-stop').length`) != len(pick.Stops) {
 		t.Errorf("the detail of %s does not list its %d open stops", pick.ID, len(pick.Stops))
+	}
+
+	// Times in the stops' zone, not the browser's.
+	for k, st := range pick.Stops {
+		if st.ETA == nil {
+			continue
+		}
+		got := browsertest.Eval[[]string](t, l.tab, fmt.Sprintf(`(() => {
+			const f = z => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit', timeZone: z}).format(new Date(%d * 1000));
+			return [document.querySelectorAll('#detail-stops li.detail-stop .eta')[%d].textContent, f(%q), f(%q)];
+		})()`, st.ETA.Arrival, k, stopZone, liveZone))
+		if !strings.HasSuffix(got[0], got[1]) || strings.HasSuffix(got[0], got[2]) {
+			t.Errorf("stop %s's ETA reads %q: want it in %s (%q), not in the browser's %s (%q)", st.Tracking, got[0], stopZone, got[1], liveZone, got[2])
+		}
+		break
+	}
+	if got := browsertest.Eval[string](t, l.tab, `document.getElementById('live-updated')?.textContent || ''`); !strings.Contains(got, stopZone) {
+		t.Errorf("the update time %q does not say it is %s time", got, stopZone)
 	}
 
 	checkRequests(t, l.rec, l.origin, "the live view")

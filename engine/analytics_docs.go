@@ -67,7 +67,7 @@ var analyticsImportDoc = &apiOperation{
 
 var liveDoc = &apiOperation{
 	ID: "live", Summary: "Every van of the current plans, with its open stops and their risk (dispatcher or admin)", Tags: analyticsTags,
-	Description: "Per van: position, route, counts (done, total, late, at_risk) and the open stops in order with window, ETA and risk (" +
+	Description: "Per van: position, route, counts (done, total, late, at_risk) and the open stops in order with window, ETA, the shipment's time zone and risk (" +
 		strings.Join([]string{"on_time", "at_risk (P90 past the window)", "late (ETA past the window)", "unknown (no ETA)"}, ", ") + ").",
 	OK:     apiContent{Description: "The live view.", MediaType: "application/json", Schema: map[string]any{"type": "object", "required": []any{"time", "vehicles"}}},
 	Errors: authErrors,

@@ -49,6 +49,9 @@ type LiveStop struct {
 	TimeWindow *[2]int64  `json:"time_window"`
 	ETA        *ETA       `json:"eta"`
 	Risk       string     `json:"risk"`
+	// TimeZone is the IANA zone of the shipment ("" when it has none):
+	// the view shows the stop's times in it.
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // risk classifies an open stop.
@@ -101,7 +104,7 @@ func (s *Service) Live(ctx context.Context) (LiveView, error) {
 			}
 			sv := stopView(st, lr.Vehicle.ID)
 			ls := LiveStop{ID: st.ID, Tracking: st.Tracking, Position: st.Position, Status: st.Status, Location: st.Location,
-				TimeWindow: sv.TimeWindow, ETA: sv.ETA, Risk: risk(sv)}
+				TimeWindow: sv.TimeWindow, ETA: sv.ETA, Risk: risk(sv), TimeZone: st.TZ}
 			switch ls.Risk {
 			case RiskLate:
 				lv.Late++

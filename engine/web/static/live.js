@@ -60,16 +60,51 @@
     return e;
   }
 
-  var clockFmt = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
-  var secFmt = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit', second: '2-digit'});
-  var dayFmt = new Intl.DateTimeFormat(undefined, {day: 'numeric', month: 'short'});
-  function clock(t, f) {
+  // Times are shown in the stops' own time zone (time_zone of /v1/live),
+  // not the browser's: a dispatcher abroad sees the recipients' clock.
+  // fleetZone is the zone most of the stops have, for the event feed and
+  // the update time; the browser's when none is given.
+  var FORMATS = {
+    clock: {hour: '2-digit', minute: '2-digit'},
+    sec: {hour: '2-digit', minute: '2-digit', second: '2-digit'},
+    day: {day: 'numeric', month: 'short'}
+  };
+  var formatters = {};
+  var fleetZone = '';
+  var zoneOf = new Map(); // tracking -> time zone
+  function fmt(kind, tz) {
+    var key = kind + '|' + (tz || '');
+    if (!formatters[key]) {
+      var o = Object.assign({}, FORMATS[kind]);
+      if (tz) o.timeZone = tz;
+      try { formatters[key] = new Intl.DateTimeFormat(undefined, o); } catch (e) { formatters[key] = new Intl.DateTimeFormat(undefined, FORMATS[kind]); }
+    }
+    return formatters[key];
+  }
+  function clock(t, kind, tz) {
     if (typeof t !== 'number' || !isFinite(t) || t <= 0) return '';
     var d = new Date(t * 1000);
-    var s = (f || clockFmt).format(d);
-    if (d.toDateString() !== new Date().toDateString()) s = dayFmt.format(d) + ' ' + s;
+    var z = tz || fleetZone;
+    var s = fmt(kind || 'clock', z).format(d);
+    var day = fmt('day', z);
+    if (day.format(d) !== day.format(new Date())) s = day.format(d) + ' ' + s;
     return s;
   }
+  // noteZones learns each stop's zone and the fleet's from an answer.
+  function noteZones(list) {
+    var count = {};
+    list.forEach(function (v) {
+      (v.stops || []).forEach(function (s) {
+        if (typeof s.time_zone !== 'string' || !s.time_zone) return;
+        zoneOf.set(s.tracking, s.time_zone);
+        count[s.time_zone] = (count[s.time_zone] || 0) + 1;
+      });
+    });
+    var best = '', n = 0;
+    Object.keys(count).forEach(function (z) { if (count[z] > n) { best = z; n = count[z]; } });
+    if (best) fleetZone = best;
+  }
+  var browserZone = (function () { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { return ''; } })();
 
   function risk(s) {
     return RISK_LABEL[s && s.risk] ? s.risk : 'unknown';
@@ -173,8 +208,8 @@
 
   function stopText(s, v) {
     var parts = ['#' + (s.position != null ? s.position : '?') + ' ' + (s.tracking || ''), 'van ' + v.id];
-    if (s.eta && s.eta.arrival) parts.push('ETA ' + clock(s.eta.arrival));
-    if (Array.isArray(s.time_window) && s.time_window.length === 2) parts.push('window ' + clock(s.time_window[0]) + '–' + clock(s.time_window[1]));
+    if (s.eta && s.eta.arrival) parts.push('ETA ' + clock(s.eta.arrival, 'clock', s.time_zone));
+    if (Array.isArray(s.time_window) && s.time_window.length === 2) parts.push('window ' + clock(s.time_window[0], 'clock', s.time_zone) + '–' + clock(s.time_window[1], 'clock', s.time_zone));
     parts.push(RISK_LABEL[risk(s)]);
     return parts.join(' · ');
   }
@@ -266,7 +301,7 @@
       li.appendChild(el('span', 'swatch risk-' + r));
       li.appendChild(el('span', 'pos', '#' + (s.position != null ? s.position : '?')));
       li.appendChild(el('span', 'trk', s.tracking || ''));
-      li.appendChild(el('span', 'eta', s.eta && s.eta.arrival ? clock(s.eta.arrival) : '–'));
+      li.appendChild(el('span', 'eta', s.eta && s.eta.arrival ? clock(s.eta.arrival, 'clock', s.time_zone) : '–'));
       li.appendChild(el('span', 'risk-text', RISK_LABEL[r]));
       detailStops.appendChild(li);
     });
@@ -305,7 +340,7 @@
     bar.setAttribute('aria-hidden', 'true');
     btn.appendChild(bar);
     var next = (v.stops || [])[0];
-    var eta = next && next.eta && next.eta.arrival ? clock(next.eta.arrival) : '';
+    var eta = next && next.eta && next.eta.arrival ? clock(next.eta.arrival, 'clock', next.time_zone) : '';
     btn.appendChild(el('span', 'van-next', next ? 'Next stop ' + (next.tracking || '') + (eta ? ' · ETA ' + eta : ' · no ETA') : 'No open stops'));
     if (!pt(v.location)) btn.appendChild(el('span', 'van-nopos', 'No position yet'));
   }
@@ -357,6 +392,7 @@
       if (p) points.push(p);
       (v.stops || []).forEach(function (s) { var q = pt(s.location); if (q) points.push(q); });
     });
+    noteZones(list);
     ensureMap(points);
     if (emptyEl) emptyEl.hidden = !!view || points.length > 0;
     var seen = new Set();
@@ -393,7 +429,9 @@
       fitAll(false);
       fitted = true;
     }
-    if (typeof d.time === 'number') updatedEl.textContent = 'Updated ' + clock(d.time, secFmt);
+    if (typeof d.time === 'number') {
+      updatedEl.textContent = 'Updated ' + clock(d.time, 'sec') + (fleetZone && fleetZone !== browserZone ? ' (' + fleetZone + ' time)' : '');
+    }
   }
 
   // ---------------------------------------------------------------------
@@ -549,7 +587,7 @@
       var li = el('li', 'event ev-' + e.type.replace(/[^a-z0-9_]/gi, ''));
       li.appendChild(el('span', 'ev-type', EVENT_LABEL[e.type] || e.type));
       li.appendChild(el('span', 'ev-tracking', e.tracking));
-      var t = el('time', 'ev-time', clock(e.time, secFmt));
+      var t = el('time', 'ev-time', clock(e.time, 'sec', zoneOf.get(e.tracking)));
       if (e.time) t.dateTime = new Date(e.time * 1000).toISOString();
       li.appendChild(t);
       var det = eventDetail(e);
