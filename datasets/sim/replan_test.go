@@ -174,6 +174,17 @@ func equalPrefix[T any](a, b []T, n int) bool {
 	return n <= len(a) && n <= len(b) && reflect.DeepEqual(a[:n], b[:n])
 }
 
+// eachNetwork runs f in a subtest per network of dayNetworks, on the
+// network's seed-1 day and the truth of its plan without replans.
+func eachNetwork(t *testing.T, f func(t *testing.T, d *Day, base *DayTruth)) {
+	for _, nw := range dayNetworks {
+		t.Run(nw.name, func(t *testing.T) {
+			d := newDay(t, nw.graph(t), DayConfig{Seed: 1})
+			f(t, d, run(t, d, d.Plan, time.Time{}))
+		})
+	}
+}
+
 // untilFor returns a per-van until for checkPrefix: e for van v, zero
 // (unchanged all day) for the others.
 func untilFor(nv, v int, e time.Time) []time.Time {
@@ -185,117 +196,107 @@ func untilFor(nv, v int, e time.Time) []time.Time {
 // TestRunReplannedNoReplans: without replans, or with replans that never
 // come due, RunReplanned is Run; and it is a function of its arguments.
 func TestRunReplannedNoReplans(t *testing.T) {
-	for _, nw := range dayNetworks {
-		t.Run(nw.name, func(t *testing.T) {
-			g := nw.graph(t)
-			d := newDay(t, g, DayConfig{Seed: 1})
-			base := run(t, d, d.Plan, time.Time{})
-			partial := slices.Clone(d.Plan)
-			partial[1] = nil
-			basePartial := run(t, d, partial, time.Time{})
-			late := d.Vans[0].ShiftEnd.Add(time.Hour)
-			cases := []struct {
-				name    string
-				order   [][]int
-				replans []Replan
-				want    *DayTruth
-			}{
-				{"nil", d.Plan, nil, base},
-				{"empty", d.Plan, []Replan{}, base},
-				{"after the return", d.Plan, []Replan{
-					{Van: 0, At: base.Vans[0].Return.Add(time.Nanosecond), Stops: reversed(d.Plan[0])},
-					{Van: 3, At: late, Stops: []int{5}},
-				}, base},
-				{"idle van after its departure", partial, []Replan{{Van: 1, At: d.Vans[1].ShiftStart.Add(time.Minute), Stops: d.Plan[1]}}, basePartial},
-			}
-			for _, tc := range cases {
-				t.Run(tc.name, func(t *testing.T) {
-					got := runReplanned(t, d, tc.order, time.Time{}, tc.replans)
-					if !reflect.DeepEqual(got, tc.want) {
-						t.Fatal("RunReplanned differs from Run")
-					}
-				})
-			}
-			// A function of its arguments.
-			v := (base.Closure.Van + 1) % len(d.Vans)
-			stops := base.Vans[v].Stops
-			replans := []Replan{{Van: v, At: base.Shipments[stops[5]].Arrive, Stops: reversed(stops[6:])}}
-			t0 := time.Now()
-			a := runReplanned(t, d, d.Plan, time.Time{}, replans)
-			t.Logf("%s: RunReplanned with one replan %v", nw.name, time.Since(t0))
-			if b := runReplanned(t, d, d.Plan, time.Time{}, replans); !reflect.DeepEqual(a, b) {
-				t.Fatal("two runs with the same replans differ")
-			}
-			if reflect.DeepEqual(a.Vans[v], base.Vans[v]) {
-				t.Fatal("the replan changed nothing")
-			}
-		})
-	}
+	eachNetwork(t, func(t *testing.T, d *Day, base *DayTruth) {
+		partial := slices.Clone(d.Plan)
+		partial[1] = nil
+		basePartial := run(t, d, partial, time.Time{})
+		late := d.Vans[0].ShiftEnd.Add(time.Hour)
+		cases := []struct {
+			name    string
+			order   [][]int
+			replans []Replan
+			want    *DayTruth
+		}{
+			{"nil", d.Plan, nil, base},
+			{"empty", d.Plan, []Replan{}, base},
+			{"after the return", d.Plan, []Replan{
+				{Van: 0, At: base.Vans[0].Return.Add(time.Nanosecond), Stops: reversed(d.Plan[0])},
+				{Van: 3, At: late, Stops: []int{5}},
+			}, base},
+			{"idle van after its departure", partial, []Replan{{Van: 1, At: d.Vans[1].ShiftStart.Add(time.Minute), Stops: d.Plan[1]}}, basePartial},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				got := runReplanned(t, d, tc.order, time.Time{}, tc.replans)
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Fatal("RunReplanned differs from Run")
+				}
+			})
+		}
+		// A function of its arguments.
+		v := (base.Closure.Van + 1) % len(d.Vans)
+		stops := base.Vans[v].Stops
+		replans := []Replan{{Van: v, At: base.Shipments[stops[5]].Arrive, Stops: reversed(stops[6:])}}
+		t0 := time.Now()
+		a := runReplanned(t, d, d.Plan, time.Time{}, replans)
+		t.Logf("RunReplanned with one replan %v", time.Since(t0))
+		if b := runReplanned(t, d, d.Plan, time.Time{}, replans); !reflect.DeepEqual(a, b) {
+			t.Fatal("two runs with the same replans differ")
+		}
+		if reflect.DeepEqual(a.Vans[v], base.Vans[v]) {
+			t.Fatal("the replan changed nothing")
+		}
+	})
 }
 
 // TestRunReplannedPrefix replans one van in the middle of its tour and
 // checks that the truth before the replan takes effect is unchanged, the
 // other vans entirely, and that the van serves the new order after it.
 func TestRunReplannedPrefix(t *testing.T) {
-	for _, nw := range dayNetworks {
-		t.Run(nw.name, func(t *testing.T) {
-			g := nw.graph(t)
-			d := newDay(t, g, DayConfig{Seed: 1})
-			base := run(t, d, d.Plan, time.Time{})
-			nv := len(d.Vans)
-			v := (base.Closure.Van + 1) % nv
-			stops := base.Vans[v].Stops
-			n := len(stops)
-			arrive := func(k int) time.Time { return base.Shipments[stops[k]].Arrive }
-			depart := func(k int) time.Time { return base.Shipments[stops[k]].Depart }
-			cases := []struct {
-				name  string
-				at    time.Time
-				stops []int
-				want  []int // the sequence served
-			}{
-				{"reverse the rest from the middle", arrive(n / 2), reversed(stops[n/2+1:]), concat(stops[:n/2+1], reversed(stops[n/2+1:]))},
-				{"at a departure", depart(n / 3), reversed(stops[n/3+1:]), concat(stops[:n/3+1], reversed(stops[n/3+1:]))},
-				{"just after a departure", depart(n / 3).Add(time.Nanosecond), reversed(stops[n/3+2:]), concat(stops[:n/3+2], reversed(stops[n/3+2:]))},
-				{"before the last stop", arrive(n - 2), stops[n-1:], stops},
-				{"nothing after the last stop", arrive(n - 1), nil, stops},
-				{"drop a stop", arrive(n / 2), slices.Delete(slices.Clone(stops[n/2+1:]), 2, 3), slices.Delete(slices.Clone(stops), n/2+3, n/2+4)},
-				{"served stops are skipped", arrive(n / 2), concat(reversed(stops[n/2+1:]), stops[:n/2+1]), concat(stops[:n/2+1], reversed(stops[n/2+1:]))},
-				{"from the depot", time.Time{}, reversed(stops), reversed(stops)},
-			}
-			for _, tc := range cases {
-				t.Run(tc.name, func(t *testing.T) {
-					replans := []Replan{{Van: v, At: tc.at, Stops: tc.stops}}
-					tr := runReplanned(t, d, d.Plan, time.Time{}, replans)
-					checkReplanned(t, d, tr, base)
-					if got := tr.Vans[v].Stops; !slices.Equal(got, tc.want) {
-						t.Fatalf("van %d serves %v, want %v", v, got, tc.want)
+	eachNetwork(t, func(t *testing.T, d *Day, base *DayTruth) {
+		nv := len(d.Vans)
+		v := (base.Closure.Van + 1) % nv
+		stops := base.Vans[v].Stops
+		n := len(stops)
+		arrive := func(k int) time.Time { return base.Shipments[stops[k]].Arrive }
+		depart := func(k int) time.Time { return base.Shipments[stops[k]].Depart }
+		cases := []struct {
+			name  string
+			at    time.Time
+			stops []int
+			want  []int // the sequence served
+		}{
+			{"reverse the rest from the middle", arrive(n / 2), reversed(stops[n/2+1:]), concat(stops[:n/2+1], reversed(stops[n/2+1:]))},
+			{"at a departure", depart(n / 3), reversed(stops[n/3+1:]), concat(stops[:n/3+1], reversed(stops[n/3+1:]))},
+			{"just after a departure", depart(n / 3).Add(time.Nanosecond), reversed(stops[n/3+2:]), concat(stops[:n/3+2], reversed(stops[n/3+2:]))},
+			{"before the last stop", arrive(n - 2), stops[n-1:], stops},
+			{"nothing after the last stop", arrive(n - 1), nil, stops},
+			{"drop a stop", arrive(n / 2), slices.Delete(slices.Clone(stops[n/2+1:]), 2, 3), slices.Delete(slices.Clone(stops), n/2+3, n/2+4)},
+			{"served stops are skipped", arrive(n / 2), concat(reversed(stops[n/2+1:]), stops[:n/2+1]), concat(stops[:n/2+1], reversed(stops[n/2+1:]))},
+			{"from the depot", time.Time{}, reversed(stops), reversed(stops)},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				replans := []Replan{{Van: v, At: tc.at, Stops: tc.stops}}
+				tr := runReplanned(t, d, d.Plan, time.Time{}, replans)
+				checkReplanned(t, d, tr, base)
+				if got := tr.Vans[v].Stops; !slices.Equal(got, tc.want) {
+					t.Fatalf("van %d serves %v, want %v", v, got, tc.want)
+				}
+				e := effective(t, base, v, tc.at)
+				checkPrefix(t, base, tr, untilFor(nv, v, e))
+				// The van leaves at e on a new leg.
+				i := slices.IndexFunc(tr.Vans[v].Spans, func(s Span) bool { return !s.Start.Before(e) })
+				if sp := tr.Vans[v].Spans[i]; !sp.Start.Equal(e) || sp.Kind != SpanDrive {
+					t.Fatalf("van %d: span %v from %v after the replan took effect at %v", v, sp.Kind, sp.Start, e)
+				}
+				for _, s := range stops {
+					if st := tr.Shipments[s]; !slices.Contains(tc.want, s) && (st.Van != -1 || st.Stop != -1) {
+						t.Fatalf("dropped shipment %d served: %+v", s, st)
 					}
-					e := effective(t, base, v, tc.at)
-					checkPrefix(t, base, tr, untilFor(nv, v, e))
-					// The van leaves at e on a new leg.
-					i := slices.IndexFunc(tr.Vans[v].Spans, func(s Span) bool { return !s.Start.Before(e) })
-					if sp := tr.Vans[v].Spans[i]; !sp.Start.Equal(e) || sp.Kind != SpanDrive {
-						t.Fatalf("van %d: span %v from %v after the replan took effect at %v", v, sp.Kind, sp.Start, e)
-					}
-					for _, s := range stops {
-						if st := tr.Shipments[s]; !slices.Contains(tc.want, s) && (st.Van != -1 || st.Stop != -1) {
-							t.Fatalf("dropped shipment %d served: %+v", s, st)
-						}
-					}
-				})
-			}
-			// From the depot, the van drives the same routes as a plan
-			// with the new order (the noise of the legs differs).
-			order := slices.Clone(d.Plan)
-			order[v] = reversed(stops)
-			ref := run(t, d, order, time.Time{})
-			tr := runReplanned(t, d, d.Plan, time.Time{}, []Replan{{Van: v, Stops: order[v]}})
-			if !slices.Equal(ref.Vans[v].Stops, tr.Vans[v].Stops) || !reflect.DeepEqual(ref.Vans[v].Routes, tr.Vans[v].Routes) {
-				t.Fatalf("replanned at the depot: stops %v, planned %v", tr.Vans[v].Stops, ref.Vans[v].Stops)
-			}
-		})
-	}
+				}
+			})
+		}
+		// From the depot, the van drives the same routes as a plan
+		// with the new order (the noise of the legs differs).
+		order := slices.Clone(d.Plan)
+		order[v] = reversed(stops)
+		ref := run(t, d, order, time.Time{})
+		tr := runReplanned(t, d, d.Plan, time.Time{}, []Replan{{Van: v, Stops: order[v]}})
+		if !slices.Equal(ref.Vans[v].Stops, tr.Vans[v].Stops) || !reflect.DeepEqual(ref.Vans[v].Routes, tr.Vans[v].Routes) {
+			t.Fatalf("replanned at the depot: stops %v, planned %v", tr.Vans[v].Stops, ref.Vans[v].Stops)
+		}
+	})
 }
 
 // TestRunReplannedTwice replans one van twice, at different times and
@@ -427,36 +428,31 @@ func TestRunReplannedHandover(t *testing.T) {
 // it reaches it: the closure is the same, and the van still turns away
 // when its new leg runs into the closed way.
 func TestRunReplannedClosure(t *testing.T) {
-	for _, nw := range dayNetworks {
-		t.Run(nw.name, func(t *testing.T) {
-			g := nw.graph(t)
-			d := newDay(t, g, DayConfig{Seed: 1})
-			base := run(t, d, d.Plan, time.Time{})
-			c := base.Closure
-			v := c.Van
-			stops := base.Vans[v].Stops
-			// Effective at the start of the closure's leg: its stop first,
-			// the rest reversed.
-			at := base.Shipments[stops[c.Leg-1]].Arrive
-			want := concat(stops[:c.Leg+1], reversed(stops[c.Leg+1:]))
-			tr := runReplanned(t, d, d.Plan, time.Time{}, []Replan{{Van: v, At: at, Stops: want[c.Leg:]}})
-			checkReplanned(t, d, tr, base)
-			e := effective(t, base, v, at)
-			checkPrefix(t, base, tr, untilFor(len(d.Vans), v, e))
-			if !slices.Equal(tr.Vans[v].Stops, want) {
-				t.Fatalf("van %d serves %v, want %v", v, tr.Vans[v].Stops, want)
-			}
-			i := slices.IndexFunc(tr.Vans[v].Detours, func(x Detour) bool { return x.Leg == c.Leg })
-			if i < 0 {
-				t.Fatalf("van %d did not turn away on its replanned leg %d: %+v", v, c.Leg, tr.Vans[v].Detours)
-			}
-			det := tr.Vans[v].Detours[i]
-			if !slices.Contains(c.Edges, det.Edge) || det.Time.Before(c.Start) || !det.Time.After(e) {
-				t.Fatalf("detour %+v, closure %+v from %v, replan from %v", det, c.Edges, c.Start, e)
-			}
-			t.Logf("%s: van %d turned away at %v (without the replan %v)", nw.name, v, det.Time, base.Vans[v].Detours)
-		})
-	}
+	eachNetwork(t, func(t *testing.T, d *Day, base *DayTruth) {
+		c := base.Closure
+		v := c.Van
+		stops := base.Vans[v].Stops
+		// Effective at the start of the closure's leg: its stop first,
+		// the rest reversed.
+		at := base.Shipments[stops[c.Leg-1]].Arrive
+		want := concat(stops[:c.Leg+1], reversed(stops[c.Leg+1:]))
+		tr := runReplanned(t, d, d.Plan, time.Time{}, []Replan{{Van: v, At: at, Stops: want[c.Leg:]}})
+		checkReplanned(t, d, tr, base)
+		e := effective(t, base, v, at)
+		checkPrefix(t, base, tr, untilFor(len(d.Vans), v, e))
+		if !slices.Equal(tr.Vans[v].Stops, want) {
+			t.Fatalf("van %d serves %v, want %v", v, tr.Vans[v].Stops, want)
+		}
+		i := slices.IndexFunc(tr.Vans[v].Detours, func(x Detour) bool { return x.Leg == c.Leg })
+		if i < 0 {
+			t.Fatalf("van %d did not turn away on its replanned leg %d: %+v", v, c.Leg, tr.Vans[v].Detours)
+		}
+		det := tr.Vans[v].Detours[i]
+		if !slices.Contains(c.Edges, det.Edge) || det.Time.Before(c.Start) || !det.Time.After(e) {
+			t.Fatalf("detour %+v, closure %+v from %v, replan from %v", det, c.Edges, c.Start, e)
+		}
+		t.Logf("van %d turned away at %v (without the replan %v)", v, det.Time, base.Vans[v].Detours)
+	})
 }
 
 // TestRunReplannedDepot: a van a replan leaves without stops before it
