@@ -22,6 +22,7 @@ import (
 	"github.com/lastmile/lastmile/engine/blob"
 	"github.com/lastmile/lastmile/engine/dispatch"
 	"github.com/lastmile/lastmile/engine/notify"
+	"github.com/lastmile/lastmile/engine/problem"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/engine/web"
 )
@@ -557,19 +558,17 @@ var errorCodes = []string{"InvalidQuery", "InvalidValue", "InvalidOptions", "Inv
 	"RequestTimeout", "TooBig", "HeaderTooBig", "NoSegment", "NoRoute", "Timeout", "NotReady", "InternalError",
 	"NotFound", "TooManyJobs", "TooManyRequests", "UnsupportedMediaType", "Unauthorized", "Forbidden", "Conflict"}
 
-// fail answers err: an *Error (or a *dispatch.Error) with its status,
+// fail answers err: an *Error (or a *problem.Error, which dispatch,
+// analytics and notify return) with its status,
 // anything else as a logged 500 whose details stay in the log.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	var e *Error
-	var de *dispatch.Error
-	var ae *analytics.Error
+	var pe *problem.Error
 	switch {
 	case errors.As(err, &e):
-	case errors.As(err, &de):
-		// The dispatch domain's errors carry the same codes.
-		e = &Error{de.Code, de.Message}
-	case errors.As(err, &ae):
-		e = &Error{ae.Code, ae.Message}
+	case errors.As(err, &pe):
+		// The product packages' errors carry the same codes.
+		e = &Error{pe.Code, pe.Message}
 	default:
 		s.log.Error("internal error", "method", string(ctx.Method()), "path", logPath(ctx.Path()), "err", err)
 		e = &Error{"InternalError", "internal error"}

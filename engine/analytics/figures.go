@@ -8,22 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lastmile/lastmile/engine/problem"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/uber/h3-go/v4"
 )
 
 // Error is a request the analytics cannot answer, with the API's error
-// code (InvalidQuery, InvalidValue, NotFound).
-type Error struct {
-	Code    string
-	Message string
-}
+// code (InvalidQuery, InvalidValue, NotFound; see problem.Error).
+type Error = problem.Error
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-func errorf(code, format string, args ...any) error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
+func errorf(code, format string, args ...any) error { return problem.Errorf(code, format, args...) }
 
 // Figures names the figures, in the order the dashboard shows them.
 var Figures = []string{"on_time", "lateness", "first_attempt", "failures", "productivity", "eta_accuracy", "notifications"}

@@ -38,6 +38,7 @@ import (
 
 	"github.com/lastmile/lastmile/engine/blob"
 	"github.com/lastmile/lastmile/engine/pod"
+	"github.com/lastmile/lastmile/engine/problem"
 	"github.com/lastmile/lastmile/engine/store"
 	"github.com/lastmile/lastmile/vrp"
 )
@@ -75,19 +76,10 @@ var CallerEventTypes = []string{"shipped", "at_facility", "in_transit", "at_depo
 // FailReasons are the reasons a delivery attempt may fail with.
 var FailReasons = []string{"not_home", "refused", "address_not_found", "access", "damaged", "other"}
 
-// Error is a failure the caller can act on, with a code the HTTP layer
-// maps to a status: InvalidQuery and InvalidValue (400), Unauthorized
-// (401), Forbidden (403), NotFound (404), Conflict (409).
-type Error struct {
-	Code    string
-	Message string
-}
+// Error is a failure the caller can act on (see problem.Error).
+type Error = problem.Error
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-func errorf(code, format string, args ...any) error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
+func errorf(code, format string, args ...any) error { return problem.Errorf(code, format, args...) }
 
 // PredictStop is one remaining stop given to Config.Predict.
 type PredictStop struct {
