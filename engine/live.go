@@ -117,8 +117,9 @@ type Live struct {
 	log     *slog.Logger
 	traffic *eta.Traffic
 	// matcher returns the map matcher, built once (its spatial index takes
-	// about 0.4 s on Porto): Start builds it in the background, so that a
-	// restarted server answers reads without waiting for it.
+	// about 0.25 s on Porto): NewLive starts building it in the
+	// background, so that a restarted server answers reads without
+	// waiting for it.
 	matcher func() (*eta.Matcher, error)
 	cal     *eta.Calibrator
 	cch     atomic.Pointer[graph.CCH]
@@ -201,8 +202,9 @@ var coldInterval = [3]float64{-0.223, 0, 0.262}
 // linearly (the horizon bench.ETA uses: 30 minutes).
 const vanBiasHorizon = 30 * time.Minute
 
-// NewLive prepares live traffic for r. The customizable hierarchy is
-// built by Start in the background.
+// NewLive prepares live traffic for r and starts building the map
+// matcher's index in the background. The customizable hierarchy is built
+// by Start.
 func NewLive(r *Router, cfg LiveConfig) (*Live, error) {
 	cfg = cfg.withDefaults()
 	// The matcher's index (Porto: 0.25 s on one core) builds while the
@@ -233,12 +235,12 @@ func NewLive(r *Router, cfg LiveConfig) (*Live, error) {
 }
 
 // Start builds the customizable contraction hierarchy (a few seconds on
-// a city) in the background (NewLive started the map matcher's index), and
-// then applies changes until Close. The hierarchy waits for after to close, when it is
-// not nil: a restarted server replays its stored pings first (they need
-// the matcher, not the hierarchy), so that pings are accepted again
-// sooner; traffic reaches routing once the hierarchy is built, and
-// routing meanwhile uses the prepared graph.
+// a city) in the background (NewLive started the map matcher's index),
+// and then applies changes until Close. The hierarchy waits for after to
+// close, when it is not nil: a restarted server replays its stored pings
+// first (they need the matcher, not the hierarchy), so that pings are
+// accepted again sooner; traffic reaches routing once the hierarchy is
+// built, and routing meanwhile uses the prepared graph.
 func (l *Live) Start(after <-chan struct{}) {
 	go func() {
 		if after != nil {

@@ -12,10 +12,10 @@ import (
 
 // needsReroute reports whether the van has fallen behind at Unix time t:
 // an open stop predicted past its window's end by more than
-// Config.RerouteSlack or enough for delayed to fire, or (when set) the last open stop predicted later by
-// more than Config.RerouteDrift than at the last (re)plan; and the last
-// re-routing is
-// at least Config.RerouteInterval of ping time ago.
+// Config.RerouteSlack or enough for delayed to fire, or (when set) the
+// last open stop predicted later by more than Config.RerouteDrift than at
+// the last (re)plan; and the last re-routing is at least
+// Config.RerouteInterval of ping time ago.
 func (run *routeRun) needsReroute(t int64) bool {
 	cfg := &run.s.cfg
 	if cfg.Solve == nil || cfg.RerouteSlack < 0 || run.route.Status != store.RouteActive {
@@ -80,7 +80,7 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 		return len(b.TimeWindows) > 0 && b.TimeWindows[len(b.TimeWindows)-1].End < t
 	})
 	v.Capacity = nil // the parcels are on board
-	var idx []int    // stop index of each job
+	var idx []int    // the open stops' indexes
 	driving := true
 	for i, st := range run.stops {
 		switch st.Status {
@@ -97,7 +97,7 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 	// current leg as well made the server predict the stop after a stop
 	// inserted before it: on Porto seeds 2-3, 4 of the 5 delayed false
 	// alarms were such stops, predicted 5-9 min late 8-10 min ahead.
-	all := idx
+	kept := 0 // stops of idx kept first; the solver orders idx[kept:]
 	if driving && len(idx) > 0 {
 		next := run.stops[idx[0]]
 		v.Start = vrp.CoordLocation(next.Location[0], next.Location[1])
@@ -106,9 +106,10 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 		if v.TimeWindow.End <= v.TimeWindow.Start {
 			return false // the shift ends at the stop being driven to
 		}
-		idx = idx[1:]
+		kept = 1
 	}
-	if len(idx) < 2 {
+	jobs := idx[kept:] // stop index of each job
+	if len(jobs) < 2 {
 		return false
 	}
 	// A stop predicted late keeps its window first (the solver may find
@@ -119,7 +120,7 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 	var sol *vrp.Solution
 	for _, stretch := range []float64{0, 0.5, 1} {
 		p := &vrp.Problem{Vehicles: []vrp.Vehicle{v}}
-		for k, i := range idx {
+		for k, i := range jobs {
 			st := run.stops[i]
 			j := vrp.Job{ID: uint64(k + 1), Location: vrp.CoordLocation(st.Location[0], st.Location[1]), Service: st.Service}
 			if w := st.Window; w != [2]int64{} {
@@ -142,29 +143,25 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 		}
 	}
 	if sol == nil {
-		run.s.log.Info("re-route: no order keeps every stop", "route", run.route.ID, "stops", len(idx))
+		run.s.log.Info("re-route: no order keeps every stop", "route", run.route.ID, "stops", len(jobs))
 		return false
 	}
 	// The new order: the solution's jobs, then any it left out in their
 	// old order.
-	var order []int
-	if len(all) > len(idx) {
-		order = append(order, all[0])
-	}
-	seen := make([]bool, len(idx))
+	order := slices.Clone(idx[:kept])
+	seen := make([]bool, len(jobs))
 	for _, step := range sol.Routes[0].Steps {
 		if step.Type == "job" && step.Job != nil {
 			k := int(*step.Job - 1)
-			order = append(order, idx[k])
+			order = append(order, jobs[k])
 			seen[k] = true
 		}
 	}
-	for k, i := range idx {
+	for k, i := range jobs {
 		if !seen[k] {
 			order = append(order, i)
 		}
 	}
-	idx = all
 	if slices.Equal(order, idx) {
 		run.s.log.Debug("re-route: order kept", "route", run.route.ID, "stops", len(idx), "ms", time.Since(t0).Milliseconds())
 		return false
