@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -576,7 +577,10 @@ type PositionsResponse struct {
 	Code     string `json:"code"`
 	Accepted int    `json:"accepted"`
 	// Rejected counts pings by reason: bad_coordinate, out_of_order,
-	// teleport, off_map, unknown_vehicle.
+	// teleport, off_map, unknown_vehicle; and edge traversals the traffic
+	// model did not take, as traversal_ and the reason: implausible,
+	// outlier, or stand (the vehicle stood at a stop or parked on the
+	// edge: see stood).
 	Rejected map[string]int `json:"rejected"`
 	// Traversals is the number of edge traversals the matched pings gave
 	// to the traffic model; Arrivals the stops found reached.
@@ -687,6 +691,7 @@ func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int, out 
 		return 0, 0, 0
 	}
 	old := len(v.pings)
+	before, reached, hadReached := v.stops, v.reached, v.hasReached
 	window := append(v.pings, pings...)
 	m, err := l.matcher()
 	if err != nil {
@@ -719,12 +724,31 @@ func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int, out 
 		}
 		kept = append(kept, window[i])
 	}
+	// Where the vehicle may have stood serving a stop: the stop it
+	// reached before, those it reached in this batch and its next.
+	var stops []LonLat
+	if hadReached {
+		stops = append(stops, reached)
+	}
+	if n := len(before) - len(v.stops); n > 0 {
+		for _, st := range before[:n] {
+			stops = append(stops, st.Location)
+		}
+	}
+	if len(v.stops) > 0 {
+		stops = append(stops, v.stops[0].Location)
+	}
 	for _, t := range res.Traversals {
 		if !t.Full || !t.Exit.After(v.emitted) || !t.Exit.After(t.Enter) {
 			continue
 		}
 		if t.Enter.Before(v.emitted) {
 			continue // already reported from the previous window
+		}
+		if stood(kept, t.Enter, t.Exit, stops, 1.5*l.cfg.StopRadius, max(l.cfg.StopDwell, 0)) {
+			v.emitted = t.Exit
+			rejected["traversal_stand"]++
+			continue
 		}
 		if err := l.traffic.Observe(eta.Observation{Edge: t.Edge, Time: t.Enter, Duration: t.Exit.Sub(t.Enter).Seconds()}); err == nil {
 			traversals++
@@ -766,6 +790,55 @@ func (l *Live) arrive(v *vehicle, p LonLat, at time.Time) int {
 		v.legMade = time.Time{}
 	}
 	return 1
+}
+
+// parkRadius and parkDwell make a stand away from any stop: pings that stay
+// within parkRadius metres of the first for parkDwell. A van waiting at
+// its depot, on a break or at an unplanned stop is parked, not slowed by
+// traffic; a queue at a signal moves on within a cycle (two minutes at
+// most in a city), and a jam crawls farther than parkRadius in that time.
+const (
+	parkRadius = 25.0
+	parkDwell  = 3 * time.Minute
+)
+
+// stood reports whether a vehicle's pings (time order) between enter and
+// exit show it standing: for dwell or longer within radius metres of one
+// of stops (a stop it was serving), or for parkDwell within parkRadius of
+// one place. A traversal of an edge that holds a stand measures the stand,
+// not the road: a van serving a stop halfway along a street for four
+// minutes would teach the traffic model that the street takes four
+// minutes to drive (on the simulated Porto days such traversals had the
+// ETAs of the next stops 8 minutes late and fired false delayed events).
+func stood(pings []eta.Ping, enter, exit time.Time, stops []LonLat, radius float64, dwell time.Duration) bool {
+	lo, _ := slices.BinarySearchFunc(pings, enter, func(p eta.Ping, t time.Time) int { return p.Time.Compare(t) })
+	for a := lo; a < len(pings) && !pings[a].Time.After(exit); a++ {
+		pa := pings[a]
+		for _, s := range stops {
+			if graph.Haversine(pa.Lat, pa.Lon, s[1], s[0]) > radius {
+				continue
+			}
+			for b := a + 1; b < len(pings) && !pings[b].Time.After(exit); b++ {
+				pb := pings[b]
+				if graph.Haversine(pb.Lat, pb.Lon, s[1], s[0]) > radius {
+					break
+				}
+				if pb.Time.Sub(pa.Time) >= dwell {
+					return true
+				}
+			}
+		}
+		for b := a + 1; b < len(pings) && !pings[b].Time.After(exit); b++ {
+			pb := pings[b]
+			if graph.Haversine(pb.Lat, pb.Lon, pa.Lat, pa.Lon) > parkRadius {
+				break
+			}
+			if pb.Time.Sub(pa.Time) >= parkDwell {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ETAStop is a remaining stop of POST /v1/eta.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +195,16 @@ func pingsAlong(r graph.Route, vehicle string, t0 time.Time, speed float64, inte
 	return out
 }
 
+// atNode reports whether p is one of the route's geometry points.
+func atNode(r graph.Route, p LonLat) bool {
+	for _, g := range r.Geometry {
+		if graph.Haversine(g.Lat, g.Lon, p[1], p[0]) < 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // standAt inserts, after the first ping within 15 m of each stop (in
 // order), pings standing there for stand, every interval, moving the
 // later pings on by as much.
@@ -239,8 +250,7 @@ func TestLivePositionsAndETA(t *testing.T) {
 	}
 	// The dispatcher asks for the van's ETAs at departure: a stop half way
 	// and the end. Its pings then pass the first stop.
-	midPt := r.Geometry[len(r.Geometry)/2]
-	mid := LonLat{midPt.Lon, midPt.Lat}
+	mid := pings[len(pings)/2].Location // a point along an edge, mostly
 	start := time.Unix(int64(pings[0].Time), 0)
 	if a := ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "location": a, "time": start.Unix(),
 		"stops": []any{map[string]any{"location": mid}, map[string]any{"location": b}}})); a.status != 200 {
@@ -260,6 +270,12 @@ func TestLivePositionsAndETA(t *testing.T) {
 	}
 	if st := ts.live.traffic.Stats(); st.Accepted == 0 {
 		t.Fatalf("traffic received nothing: %+v", st)
+	}
+	// Standing half a minute at the stop half way is service, not
+	// traffic: that edge's traversal teaches the model nothing (unless
+	// the ping the van stands at is a node).
+	if n := p1.Rejected["traversal_stand"] + p2.Rejected["traversal_stand"]; n < 1 && !atNode(r, mid) {
+		t.Errorf("%d traversals rejected as a stand, want the one of the stop half way (%+v %+v)", n, p1.Rejected, p2.Rejected)
 	}
 	if p1.Arrivals+p2.Arrivals != 2 {
 		t.Fatalf("%d stops reached, want both", p1.Arrivals+p2.Arrivals)
@@ -439,5 +455,58 @@ func TestCarryPending(t *testing.T) {
 				t.Errorf("%s: stop %c carries %d predictions, want %d", tc.name, tc.req[j], p.Len(), tc.want[j])
 			}
 		}
+	}
+}
+
+// TestStood checks which runs of pings make a stand: at a stop for the
+// dwell, or anywhere for parkDwell within parkRadius, inside the
+// traversal's time only.
+func TestStood(t *testing.T) {
+	t0 := time.Unix(1767261600, 0)
+	stop := LonLat{7.4200, 43.7300}
+	const mPerDegLat = 111_195.0
+	// at returns a ping north of the stop by metres, s seconds after t0.
+	at := func(s int, metres float64) eta.Ping {
+		return eta.Ping{Time: t0.Add(time.Duration(s) * time.Second), Lat: stop[1] + metres/mPerDegLat, Lon: stop[0]}
+	}
+	// run returns pings every step seconds from s0 to s1 moving speed m/s
+	// from metres north of the stop, with a ±jitter metre zigzag.
+	run := func(s0, s1, step int, metres, speed, jitter float64) []eta.Ping {
+		var out []eta.Ping
+		for s, k := s0, 0; s <= s1; s, k = s+step, k+1 {
+			j := jitter
+			if k%2 == 1 {
+				j = -jitter
+			}
+			out = append(out, at(s, metres+speed*float64(s-s0)+j))
+		}
+		return out
+	}
+	cat := func(parts ...[]eta.Ping) []eta.Ping { return slices.Concat(parts...) }
+	stops := []LonLat{stop}
+	for _, tc := range []struct {
+		name        string
+		pings       []eta.Ping
+		enter, exit int
+		want        bool
+	}{
+		{"drives past the stop", run(0, 120, 5, -600, 10, 3), 0, 120, false},
+		{"serves the stop four minutes", cat(run(0, 55, 5, -400, 6, 0), run(60, 300, 10, 5, 0, 8), run(305, 360, 5, 60, 6, 0)), 0, 360, true},
+		{"the stand is before the traversal", cat(run(0, 240, 10, 5, 0, 8), run(245, 400, 5, 60, 6, 0)), 250, 400, false},
+		{"the stand is after the traversal", cat(run(0, 55, 5, -400, 6, 0), run(60, 300, 10, 5, 0, 8)), 0, 50, false},
+		{"stands 15 s at the stop", cat(run(0, 55, 5, -400, 6, 0), run(60, 75, 5, 5, 0, 8), run(80, 140, 5, 60, 6, 0)), 0, 140, false},
+		{"passes the stop at 5 m/s", run(0, 60, 5, -100, 5, 3), 0, 60, false},
+		{"stands 20 s at the stop", cat(run(0, 55, 5, -400, 6, 0), run(60, 80, 5, 5, 0, 8), run(85, 140, 5, 60, 6, 0)), 0, 140, true},
+		{"parked 3 min away from stops", cat(run(0, 55, 5, -900, 6, 0), run(60, 240, 10, -500, 0, 6), run(245, 300, 5, -490, 6, 0)), 0, 300, true},
+		{"waits 2 min at a signal", cat(run(0, 55, 5, -900, 6, 0), run(60, 180, 10, -500, 0, 6), run(185, 300, 5, -490, 6, 0)), 0, 300, false},
+		{"crawls in a jam", run(0, 300, 10, -900, 0.3, 4), 0, 300, false},
+		{"no pings", nil, 0, 300, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := stood(tc.pings, t0.Add(time.Duration(tc.enter)*time.Second), t0.Add(time.Duration(tc.exit)*time.Second), stops, 45, 20*time.Second)
+			if got != tc.want {
+				t.Errorf("stood = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

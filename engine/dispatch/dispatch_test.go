@@ -647,3 +647,66 @@ func TestRerouteAfterClosure(t *testing.T) {
 		})
 	}
 }
+
+// TestPredictWhileServing keeps a van at its first stop past the stop's
+// service time: while it stands there, the stops after it are predicted
+// from the stop's own location, without naming the vehicle (it drives no
+// leg: the predictor must not learn a standstill as slow driving), and
+// from the end of the service or now, whichever is later.
+func TestPredictWhileServing(t *testing.T) {
+	type call struct {
+		vehicle string
+		pos     [2]float64
+		from    time.Time
+		n       int
+	}
+	var calls []call
+	fx := newFixtureWith(t, filepath.Join(t.TempDir(), "d.db"), Config{})
+	fx.s.cfg.Predict = func(vehicle string, pos [2]float64, from time.Time, stops []PredictStop) ([]Prediction, error) {
+		calls = append(calls, call{vehicle, pos, from, len(stops)})
+		return straightPredict(vehicle, pos, from, stops)
+	}
+	ctx := context.Background()
+	t0 := fx.now.Unix()
+	A, B := east(1000), east(2000)
+	fx.ship(t, "A", A, [2]int64{t0, t0 + 7200})
+	fx.ship(t, "B", B, [2]int64{t0, t0 + 7200})
+	veh := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v]}`, depot[0], depot[1]))
+	if _, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{veh}, Routes: []SequencedRoute{{Vehicle: "van-1", Shipments: []string{"A", "B"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Parked beside A (10 m off), for three times its 120 s service.
+	beside := [2]float64{A[0], A[1] + 10.0/111_195}
+	at := fx.drive(t, fx.now, depot, beside, 360*time.Second)
+	fx.now = at
+	sv, err := fx.s.Shipment(ctx, "A")
+	if err != nil || sv.Status != StatusArrived {
+		t.Fatalf("A: %+v %v, want arrived", sv, err)
+	}
+	var serving int
+	for _, c := range calls {
+		if c.n != 1 { // B alone: the van is at A
+			continue
+		}
+		serving++
+		if c.vehicle != "" || c.pos != A {
+			t.Errorf("prediction while serving A: vehicle %q from %v, want none from A %v", c.vehicle, c.pos, A)
+		}
+	}
+	if serving < 2 {
+		t.Fatalf("%d predictions while the van stood at A, want several (calls %+v)", serving, calls)
+	}
+	// The last one, past the service: B from A, leaving now.
+	last := calls[len(calls)-1]
+	b, err := fx.s.Shipment(ctx, "B")
+	if err != nil || b.ETA == nil {
+		t.Fatalf("B: %+v %v", b, err)
+	}
+	want := last.from.Unix() + int64(math.Round(distance(A, B)/speed))
+	if b.ETA.Arrival != want {
+		t.Errorf("B's ETA %d, want %d (from A at %v)", b.ETA.Arrival, want, last.from)
+	}
+	if last.from.Before(at.Add(-70 * time.Second)) {
+		t.Errorf("last prediction from %v, long before the van's last ping %v: the service overran", last.from, at)
+	}
+}

@@ -593,16 +593,23 @@ func (run *routeRun) lastETA() int64 {
 // predict sets the ETA of every stop out for delivery, predicted from pos
 // at now (an arrived stop keeps its arrival). A van serving an arrived
 // stop moves on when its service ends (it starts at the arrival, or when
-// the window opens), so the others are predicted from pos at that time,
-// without naming the vehicle: asking the predictor to drive to the stop
-// the van stands at would add the whole service again, and the
-// vehicle's progress model would learn legs that are no drive. A failed
-// prediction keeps the old ETAs.
+// the window opens) or now if the service overran, so the others are
+// predicted from that stop's location at that time, without naming the
+// vehicle: asking the predictor to drive to the stop the van stands at
+// would add the whole service again, and the vehicle's progress model
+// would learn a standstill as a slow leg. The stop's location, not pos:
+// the matched position of a van standing still jumps between the
+// carriageways of its street, and a one-way one sends the prediction
+// round the block (on the simulated Porto days, 2-3 min on a 20 s leg,
+// and ETAs that grew by a minute a minute while the van stood past its
+// service, both firing false delayed events). A failed prediction keeps
+// the old ETAs.
 func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	cfg := &run.s.cfg
 	var idx []int
 	var ps []PredictStop
 	from := now
+	serving := false // the van stands at an arrived stop
 	drive := StatusOutForDelivery
 	if run.route.Status == store.RoutePlanned {
 		drive = StatusPlanned // before the departure (beforeDeparture)
@@ -610,12 +617,14 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	for i, st := range run.stops {
 		switch st.Status {
 		case StatusArrived:
+			serving = true
 			st.ETA, st.P10, st.P90 = st.ArrivedAt, st.ArrivedAt, st.ArrivedAt
 			run.stops[i] = st
 			done := time.Unix(max(st.ArrivedAt, st.Window[0]), 0).Add(time.Duration(st.Service) * time.Second)
 			if done.After(from) {
 				from = done
 			}
+			pos = st.Location
 		case drive:
 			idx = append(idx, i)
 			ps = append(ps, PredictStop{Location: st.Location, Service: time.Duration(st.Service) * time.Second, Window: st.Window})
@@ -628,7 +637,7 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 	// the vehicle's progress (and P10/P90) from the legs it sees, and a
 	// van standing at a stop or at its depot drives no leg.
 	vehicle := run.route.Vehicle
-	if from.After(now) || drive == StatusPlanned {
+	if serving || drive == StatusPlanned {
 		vehicle = ""
 	}
 	preds, err := cfg.Predict(vehicle, pos, from, ps)
