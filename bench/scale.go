@@ -81,6 +81,7 @@ func TileNetwork(n *graph.Network, k int) *graph.Network {
 		Lat: make([]float64, 0, k*nn), Lon: make([]float64, 0, k*nn), OSMNode: make([]int64, 0, k*nn),
 		Edges: make([]graph.Edge, 0, k*ne+2*k), ShapeLat: make([]float64, 0, k*ns), ShapeLon: make([]float64, 0, k*ns),
 		Restrictions: make([]graph.TurnRestriction, 0, k*len(n.Restrictions)),
+		Names:        n.Names, // shared: every copy names its roads alike
 	}
 	for c := range k {
 		d := float64(c) * shift

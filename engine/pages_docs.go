@@ -95,7 +95,7 @@ var staticDirDoc = &apiOperation{
 
 var tileDoc = &apiOperation{
 	ID: "tile", Summary: "A vector tile of the road network (the pages' basemap)", Tags: pageTags,
-	Description: "Mapbox Vector Tile 2.1, layer roads (class = OSM highway value, oneway = 1), zooms 8 to 16, gzip-compressed.",
+	Description: "Mapbox Vector Tile 2.1, layer roads (class = OSM highway value, oneway = 1, name = the road's name or ref from zoom 13 for main roads, 14 tertiary, 15 streets, 16 service), zooms 8 to 16, gzip-compressed.",
 	Params:      []apiParam{pathParam("z", "Zoom.", "14"), pathParam("x", "Column.", "7790"), pathParam("y", "Row and .mvt.", "6101.mvt")},
 	OK:          apiContent{Description: "The tile.", MediaType: "application/vnd.mapbox-vector-tile", Schema: map[string]any{"type": "string"}},
 	Errors:      []int{404, 503},

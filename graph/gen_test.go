@@ -3,7 +3,13 @@ package graph
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 )
+
+// genNames is the name table of generated networks: unnamed, Portuguese,
+// a ref, and names outside ASCII.
+var genNames = []string{"", "Rua de Santa Catarina", "Avenida dos Aliados", "A28", "Praça da Liberdade",
+	"Rua Álvares Cabral", "Straße des 17. Juni", "東京通り", "N13;N14"}
 
 // genOptions configures a synthetic road network.
 type genOptions struct {
@@ -142,6 +148,14 @@ func genNetwork(seed uint64, o genOptions) *Network {
 			nextWay++
 			n.Edges = append(n.Edges, Edge{From: a, To: a, Distance: 50 + 100*rng.Float64(), Duration: 10 + 10*rng.Float64(),
 				WayID: way, Class: ClassService, ShapeStart: uint32(len(n.ShapeLat)), ShapeEnd: uint32(len(n.ShapeLat))})
+		}
+	}
+	// Road names by way, without drawing from rng so that the networks of
+	// a seed stay what they were before names: every fourth way unnamed.
+	n.Names = slices.Clone(genNames)
+	for i := range n.Edges {
+		if w := n.Edges[i].WayID; w%4 != 0 {
+			n.Edges[i].Name = uint32(1 + w%int64(len(genNames)-1))
 		}
 	}
 	// Turn restrictions.

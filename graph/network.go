@@ -26,6 +26,23 @@ type Network struct {
 
 	// Restrictions are turn restrictions at via nodes.
 	Restrictions []TurnRestriction
+
+	// Names is the table of road names that Edge.Name indexes, each name
+	// once (osmimport takes a way's name tag, else its ref). Names[0] is
+	// the empty string and stands for an unnamed road; a network without
+	// names may leave Names empty, and then every Edge.Name is 0. The
+	// strings are shared: edges hold 4-byte indices, not strings.
+	Names []string
+}
+
+// EdgeName returns the name of edge e, "" for an unnamed road. It relies
+// on the invariants that validation checks (e in range, Edge.Name below
+// len(Names) unless Names is empty).
+func (n *Network) EdgeName(e uint32) string {
+	if i := n.Edges[e].Name; i != 0 {
+		return n.Names[i]
+	}
+	return ""
 }
 
 // Edge is one directed road edge between two nodes of a Network.
@@ -41,6 +58,10 @@ type Edge struct {
 	WayID int64
 	// Class is the road class (highway=*) of the way.
 	Class RoadClass
+	// Name is the index of the way's name in Network.Names, 0 when the road
+	// has none. It fills padding after Class: an Edge is 48 bytes with or
+	// without it.
+	Name uint32
 	// ShapeStart and ShapeEnd delimit the intermediate points of the edge in
 	// Network.ShapeLat/ShapeLon, [ShapeStart, ShapeEnd), listed in travel
 	// order from From to To, endpoints excluded (they are the nodes).

@@ -23,7 +23,13 @@ import (
 //	    a flat array padded with zeros to a multiple of 8 bytes.
 //
 // Arrays are written and, on little-endian hosts, read in bulk: a loaded
-// graph's arrays alias the file buffer.
+// graph's arrays alias the file buffer. Road names (Network.Names) are
+// stored as their UTF-8 bytes concatenated plus the end offset of each;
+// a loaded graph's names are substrings of one string copied from the file.
+//
+// Version 3 added the road names (Edge.Name, Network.Names). A file of
+// another version is refused with an error wrapping ErrCorrupt that says to
+// prepare it again; engine.Open does so by itself for a cached graph.
 
 // ErrCorrupt is wrapped by the errors Load returns for files that are not
 // valid graph files: wrong magic or version, truncated, checksum mismatch or
@@ -32,7 +38,7 @@ var ErrCorrupt = errors.New("graph: corrupt graph file")
 
 const (
 	fileMagic   = "LMCHGRPH"
-	fileVersion = 2
+	fileVersion = 3
 	headerSize  = 32
 	tableEntry  = 24
 	maxSections = 64
@@ -70,11 +76,18 @@ const (
 	secBwdMid
 	secTimes
 	secRank
-	numSec = secRank
 	// secCCHOrder, optional, holds the nested-dissection order of the
 	// customizable hierarchy (rank -> CH node), so that a loaded graph
 	// skips computing it. Older readers skip it as unknown.
-	secCCHOrder = numSec + 1
+	secCCHOrder
+	// Road names, since version 3: Edge.Name per edge, the bytes of all
+	// names concatenated, and the end offset of each name in them
+	// (len(Network.Names) entries, 0 when the network has no names).
+	secEdgeName
+	secNameData
+	secNameEnd
+	// numSec is the largest section id this version knows.
+	numSec = secNameEnd
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -180,9 +193,14 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 	dist, dur := make([]float64, ne), make([]float64, ne)
 	way := make([]int64, ne)
 	class := make([]RoadClass, ne)
-	ss, se := make([]uint32, ne), make([]uint32, ne)
+	ss, se, name := make([]uint32, ne), make([]uint32, ne), make([]uint32, ne)
 	for i, e := range n.Edges {
 		from[i], to[i], dist[i], dur[i], way[i], class[i], ss[i], se[i] = e.From, e.To, e.Distance, e.Duration, e.WayID, e.Class, e.ShapeStart, e.ShapeEnd
+		name[i] = e.Name
+	}
+	nameData, nameEnd, err := encodeNames(n.Names)
+	if err != nil {
+		return 0, err
 	}
 	nr := len(n.Restrictions)
 	rf, rt, ro := make([]uint32, nr), make([]uint32, nr), make([]uint8, nr)
@@ -205,6 +223,7 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 		mkSection(secFwdFirst, g.fwd.First), mkSection(secFwdHead, g.fwd.Head), mkSection(secFwdWeight, g.fwd.Weight), mkSection(secFwdMid, g.fwd.Mid),
 		mkSection(secBwdFirst, g.bwd.First), mkSection(secBwdHead, g.bwd.Head), mkSection(secBwdWeight, g.bwd.Weight), mkSection(secBwdMid, g.bwd.Mid),
 		mkSection(secTimes, times), mkSection(secRank, g.rank),
+		mkSection(secEdgeName, name), mkSection(secNameData, nameData), mkSection(secNameEnd, nameEnd),
 	}
 	if g.cchOrder != nil {
 		secs = append(secs, mkSection(secCCHOrder, g.cchOrder))
@@ -254,6 +273,51 @@ func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 	return written, nil
 }
 
+// encodeNames concatenates names and returns their bytes and the end
+// offset of each.
+func encodeNames(names []string) (data []byte, end []uint32, err error) {
+	total := 0
+	for _, s := range names {
+		total += len(s)
+	}
+	if total > math.MaxUint32 {
+		return nil, nil, fmt.Errorf("graph: road names take %d bytes, more than the format's 4 GiB", total)
+	}
+	data = make([]byte, 0, total)
+	end = make([]uint32, len(names))
+	for i, s := range names {
+		data = append(data, s...)
+		end[i] = uint32(len(data))
+	}
+	return data, end, nil
+}
+
+// decodeNames is the inverse of encodeNames: the names are substrings of
+// one copy of data, so that they neither alias the file buffer nor cost an
+// allocation each.
+func decodeNames(data []byte, end []uint32) ([]string, error) {
+	if len(end) == 0 {
+		if len(data) != 0 {
+			return nil, corrupt("%d bytes of road names without a name table", len(data))
+		}
+		return nil, nil
+	}
+	all := string(data)
+	names := make([]string, len(end))
+	prev := uint32(0)
+	for i, e := range end {
+		if e < prev || int(e) > len(all) {
+			return nil, corrupt("road name %d ends at byte %d, after %d, of %d", i, e, prev, len(all))
+		}
+		names[i] = all[prev:e]
+		prev = e
+	}
+	if int(prev) != len(all) {
+		return nil, corrupt("road names use %d of %d bytes", prev, len(all))
+	}
+	return names, nil
+}
+
 // WriteFile writes the graph to a file (see WriteTo).
 func (g *Graph) WriteFile(path string) error {
 	f, err := os.Create(path)
@@ -281,7 +345,7 @@ func parseHeader(hdr []byte) (nsec int, payload uint64, crc uint32, err error) {
 		return 0, 0, 0, corrupt("bad magic %q", hdr[:8])
 	}
 	if v := binary.LittleEndian.Uint32(hdr[8:]); v != fileVersion {
-		return 0, 0, 0, corrupt("format version %d, want %d", v, fileVersion)
+		return 0, 0, 0, corrupt("format version %d, want %d: prepare the graph again from its OSM extract (lastmile prepare)", v, fileVersion)
 	}
 	nsec = int(binary.LittleEndian.Uint32(hdr[12:]))
 	if nsec > maxSections {
@@ -381,7 +445,7 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 		case secLat, secLon, secShapeLat, secShapeLon, secEdgeDist, secEdgeDur, secOSMNode, secEdgeWay,
 			secWeight, secFwdWeight, secBwdWeight, secTimes:
 			want[id] = 8
-		case secEdgeClass, secRestrOnly:
+		case secEdgeClass, secRestrOnly, secNameData:
 			want[id] = 1
 		default:
 			want[id] = 4
@@ -417,7 +481,7 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 		secs[id] = data[off : off+count*uint64(size)]
 	}
 	for id := 1; id <= numSec; id++ {
-		if !seen[id] {
+		if !seen[id] && id != secCCHOrder {
 			return nil, corrupt("section %d missing", id)
 		}
 	}
@@ -430,8 +494,9 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 	dist, dur := fromBytes[float64](secs[secEdgeDist]), fromBytes[float64](secs[secEdgeDur])
 	way, class := fromBytes[int64](secs[secEdgeWay]), fromBytes[uint8](secs[secEdgeClass])
 	ss, se := fromBytes[uint32](secs[secEdgeShapeStart]), fromBytes[uint32](secs[secEdgeShapeEnd])
+	name := fromBytes[uint32](secs[secEdgeName])
 	ne := len(from)
-	for _, l := range []int{len(to), len(dist), len(dur), len(way), len(class), len(ss), len(se)} {
+	for _, l := range []int{len(to), len(dist), len(dur), len(way), len(class), len(ss), len(se), len(name)} {
 		if l != ne {
 			return nil, corrupt("edge columns have different lengths")
 		}
@@ -439,8 +504,13 @@ func decode(data []byte, nsec int, crc uint32) (*Graph, error) {
 	n.Edges = make([]Edge, ne)
 	for i := range n.Edges {
 		n.Edges[i] = Edge{From: from[i], To: to[i], Distance: dist[i], Duration: dur[i], WayID: way[i],
-			Class: RoadClass(class[i]), ShapeStart: ss[i], ShapeEnd: se[i]}
+			Class: RoadClass(class[i]), Name: name[i], ShapeStart: ss[i], ShapeEnd: se[i]}
 	}
+	names, err := decodeNames(secs[secNameData], fromBytes[uint32](secs[secNameEnd]))
+	if err != nil {
+		return nil, err
+	}
+	n.Names = names
 	rf, rt, ro := fromBytes[uint32](secs[secRestrFrom]), fromBytes[uint32](secs[secRestrTo]), fromBytes[uint8](secs[secRestrOnly])
 	if len(rt) != len(rf) || len(ro) != len(rf) {
 		return nil, corrupt("restriction columns have different lengths")

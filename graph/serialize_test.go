@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 func serialize(t testing.TB, g *Graph) []byte {
@@ -42,9 +44,23 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	named := 0
+	for e := range n.Edges {
+		if n.Edges[e].Name != 0 {
+			named++
+		}
+	}
+	if named == 0 || named == len(n.Edges) || len(n.Names) < 3 {
+		t.Fatalf("test network: %d of %d edges named with %d names, want some of each", named, len(n.Edges), len(n.Names))
+	}
 	for _, h := range []*Graph{g2, g3} {
 		if !reflect.DeepEqual(h.Road, g.Road) {
 			t.Fatal("road network differs after round trip")
+		}
+		for e := range n.Edges {
+			if got, want := h.Road.EdgeName(uint32(e)), n.Names[n.Edges[e].Name]; got != want {
+				t.Fatalf("edge %d: name %q after round trip, want %q", e, got, want)
+			}
 		}
 		if !reflect.DeepEqual(h.fwd, g.fwd) || !reflect.DeepEqual(h.bwd, g.bwd) || !reflect.DeepEqual(h.rturnHead, g.rturnHead) {
 			t.Fatal("hierarchy differs after round trip")
@@ -78,6 +94,88 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEdgeSize pins the size of Edge: Name lives in the padding after
+// Class, so names cost the edge array nothing.
+func TestEdgeSize(t *testing.T) {
+	if s := unsafe.Sizeof(Edge{}); s != 48 {
+		t.Errorf("Edge is %d bytes, want 48", s)
+	}
+}
+
+// TestNamesRoundTrip writes networks without names, with only the empty
+// name and with names that are empty strings besides name 0.
+func TestNamesRoundTrip(t *testing.T) {
+	for _, names := range [][]string{nil, {""}, {"", "", "Rua X", ""}} {
+		n := genNetwork(4, testConfigs[0].opt)
+		n.Names = names
+		for i := range n.Edges {
+			if len(names) > 0 {
+				n.Edges[i].Name = uint32(i % len(names))
+			} else {
+				n.Edges[i].Name = 0
+			}
+		}
+		g := mustBuild(t, n)
+		h, err := Load(bytes.NewReader(serialize(t, g)))
+		if err != nil {
+			t.Fatalf("names %q: %v", names, err)
+		}
+		if !reflect.DeepEqual(h.Road.Names, names) || !reflect.DeepEqual(h.Road.Edges, n.Edges) {
+			t.Errorf("names %q: loaded %q", names, h.Road.Names)
+		}
+	}
+	// Build refuses inconsistent names like Load does.
+	n := genNetwork(4, testConfigs[0].opt)
+	n.Edges[3].Name = uint32(len(n.Names))
+	if _, err := Build(n, BuildOptions{}); err == nil || !strings.Contains(err.Error(), "name") {
+		t.Errorf("Build with a name index out of range: %v", err)
+	}
+	n = genNetwork(4, testConfigs[0].opt)
+	n.Names[0] = "not empty"
+	if _, err := Build(n, BuildOptions{}); err == nil || !strings.Contains(err.Error(), "name 0") {
+		t.Errorf("Build with a non-empty name 0: %v", err)
+	}
+	n = genNetwork(4, testConfigs[0].opt)
+	n.Names = nil
+	if _, err := Build(n, BuildOptions{}); err == nil {
+		t.Error("Build with named edges and no name table succeeded")
+	}
+}
+
+// TestLoadOldVersion checks that a file of the previous format version is
+// refused with an error that says what to do.
+func TestLoadOldVersion(t *testing.T) {
+	data := serialize(t, mustBuild(t, genNetwork(1, testConfigs[0].opt)))
+	binary.LittleEndian.PutUint32(data[8:], 2)
+	_, err := Load(bytes.NewReader(data))
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "format version 2, want 3") || !strings.Contains(err.Error(), "prepare") {
+		t.Errorf("version 2 file: %v", err)
+	}
+}
+
+// resign returns data with section id's first 4-byte element replaced by
+// v, its checksum updated so that only the structural checks can object.
+func resign(t *testing.T, data []byte, id, v uint32) []byte {
+	t.Helper()
+	b := bytes.Clone(data)
+	nsec := int(binary.LittleEndian.Uint32(b[12:]))
+	payload := b[headerSize:]
+	for i := range nsec {
+		e := payload[i*tableEntry:]
+		if binary.LittleEndian.Uint32(e) != id {
+			continue
+		}
+		if binary.LittleEndian.Uint64(e[8:]) == 0 {
+			t.Fatalf("section %d is empty", id)
+		}
+		binary.LittleEndian.PutUint32(payload[binary.LittleEndian.Uint64(e[16:]):], v)
+		binary.LittleEndian.PutUint32(b[24:], crc32.Checksum(payload, castagnoli))
+		return b
+	}
+	t.Fatalf("no section %d", id)
+	return nil
+}
+
 func TestLoadCorrupt(t *testing.T) {
 	g := mustBuild(t, genNetwork(1, testConfigs[0].opt))
 	data := serialize(t, g)
@@ -98,6 +196,8 @@ func TestLoadCorrupt(t *testing.T) {
 		{"checksum", mutate(func(b []byte) []byte { b[24] ^= 0x80; return b })},
 		{"too many sections", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[12:], 1000); return b })},
 		{"huge payload length", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[16:], 1<<40); return b })},
+		{"name offsets past the name bytes", resign(t, data, secNameEnd, 1<<30)},
+		{"name index past the name table", resign(t, data, secEdgeName, uint32(len(g.Road.Names)))},
 		{"trailing garbage length", mutate(func(b []byte) []byte {
 			binary.LittleEndian.PutUint64(b[16:], binary.LittleEndian.Uint64(b[16:])+8)
 			return append(b, make([]byte, 8)...)
@@ -147,6 +247,9 @@ func TestLoadInconsistent(t *testing.T) {
 		{"negative weight", func(h *Graph) { h.bwd.Weight[0] = -1 }},
 		{"edge weight", func(h *Graph) { h.weight[0] = 0 }},
 		{"edge node", func(h *Graph) { h.Road.Edges[0].From = uint32(len(h.Road.Lat)) }},
+		{"edge name", func(h *Graph) { h.Road.Edges[0].Name = uint32(len(h.Road.Names)) }},
+		{"name 0 not empty", func(h *Graph) { h.Road.Names[0] = "x" }},
+		{"names lost", func(h *Graph) { h.Road.Names = nil }},
 		{"restriction", func(h *Graph) {
 			h.Road.Restrictions = append(h.Road.Restrictions, TurnRestriction{From: 0, To: uint32(len(h.Road.Edges))})
 		}},

@@ -20,8 +20,9 @@ import (
 // weights after the first edge (the first edge's cost is accounted by the
 // source endpoint, see Endpoint).
 
-// validateNetwork checks index ranges and weights of a Network and returns
-// the packed weight of every road edge.
+// validateNetwork checks index ranges (nodes, shapes, names, restriction
+// edges) and weights of a Network and returns the packed weight of every
+// road edge.
 func validateNetwork(n *Network) ([]int64, error) {
 	if n == nil {
 		return nil, fmt.Errorf("graph: nil network")
@@ -42,6 +43,10 @@ func validateNetwork(n *Network) ([]int64, error) {
 	if uint64(len(n.Edges)) >= uint64(noNode) || uint64(numNodes) >= uint64(noNode) {
 		return nil, fmt.Errorf("graph: network too large (%d nodes, %d edges)", numNodes, len(n.Edges))
 	}
+	if len(n.Names) > 0 && n.Names[0] != "" {
+		return nil, fmt.Errorf("graph: name 0 is %q, want the empty string (unnamed)", n.Names[0])
+	}
+	names := max(len(n.Names), 1) // index 0 is unnamed even without a table
 	w := make([]int64, len(n.Edges))
 	for i := range n.Edges {
 		e := &n.Edges[i]
@@ -50,6 +55,9 @@ func validateNetwork(n *Network) ([]int64, error) {
 		}
 		if e.ShapeStart > e.ShapeEnd || int(e.ShapeEnd) > len(n.ShapeLat) {
 			return nil, fmt.Errorf("graph: edge %d: shape range [%d,%d) out of range [0,%d]", i, e.ShapeStart, e.ShapeEnd, len(n.ShapeLat))
+		}
+		if int(e.Name) >= names {
+			return nil, fmt.Errorf("graph: edge %d: name %d out of range [0,%d)", i, e.Name, names)
 		}
 		var err error
 		if w[i], err = edgeWeight(e); err != nil {

@@ -219,7 +219,7 @@ func build(c *collector, nt *nodeTable, st *Stats, opt Options, tm *stageTimer) 
 					shapeLon = append(shapeLon, nt.lon[pn[k]])
 				}
 				edges = append(edges, graph.Edge{From: from, To: to, Distance: dist,
-					Duration: dist / (w.prof.speedFwd / 3.6), WayID: w.id, Class: w.prof.class,
+					Duration: dist / (w.prof.speedFwd / 3.6), WayID: w.id, Class: w.prof.class, Name: w.name,
 					ShapeStart: s, ShapeEnd: uint32(len(shapeLat))})
 			}
 			if w.prof.back {
@@ -229,7 +229,7 @@ func build(c *collector, nt *nodeTable, st *Stats, opt Options, tm *stageTimer) 
 					shapeLon = append(shapeLon, nt.lon[pn[k]])
 				}
 				edges = append(edges, graph.Edge{From: to, To: from, Distance: dist,
-					Duration: dist / (w.prof.speedBack / 3.6), WayID: w.id, Class: w.prof.class,
+					Duration: dist / (w.prof.speedBack / 3.6), WayID: w.id, Class: w.prof.class, Name: w.name,
 					ShapeStart: s, ShapeEnd: uint32(len(shapeLat))})
 			}
 			if len(edges) >= noNode || len(shapeLat) >= noNode {
@@ -243,6 +243,8 @@ func build(c *collector, nt *nodeTable, st *Stats, opt Options, tm *stageTimer) 
 		wayEdges[curWay] = uint32(len(edges))
 	}
 	net.Edges, net.ShapeLat, net.ShapeLon = edges, shapeLat, shapeLon
+	c.intern("") // names[0] exists even when no way has a name
+	net.Names = c.names
 
 	tm.next("restrictions")
 	applied := mapRestrictions(c, nt, st, net, gid, occ, wayEdges, opt.Logger)
@@ -250,11 +252,13 @@ func build(c *collector, nt *nodeTable, st *Stats, opt Options, tm *stageTimer) 
 	tm.next("scc")
 	keepNode := largestSCC(int(nodes), net.Edges, st, opt)
 	compact(net, keepNode, st, applied)
+	compactNames(net)
 
 	st.Nodes = int64(len(net.Lat))
 	st.Edges = int64(len(net.Edges))
 	st.ShapePoints = int64(len(net.ShapeLat))
 	st.RestrictionRows = int64(len(net.Restrictions))
+	st.Names = int64(len(net.Names) - 1)
 	for i := range net.Edges {
 		st.RoadLength += net.Edges[i].Distance
 	}
@@ -461,4 +465,28 @@ func compact(net *graph.Network, keepNode []bool, st *Stats, rel []uint32) {
 		}
 	}
 	st.RestrictionsApplied = int64(len(kept))
+}
+
+// compactNames drops the names no edge uses any more (those of ways cut
+// away with the smaller components), keeping the others in their order
+// and names[0] == "".
+func compactNames(net *graph.Network) {
+	newIdx := make([]uint32, len(net.Names))
+	for i := range net.Edges {
+		newIdx[net.Edges[i].Name] = 1
+	}
+	k := uint32(1)
+	for i := 1; i < len(net.Names); i++ {
+		if newIdx[i] != 0 {
+			newIdx[i] = k
+			net.Names[k] = net.Names[i]
+			k++
+		}
+	}
+	clear(net.Names[k:])
+	net.Names = slices.Clip(net.Names[:k])
+	newIdx[0] = 0
+	for i := range net.Edges {
+		net.Edges[i].Name = newIdx[net.Edges[i].Name]
+	}
 }

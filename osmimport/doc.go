@@ -9,7 +9,9 @@
 //     that a malformed file gives an error instead of a panic in osmpbf's
 //     decoder goroutines. Memory: about the uncompressed size of the file.
 //   - ways: ways and relations are scanned (osmpbf SkipNodes); the car
-//     profile (below) keeps routable ways and restriction relations.
+//     profile (below) keeps routable ways and restriction relations, and
+//     each kept way's name is looked up in a table of distinct names
+//     (below).
 //   - nodes: a second scan reads only the nodes that kept ways reference,
 //     looked up by binary search in their sorted ids (no per-node map).
 //     XML input is read in a single streaming pass instead, which keeps
@@ -25,7 +27,23 @@
 //     to way become graph.TurnRestriction rows (via-way restrictions are
 //     dropped and counted).
 //   - scc: everything outside the largest strongly connected component is
-//     dropped and the rest renumbered.
+//     dropped and the rest renumbered; names that no remaining edge uses
+//     leave the name table.
+//
+// # Road names
+//
+// Every edge carries the name of its way for maps (graph.Edge.Name, an
+// index into graph.Network.Names, 0 for none): the way's name tag, or,
+// when it has none, its ref (a road number such as "A28"; several refs
+// separated by ";" are joined with " / "). Other tags (name:pt, alt_name,
+// official_name, loc_name, int_ref, noname=yes) are ignored, and a way with
+// neither name nor ref, as most service roads are, is unnamed. The value is
+// cleaned for display: invalid UTF-8 becomes U+FFFD, control characters
+// are dropped, runs of white space become one space, and it is cut at 255
+// characters, the OSM API's limit. Each distinct name is stored once in
+// Network.Names, in the order its first way comes in the input, after the
+// empty name at index 0; Stats.Names counts them (Porto: 6,492 names,
+// 134 kB, for 145,939 edges).
 //
 // # Car profile
 //

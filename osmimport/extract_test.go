@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lastmile/lastmile/graph"
 	"github.com/paulmach/osm"
@@ -98,6 +99,25 @@ func checkInvariants(t *testing.T, net *graph.Network) {
 		if kmh := e.Distance / e.Duration * 3.6; kmh < 1-1e-9 || kmh > 0.8*maxPlausibleLimit+1e-9 {
 			t.Fatalf("edge %d: speed %v km/h", i, kmh)
 		}
+	}
+	// Names: a table starting with the unnamed "", each name once, clean
+	// and used by some edge.
+	if len(net.Names) == 0 || net.Names[0] != "" {
+		t.Fatalf("names table %q does not start with the empty name", net.Names[:min(len(net.Names), 3)])
+	}
+	usedName := make([]bool, len(net.Names))
+	for i, e := range net.Edges {
+		if int(e.Name) >= len(net.Names) {
+			t.Fatalf("edge %d: name %d out of range (%d names)", i, e.Name, len(net.Names))
+		}
+		usedName[e.Name] = true
+	}
+	seenName := map[string]bool{}
+	for i, s := range net.Names[1:] {
+		if s == "" || seenName[s] || !usedName[i+1] || !utf8.ValidString(s) || s != strings.Join(strings.Fields(s), " ") {
+			t.Fatalf("name %d %q: empty, repeated, unused, invalid UTF-8 or not trimmed", i+1, s)
+		}
+		seenName[s] = true
 	}
 	for i, r := range net.Restrictions {
 		if int(r.From) >= len(net.Edges) || int(r.To) >= len(net.Edges) {
@@ -377,4 +397,79 @@ func TestExtractRestrictionsMatchRelations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExtractNamesMatchWays reads every way's name and ref independently
+// (osmpbf directly) and checks that each edge carries its way's name, or
+// its ref when it has no name.
+func TestExtractNamesMatchWays(t *testing.T) {
+	for _, name := range []string{"monaco.osm.pbf", "porto.osm.pbf"} {
+		t.Run(name, func(t *testing.T) {
+			p := extractPath(t, name)
+			net, st, err := ReadFile(p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[int64]string{}
+			sc := osmpbf.New(context.Background(), bytes.NewReader(raw), 2)
+			sc.SkipNodes, sc.SkipRelations = true, true
+			for sc.Scan() {
+				w := sc.Object().(*osm.Way)
+				// Runs of white space are one space on a map.
+				v := strings.Join(strings.Fields(w.Tags.Find("name")), " ")
+				if v == "" {
+					v = strings.ReplaceAll(strings.Join(strings.Fields(w.Tags.Find("ref")), " "), ";", " / ")
+				}
+				want[int64(w.ID)] = v
+			}
+			sc.Close()
+			if err := sc.Err(); err != nil {
+				t.Fatal(err)
+			}
+			// Service roads are mostly unnamed (parking aisles, driveways);
+			// a good share of streets have a name (Porto's 2015 extract:
+			// 44 %, Monaco: 82 %).
+			named, streets, namedStreets, byRef := 0, 0, 0, 0
+			for i, e := range net.Edges {
+				got := net.EdgeName(uint32(i))
+				if got != want[e.WayID] {
+					t.Fatalf("edge %d of way %d: name %q, want %q", i, e.WayID, got, want[e.WayID])
+				}
+				if got != "" {
+					named++
+				}
+				if e.Class < graph.ClassLivingStreet {
+					streets++
+					if got != "" {
+						namedStreets++
+					}
+				}
+			}
+			for _, s := range net.Names {
+				if strings.ContainsAny(s, "0123456789") && !strings.Contains(s, " ") {
+					byRef++
+				}
+			}
+			if int64(len(net.Names)-1) != st.Names {
+				t.Errorf("Stats.Names = %d, table has %d names", st.Names, len(net.Names)-1)
+			}
+			if namedStreets < streets/3 {
+				t.Errorf("only %d of %d edges of streets (residential and above) named", namedStreets, streets)
+			}
+			t.Logf("%s: %d of %d edges named (%d of %d residential and above), %d distinct names (about %d refs), %d bytes of names",
+				name, named, len(net.Edges), namedStreets, streets, len(net.Names)-1, byRef, namesBytes(net.Names))
+		})
+	}
+}
+
+func namesBytes(names []string) int {
+	n := 0
+	for _, s := range names {
+		n += len(s)
+	}
+	return n
 }

@@ -478,6 +478,46 @@ func TestFixtureIslandAndPrivate(t *testing.T) {
 	}
 }
 
+// TestFixtureNames checks that edges carry their way's name (or ref), that
+// each name is stored once, and that names of ways dropped with a smaller
+// component leave the table.
+func TestFixtureNames(t *testing.T) {
+	nodes := []fxNode{
+		{1, 0, 0, nil}, {2, 1, 0, nil}, {3, 2, 0, nil}, {4, 2, 1, nil}, {5, 1, 1, nil},
+		{8, 10, 10, nil}, {9, 11, 10, nil}, // island
+	}
+	net, st := importXML(t, fixtureXML(nodes, []fxWay{
+		{10, []int64{1, 2, 3}, []string{"highway", "residential", "name", "Rua Álvares Cabral"}},
+		{11, []int64{3, 4}, []string{"highway", "primary", "ref", "N13"}},
+		{12, []int64{4, 5}, []string{"highway", "service"}},
+		{13, []int64{5, 2}, []string{"highway", "residential", "name", "Rua Álvares Cabral", "oneway", "yes"}},
+		{14, []int64{5, 1}, []string{"highway", "tertiary", "name", "Rua do Almada", "ref", "M1"}},
+		{15, []int64{8, 9}, []string{"highway", "residential", "name", "Ilha"}},
+	}, nil))
+	want := map[int64]string{10: "Rua Álvares Cabral", 11: "N13", 12: "", 13: "Rua Álvares Cabral", 14: "Rua do Almada"}
+	for i, e := range net.Edges {
+		w, ok := want[e.WayID]
+		if !ok {
+			t.Fatalf("edge %d on way %d, which should be gone", i, e.WayID)
+		}
+		if got := net.EdgeName(uint32(i)); got != w {
+			t.Errorf("edge %d of way %d: name %q, want %q", i, e.WayID, got, w)
+		}
+		if (e.Name == 0) != (w == "") {
+			t.Errorf("edge %d of way %d: name index %d for %q", i, e.WayID, e.Name, w)
+		}
+	}
+	if got := strings.Join(net.Names, "|"); got != "|Rua Álvares Cabral|N13|Rua do Almada" || st.Names != 3 {
+		t.Errorf("names %q (Stats.Names %d), want the empty name, then each kept way's name once in way order", net.Names, st.Names)
+	}
+
+	// Without any name the table holds the empty name alone.
+	net, st = importXML(t, fixtureXML(nodes[:3], []fxWay{{10, []int64{1, 2, 3}, res}}, nil))
+	if len(net.Names) != 1 || net.Names[0] != "" || st.Names != 0 {
+		t.Errorf("unnamed network: names %q, Stats.Names %d", net.Names, st.Names)
+	}
+}
+
 func TestFixtureMissingNodes(t *testing.T) {
 	// Way 10 references node 99, which the file lacks: the way is cut there.
 	nodes := []fxNode{{1, 0, 0, nil}, {2, 1, 0, nil}, {3, 2, 0, nil}, {4, 3, 0, nil}}

@@ -32,6 +32,9 @@ func sameNetwork(a, b *graph.Network) error {
 	if fmt.Sprint(a.OSMNode) != fmt.Sprint(b.OSMNode) || fmt.Sprint(a.Restrictions) != fmt.Sprint(b.Restrictions) {
 		return fmt.Errorf("node ids or restrictions differ")
 	}
+	if fmt.Sprintf("%q", a.Names) != fmt.Sprintf("%q", b.Names) {
+		return fmt.Errorf("names %q vs %q", a.Names, b.Names)
+	}
 	if len(a.Edges) != len(b.Edges) {
 		return fmt.Errorf("%d edges vs %d", len(a.Edges), len(b.Edges))
 	}
@@ -61,9 +64,9 @@ func specs() []fxSpec {
 		{
 			[]fxNode{{1, 0, -1, nil}, {2, 1, 0, nil}, {3, 0, 1, nil}, {4, -1, 0, nil}, {5, 0, -3, nil}, {6, 0, 3, nil}},
 			[]fxWay{
-				{10, []int64{1, 2, 3, 4, 1}, []string{"highway", "primary", "junction", "roundabout", "maxspeed", "30 mph"}},
-				{11, []int64{5, 1}, []string{"highway", "tertiary", "maxspeed", "PT:urban"}},
-				{12, []int64{3, 6}, []string{"highway", "service", "access", "destination"}},
+				{10, []int64{1, 2, 3, 4, 1}, []string{"highway", "primary", "junction", "roundabout", "maxspeed", "30 mph", "name", "Rotunda da Boavista"}},
+				{11, []int64{5, 1}, []string{"highway", "tertiary", "maxspeed", "PT:urban", "ref", "M 1;N 2"}},
+				{12, []int64{3, 6}, []string{"highway", "service", "access", "destination", "name", " Straße  東京 "}},
 			},
 			nil,
 		},

@@ -3,6 +3,8 @@ package osmimport
 import (
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lastmile/lastmile/graph"
 	"github.com/paulmach/osm"
@@ -188,6 +190,57 @@ type wayProfile struct {
 	forward, back       bool    // travel allowed along / against the node order
 	speedFwd, speedBack float64 // km/h, > 0 where allowed
 	unparsed            int     // maxspeed values that could not be parsed
+}
+
+// maxNameRunes bounds a road name, in characters: the OSM API's limit on
+// tag values, which a hand-made extract may exceed.
+const maxNameRunes = 255
+
+// wayName returns the name a map shows for a way: its name tag, else its
+// ref (";"-separated refs joined by " / "), "" when it has neither. The
+// value is made valid UTF-8, control characters are dropped, runs of white
+// space become one space, and it is cut at maxNameRunes characters.
+func wayName(tags osm.Tags) string {
+	if v := cleanName(tags.Find("name")); v != "" {
+		return v
+	}
+	ref := cleanName(tags.Find("ref"))
+	if !strings.Contains(ref, ";") {
+		return ref
+	}
+	var parts []string
+	for part := range strings.SplitSeq(ref, ";") {
+		if part = strings.TrimSpace(part); part != "" {
+			parts = append(parts, part)
+		}
+	}
+	return strings.Join(parts, " / ")
+}
+
+// cleanName normalises a tag value for display (see wayName).
+func cleanName(v string) string {
+	if v == "" {
+		return ""
+	}
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	v = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, v)
+	v = strings.Join(strings.Fields(v), " ")
+	if utf8.RuneCountInString(v) > maxNameRunes {
+		n := 0
+		for i := range v {
+			if n == maxNameRunes {
+				v = strings.TrimSpace(v[:i])
+				break
+			}
+			n++
+		}
+	}
+	return v
 }
 
 // evalWay applies the car profile to a way's tags; ok is false when cars

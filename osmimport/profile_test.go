@@ -2,6 +2,7 @@ package osmimport
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lastmile/lastmile/graph"
@@ -247,6 +248,32 @@ func TestEffectiveSpeedNeverAboveLimit(t *testing.T) {
 			if p.speedFwd > limit || p.speedBack > limit {
 				t.Errorf("%v maxspeed=%q: speed %v/%v above limit %v", c, v, p.speedFwd, p.speedBack, limit)
 			}
+		}
+	}
+}
+
+func TestWayName(t *testing.T) {
+	long := strings.Repeat("é", maxNameRunes+10)
+	tests := []struct {
+		name string
+		tags osm.Tags
+		want string
+	}{
+		{"name", tagsOf("highway", "residential", "name", "Rua de Santa Catarina"), "Rua de Santa Catarina"},
+		{"name wins over ref", tagsOf("highway", "motorway", "name", "Autoestrada do Norte", "ref", "A1"), "Autoestrada do Norte"},
+		{"ref without name", tagsOf("highway", "motorway", "ref", "A28"), "A28"},
+		{"several refs", tagsOf("highway", "trunk", "ref", "N13;N14 ; "), "N13 / N14"},
+		{"blank name falls back", tagsOf("highway", "primary", "name", "  ", "ref", "N12"), "N12"},
+		{"neither", tagsOf("highway", "service"), ""},
+		{"white space", tagsOf("highway", "residential", "name", "  Rua\tdo \n Almada "), "Rua do Almada"},
+		{"control characters", tagsOf("highway", "residential", "name", "Rua\x00 X\x7f"), "Rua X"},
+		{"invalid UTF-8", tagsOf("highway", "residential", "name", "Pra\xe7a"), "Pra\uFFFDa"},
+		{"non-ASCII", tagsOf("highway", "residential", "name", "Straße 東京"), "Straße 東京"},
+		{"too long", tagsOf("highway", "residential", "name", long), strings.Repeat("é", maxNameRunes)},
+	}
+	for _, tc := range tests {
+		if got := wayName(tc.tags); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

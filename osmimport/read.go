@@ -106,6 +106,7 @@ type Stats struct {
 	Edges       int64   // directed edges in the network
 	ShapePoints int64   // intermediate shape points in the network
 	RoadLength  float64 // sum of edge distances in metres (a two-way road counts twice)
+	Names       int64   // distinct road names in the network (Network.Names but the empty one)
 
 	RestrictionsRead    int64            // restriction relations that apply to cars
 	RestrictionsApplied int64            // relations that produced at least one row in the network
@@ -223,7 +224,7 @@ func read(r io.Reader, format Format, name string, opt Options) (*graph.Network,
 		return nil, st, fmt.Errorf("no routable roads in %s", name)
 	}
 	opt.Logger.Info("osmimport done", "input", name, "format", format.String(),
-		"nodes", st.Nodes, "edges", st.Edges, "restrictions", st.RestrictionRows,
+		"nodes", st.Nodes, "edges", st.Edges, "restrictions", st.RestrictionRows, "names", st.Names,
 		"took", time.Since(start))
 	return net, st, nil
 }
@@ -239,11 +240,13 @@ func sniff(br *bufio.Reader) Format {
 	return FormatPBF
 }
 
-// rawWay is a kept way: its id, its node references refs[first:last] and
-// what the car profile made of it.
+// rawWay is a kept way: its id, its node references refs[first:last],
+// what the car profile made of it and its name (an index into
+// collector.names).
 type rawWay struct {
 	id          int64
 	first, last uint32
+	name        uint32
 	prof        wayProfile
 }
 
@@ -256,12 +259,36 @@ type rawRestriction struct {
 	uturn    bool
 }
 
-// collector gathers kept ways and restrictions in input order.
+// collector gathers kept ways and restrictions in input order, and the
+// names of the kept ways, each once: names[0] is "" (unnamed) and nameIdx
+// maps every other name to its index.
 type collector struct {
-	ways  []rawWay
-	refs  []int64
-	rests []rawRestriction
-	st    *Stats
+	ways    []rawWay
+	refs    []int64
+	rests   []rawRestriction
+	names   []string
+	nameIdx map[string]uint32
+	st      *Stats
+}
+
+// intern returns the index of name in c.names, adding it if needed. The
+// string is cloned, so that it does not keep the decoder's buffer alive.
+func (c *collector) intern(name string) uint32 {
+	if len(c.names) == 0 {
+		c.names = append(c.names, "")
+		c.nameIdx = map[string]uint32{}
+	}
+	if name == "" {
+		return 0
+	}
+	if i, ok := c.nameIdx[name]; ok {
+		return i
+	}
+	i := uint32(len(c.names))
+	name = strings.Clone(name)
+	c.names = append(c.names, name)
+	c.nameIdx[name] = i
+	return i
 }
 
 // maxRefs bounds the total number of way node references (uint32 indices).
@@ -280,7 +307,7 @@ func (c *collector) addWay(w *osm.Way) error {
 	for _, n := range w.Nodes {
 		c.refs = append(c.refs, int64(n.ID))
 	}
-	c.ways = append(c.ways, rawWay{id: int64(w.ID), first: first, last: uint32(len(c.refs)), prof: p})
+	c.ways = append(c.ways, rawWay{id: int64(w.ID), first: first, last: uint32(len(c.refs)), name: c.intern(wayName(w.Tags)), prof: p})
 	c.st.WaysKept++
 	return nil
 }

@@ -25,6 +25,36 @@ type scratch struct {
 	arena []orb.Point       // rounded output points of all features
 	feats []geojson.Feature // output features
 	ptrs  []*geojson.Feature
+
+	// Properties of named features: one map per distinct (name, class,
+	// oneway) of the tile, found by propKey; the maps are cleared and
+	// refilled by later renders instead of being allocated again.
+	propKey  map[uint64]int
+	propMaps []geojson.Properties
+	nprops   int
+}
+
+// namedProps returns the properties of a feature of class c, one-way or
+// not, named t.names[name] (name > 0), shared by the features of this
+// render that have the same three.
+func (s *scratch) namedProps(t *Tiler, c graph.RoadClass, oneway bool, name uint32) geojson.Properties {
+	ow := b2i(oneway)
+	k := uint64(name)<<8 | uint64(c)<<1 | uint64(ow)
+	if i, ok := s.propKey[k]; ok {
+		return s.propMaps[i]
+	}
+	if s.nprops == len(s.propMaps) {
+		s.propMaps = append(s.propMaps, make(geojson.Properties, 3))
+	}
+	m := s.propMaps[s.nprops]
+	clear(m)
+	for key, v := range t.props[c][ow] {
+		m[key] = v
+	}
+	m["name"] = t.names[name]
+	s.propKey[k] = s.nprops
+	s.nprops++
+	return m
 }
 
 // render draws tile z/x/y; the caller has checked the range.
@@ -69,6 +99,11 @@ func (t *Tiler) render(z, x, y int) ([]byte, error) {
 	dp := simplify.DouglasPeucker(tol)
 	s.arena = s.arena[:0]
 	s.feats = s.feats[:0]
+	if s.propKey == nil {
+		s.propKey = map[uint64]int{}
+	}
+	clear(s.propKey)
+	s.nprops = 0
 	var parts orb.MultiLineString
 	for _, k := range s.keys {
 		p := uint32(k)
@@ -103,10 +138,15 @@ func (t *Tiler) render(z, x, y int) ([]byte, error) {
 		if len(geom) == 0 {
 			continue
 		}
+		c := t.class[p]
+		props := t.props[c][b2i(t.oneway[p])]
+		if name := t.name[p]; name != 0 && z >= NameMinZoom(c) {
+			props = s.namedProps(t, c, t.oneway[p], name)
+		}
 		f := geojson.Feature{
 			Type:       "Feature",
 			ID:         uint64(t.edge[p]),
-			Properties: t.props[t.class[p]][b2i(t.oneway[p])],
+			Properties: props,
 		}
 		if len(geom) == 1 {
 			f.Geometry = geom[0]

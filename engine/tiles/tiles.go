@@ -26,9 +26,15 @@
 // pair, same shape reversed) give one feature, and a one-way edge gives its
 // own. A feature's id is the index in Network.Edges of the edge it was drawn
 // from (the one with From < To for a two-way road), its properties are
-// "class", the OSM highway value of graph.RoadClass.String, and "oneway",
-// the integer 1 on one-way edges (absent otherwise; the line then runs in
-// the direction of travel). Features are ordered from the least to the most
+// "class", the OSM highway value of graph.RoadClass.String, "oneway", the
+// integer 1 on one-way edges (absent otherwise; the line then runs in the
+// direction of travel), and "name", the road's name (Network.EdgeName: the
+// OSM name, else ref), a string present from zoom NameMinZoom(class) on
+// (13 for motorway to secondary_link, 14 for tertiary, 15 for unclassified,
+// residential and living_street, 16 for service and other) and absent on
+// unnamed roads. The name is per feature, so a street cut at intersections
+// repeats it on every piece; each distinct value is stored once per tile (the
+// layer's value table, §4.4). Features are ordered from the least to the most
 // important class, so that a style drawing the layer in one pass paints
 // major roads on top. A tile with no road has no layer at all (§4.1: a layer
 // SHOULD contain at least one feature); it is still a valid tile.
@@ -48,7 +54,11 @@
 //
 // New projects every shape point once and builds one R-tree
 // (github.com/tidwall/rtree) per class band over the bounding boxes of the
-// pieces, so that a tile reads only the pieces near it. Tiles are rendered on
+// pieces, so that a tile reads only the pieces near it. Names are kept as an
+// index per piece into a copy of the network's table of distinct names,
+// whose strings are shared with the network, so the index costs 4 bytes per
+// piece; the property maps of named features are reused from one render to
+// the next rather than allocated per feature. Tiles are rendered on
 // demand, gzip-compressed, and kept in an LRU cache bounded in bytes (except
 // tiles without roads, which share one precomputed byte slice, so that
 // requests far from the network cannot flush the cache); concurrent requests
@@ -215,6 +225,26 @@ func bandFirst(b int) graph.RoadClass {
 	return graph.NumClasses
 }
 
+// NameMinZoom returns the first zoom whose tiles carry the "name" of roads
+// of class c: 13 for the main roads (motorway to secondary_link), 14 for
+// tertiary roads, 15 for unclassified, residential and living streets, 16
+// for service roads and other. A street name is about 60 to 120 pixels
+// long, so a minor road gets its name once its pieces are long enough on
+// screen for a label to fit; tiles of lower zooms do not carry bytes no
+// client would draw.
+func NameMinZoom(c graph.RoadClass) int {
+	switch {
+	case c <= graph.ClassSecondaryLink:
+		return 13
+	case c <= graph.ClassTertiaryLink:
+		return 14
+	case c <= graph.ClassLivingStreet:
+		return 15
+	default:
+		return 16
+	}
+}
+
 // bandOf returns the band of class c.
 func bandOf(c graph.RoadClass) int {
 	b := 0
@@ -227,17 +257,22 @@ func bandOf(c graph.RoadClass) int {
 // Tiler renders vector tiles of one road network. Its index (projected
 // geometry, R-trees) is immutable after New, and its cache is safe for
 // concurrent use, so a Tiler serves any number of goroutines. It keeps no
-// reference to the Network it was built from.
+// reference to the Network it was built from, only its name strings, which
+// are immutable.
 //
 // Invariants: piece p is drawn from edge edge[p] of the network, its points
 // are pts[off[p]:off[p+1]] (at least two, in world coordinates, in travel
-// order), box[p] bounds them, and p is stored in trees[bandOf(class[p])].
+// order), box[p] bounds them, p is stored in trees[bandOf(class[p])], and
+// names[name[p]] is its name (name[p] == 0 for an unnamed road, names[0]
+// == "").
 type Tiler struct {
 	opt Options
 
 	edge   []uint32          // piece -> edge index in Network.Edges
 	class  []graph.RoadClass // piece -> road class
 	oneway []bool            // piece -> drawn from a one-way edge
+	name   []uint32          // piece -> index into names
+	names  []string          // the network's Names (at least [""])
 	off    []uint32          // piece -> first point; len(off) = pieces+1
 	pts    []orb.Point       // Web Mercator world coordinates in [0,1]², y south
 	box    []orb.Bound       // piece -> bounding box of its points
@@ -272,7 +307,10 @@ func New(n *graph.Network, opt Options) (*Tiler, error) {
 	if err := validate(n); err != nil {
 		return nil, fmt.Errorf("tiles: invalid network: %w", err)
 	}
-	t := &Tiler{opt: opt}
+	t := &Tiler{opt: opt, names: []string{""}}
+	if len(n.Names) > 0 {
+		t.names = slices.Clone(n.Names)
+	}
 	keep, oneway := undirected(n)
 	t.project(n, keep, oneway)
 	t.bounds, t.center = extent(n, opt)
@@ -290,7 +328,8 @@ func New(n *graph.Network, opt Options) (*Tiler, error) {
 	return t, nil
 }
 
-// validate checks the parts of n that New relies on.
+// validate checks the parts of n that New relies on (the index ranges
+// graph.Build checks too, coordinates and classes).
 func validate(n *graph.Network) error {
 	if len(n.Lat) != len(n.Lon) {
 		return fmt.Errorf("%d node latitudes for %d longitudes", len(n.Lat), len(n.Lon))
@@ -308,8 +347,12 @@ func validate(n *graph.Network) error {
 			return fmt.Errorf("shape point %d at invalid lat %v lon %v", i, n.ShapeLat[i], n.ShapeLon[i])
 		}
 	}
+	if len(n.Names) > 0 && n.Names[0] != "" {
+		return fmt.Errorf("name 0 is %q, want the empty string (unnamed)", n.Names[0])
+	}
 	nodes := uint32(len(n.Lat))
 	shape := uint32(len(n.ShapeLat))
+	names := max(len(n.Names), 1)
 	for i, e := range n.Edges {
 		switch {
 		case e.From >= nodes || e.To >= nodes:
@@ -318,6 +361,8 @@ func validate(n *graph.Network) error {
 			return fmt.Errorf("edge %d: shape [%d, %d) out of range (%d points)", i, e.ShapeStart, e.ShapeEnd, shape)
 		case e.Class >= graph.NumClasses:
 			return fmt.Errorf("edge %d: invalid road class %d", i, e.Class)
+		case int(e.Name) >= names:
+			return fmt.Errorf("edge %d: name %d out of range (%d names)", i, e.Name, names)
 		}
 	}
 	return nil
@@ -432,6 +477,7 @@ func (t *Tiler) project(n *graph.Network, keep []uint32, oneway []bool) {
 	t.edge = keep
 	t.oneway = oneway
 	t.class = make([]graph.RoadClass, len(keep))
+	t.name = make([]uint32, len(keep))
 	t.off = make([]uint32, 1, len(keep)+1)
 	t.pts = make([]orb.Point, 0, npts)
 	t.box = make([]orb.Bound, len(keep))
@@ -450,6 +496,7 @@ func (t *Tiler) project(n *graph.Network, keep []uint32, oneway []bool) {
 		}
 		t.box[p] = b
 		t.class[p] = ed.Class
+		t.name[p] = ed.Name
 		t.trees[bandOf(ed.Class)].Insert(b.Min, b.Max, uint32(p))
 	}
 }

@@ -247,15 +247,22 @@ func bruteForce(n *graph.Network, canon []uint32, z, x, y int, opt Options, tol 
 // checkTile decodes a tile and checks every invariant the package promises;
 // it returns the feature ids.
 func checkTile(t *testing.T, tl *Tiler, n *graph.Network, canon []uint32, oneway []bool, z, x, y int) map[uint32]bool {
+	ids, _ := checkTileNames(t, tl, n, canon, oneway, z, x, y)
+	return ids
+}
+
+// checkTileNames is checkTile that also returns the number of features
+// with a name.
+func checkTileNames(t *testing.T, tl *Tiler, n *graph.Network, canon []uint32, oneway []bool, z, x, y int) (ids map[uint32]bool, named int) {
 	t.Helper()
 	b, err := tl.Tile(z, x, y)
 	if err != nil {
 		t.Fatalf("%d/%d/%d: %v", z, x, y, err)
 	}
 	ls := decode(t, b)
-	ids := map[uint32]bool{}
+	ids = map[uint32]bool{}
 	if len(ls) == 0 {
-		return ids
+		return ids, 0
 	}
 	if len(ls) != 1 || ls[0].Name != LayerName {
 		t.Fatalf("%d/%d/%d: layers %d, first %q; want one %q", z, x, y, len(ls), ls[0].Name, LayerName)
@@ -301,8 +308,23 @@ func checkTile(t *testing.T, tl *Tiler, n *graph.Network, canon []uint32, oneway
 		case !oneway[id] && has:
 			t.Errorf("%d/%d/%d: two-way feature %d has oneway=%v", z, x, y, id, ow)
 		}
-		if len(f.Properties) != 1+b2i(has) {
+		// The name, looked up by the feature id in the network's table.
+		wantName := ""
+		if ed.Name != 0 && z >= NameMinZoom(ed.Class) {
+			wantName = n.Names[ed.Name]
+		}
+		name, hasName := f.Properties["name"]
+		switch {
+		case wantName != "" && name != wantName:
+			t.Errorf("%d/%d/%d: feature %d (%v) name %q, want %q", z, x, y, id, ed.Class, name, wantName)
+		case wantName == "" && hasName:
+			t.Errorf("%d/%d/%d: feature %d (%v, name %d) has name %q at zoom %d", z, x, y, id, ed.Class, ed.Name, name, z)
+		}
+		if len(f.Properties) != 1+b2i(has)+b2i(hasName) {
 			t.Errorf("%d/%d/%d: feature %d properties %v", z, x, y, id, f.Properties)
+		}
+		if hasName {
+			named++
 		}
 		for _, ls := range lines(t, f.Geometry) {
 			if len(ls) < 2 {
@@ -318,7 +340,7 @@ func checkTile(t *testing.T, tl *Tiler, n *graph.Network, canon []uint32, oneway
 			}
 		}
 	}
-	return ids
+	return ids, named
 }
 
 func TestOptions(t *testing.T) {
@@ -386,6 +408,9 @@ func TestNewInvalidNetwork(t *testing.T) {
 		{"NaN latitude", func(n *graph.Network) *graph.Network { n.Lat[1] = math.NaN(); return n }},
 		{"shape longitude out of range", func(n *graph.Network) *graph.Network { n.ShapeLon[0] = 181; return n }},
 		{"lat/lon lengths", func(n *graph.Network) *graph.Network { n.Lon = n.Lon[:1]; return n }},
+		{"name without table", func(n *graph.Network) *graph.Network { n.Edges[0].Name = 1; return n }},
+		{"name out of range", func(n *graph.Network) *graph.Network { n.Names = []string{"", "A"}; n.Edges[0].Name = 2; return n }},
+		{"name 0 not empty", func(n *graph.Network) *graph.Network { n.Names = []string{"A"}; return n }},
 	}
 	if _, err := New(base(), Options{}); err != nil {
 		t.Fatalf("valid network: %v", err)
@@ -534,12 +559,20 @@ func TestDedupe(t *testing.T) {
 	x0, y0 := tileAt(b[0], b[3], z)
 	x1, y1 := tileAt(b[2], b[1], z)
 	seen := map[uint32]bool{}
+	named := 0
 	for x := x0; x <= x1; x++ {
 		for y := y0; y <= y1; y++ {
-			for id := range checkTile(t, tl, n, canon, oneway, z, x, y) {
+			ids, k := checkTileNames(t, tl, n, canon, oneway, z, x, y)
+			for id := range ids {
 				seen[id] = true
 			}
+			named += k
 		}
+	}
+	// Most of Monaco's roads have a name (984 of 1454 edges): if the
+	// features' names went missing, checkTile would not notice on its own.
+	if named < len(seen)/2 {
+		t.Errorf("%d named features over all zoom-16 tiles for %d pieces drawn", named, len(seen))
 	}
 	// Pieces whose points are all within a few units may vanish in
 	// rounding; every other one must be drawn.
@@ -591,10 +624,11 @@ func TestRoundTrip(t *testing.T) {
 			ShapeLon: []float64{lonlat[1][0]},
 			ShapeLat: []float64{lonlat[1][1]},
 			Edges: []graph.Edge{
-				{From: 0, To: 1, WayID: 1, Class: graph.ClassPrimary, ShapeStart: 0, ShapeEnd: 1},
-				{From: 1, To: 0, WayID: 1, Class: graph.ClassPrimary, ShapeStart: 0, ShapeEnd: 1}, // its twin (a one-point shape is its own reverse)
-				{From: 2, To: 3, WayID: 2, Class: graph.ClassService},
+				{From: 0, To: 1, WayID: 1, Class: graph.ClassPrimary, Name: 2, ShapeStart: 0, ShapeEnd: 1},
+				{From: 1, To: 0, WayID: 1, Class: graph.ClassPrimary, Name: 2, ShapeStart: 0, ShapeEnd: 1}, // its twin (a one-point shape is its own reverse)
+				{From: 2, To: 3, WayID: 2, Class: graph.ClassService, Name: 1},
 			},
+			Names: []string{"", "Travessa do Serviço", "Avenida da Boavista"},
 		}
 		tl := newTiler(t, n, Options{CacheBytes: -1})
 		if tl.Pieces() != 2 {
@@ -614,13 +648,21 @@ func TestRoundTrip(t *testing.T) {
 			switch f.Properties["class"] {
 			case "primary":
 				road = lines(t, f.Geometry)[0]
-				if f.ID != 0.0 || len(f.Properties) != 1 {
-					t.Errorf("z%d: primary road id %v properties %v, want edge 0 without oneway", z, f.ID, f.Properties)
+				// Names of primary roads from zoom 13 on.
+				if want := 1 + b2i(z >= 13); f.ID != 0.0 || len(f.Properties) != want {
+					t.Errorf("z%d: primary road id %v properties %v, want edge 0 without oneway, %d properties", z, f.ID, f.Properties, want)
+				}
+				if name, ok := f.Properties["name"]; ok && name != "Avenida da Boavista" {
+					t.Errorf("z%d: primary road named %q", z, name)
 				}
 			case "service":
 				service = true
 				if f.ID != 2.0 || f.Properties["oneway"] != 1.0 {
 					t.Errorf("z%d: service road id %v properties %v, want edge 2, oneway 1", z, f.ID, f.Properties)
+				}
+				// Names of service roads from zoom 16 on.
+				if name, ok := f.Properties["name"]; ok != (z >= 16) || ok && name != "Travessa do Serviço" {
+					t.Errorf("z%d: service road name %q (present %v)", z, name, ok)
 				}
 			}
 		}
@@ -905,5 +947,48 @@ func TestCacheWaiters(t *testing.T) {
 		if err == nil || err.Error() != "failed once" {
 			t.Errorf("waiter got %v, want the render's error", err)
 		}
+	}
+}
+
+// TestTileNames checks the zooms that carry names on Monaco's centre (none
+// below 13, main roads from 13, more at 15 and 16) and that a render does
+// not leak the names of one tile into the next one (the property maps are
+// reused from render to render).
+func TestTileNames(t *testing.T) {
+	n := monacoNet(t)
+	tl := newTiler(t, n, Options{CacheBytes: -1})
+	canon, oneway := twins(n)
+	perZoom := map[int]int{}
+	for z := 11; z <= 16; z++ {
+		x, y := tileAt(7.4246, 43.7384, z)
+		for dx := -1; dx <= 1; dx++ {
+			_, k := checkTileNames(t, tl, n, canon, oneway, z, x+dx, y)
+			perZoom[z] += k
+		}
+	}
+	t.Logf("named features in 3 tiles around Monte Carlo by zoom: %v", perZoom)
+	if perZoom[11] != 0 || perZoom[12] != 0 {
+		t.Errorf("names below zoom 13: %v", perZoom)
+	}
+	if perZoom[13] == 0 || perZoom[14] == 0 || perZoom[16] <= perZoom[13]/8 {
+		t.Errorf("too few names from zoom 13 on: %v", perZoom)
+	}
+
+	x, y := tileAt(7.4246, 43.7384, 16)
+	first, err := tl.Tile(16, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []tileKey{{16, x + 1, y}, {15, x / 2, y / 2}, {14, x / 4, y / 4}} {
+		if _, err := tl.Tile(k.z, k.x, k.y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := tl.Tile(16, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, again) {
+		t.Error("the same tile rendered again after others differs")
 	}
 }

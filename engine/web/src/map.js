@@ -169,8 +169,9 @@ function paintBackground(canvas) {
 	return ctx;
 }
 
-// Draw the "roads" layer. sub: which part of the source tile this canvas
-// shows when overzooming (dx, dy in sub-tile units, scale = 2^(z-16)).
+// Draw the "roads" layer, then the street names the tile carries (see
+// drawLabels). sub: which part of the source tile this canvas shows when
+// overzooming (dx, dy in sub-tile units, scale = 2^(z-16)).
 function drawRoads(canvas, layer, z, sub) {
 	const ctx = paintBackground(canvas);
 	if (!layer || !layer.length) return;
@@ -180,15 +181,26 @@ function drawRoads(canvas, layer, z, sub) {
 	const ox = sub.dx * canvas.width;
 	const oy = sub.dy * canvas.height;
 
-	// Bucket features by class, keeping only what is drawn at this zoom.
+	// Bucket features by class, keeping only what is drawn at this zoom;
+	// group the named ones by name for the labels.
 	const buckets = STYLES.map(() => []);
+	const named = new Map();
 	for (let i = 0; i < layer.length; i++) {
 		const f = layer.feature(i);
 		if (f.type !== 2) continue; // LineString only
 		let ci = CLASS_INDEX[f.properties.class];
 		if (ci === undefined) ci = OTHER;
 		if (z < STYLES[ci][1].minz) continue;
-		buckets[ci].push({geom: f.loadGeometry(), oneway: f.properties.oneway == 1});
+		const geom = f.loadGeometry();
+		buckets[ci].push({geom, oneway: f.properties.oneway == 1});
+		const name = f.properties.name;
+		if (typeof name === 'string' && name !== '') {
+			const st = LABEL_STYLES[ci];
+			let g = named.get(name);
+			if (!g) named.set(name, g = {name, st, lines: []});
+			if (st.rank > g.st.rank) g.st = st;
+			for (const line of geom) if (line.length >= 2) g.lines.push(line);
+		}
 	}
 
 	ctx.lineJoin = 'round';
@@ -227,6 +239,7 @@ function drawRoads(canvas, layer, z, sub) {
 		}
 	}
 	if (arrows.length) drawOnewayArrows(ctx, arrows, k, ox, oy, px);
+	if (named.size) drawLabels(ctx, named, k, ox, oy, px);
 }
 
 // Small chevrons every ~90 CSS px along one-way roads (zoom >= 16).
@@ -264,6 +277,289 @@ function drawOnewayArrows(ctx, arrows, k, ox, oy, px) {
 		}
 	}
 	ctx.stroke();
+}
+
+// ---------------------------------------------------------------------------
+// Street names
+//
+// The tiles carry a road's name from the zoom where a label can fit (13 for
+// main roads, 14 tertiary, 15 streets, 16 service roads; see the server's
+// tiles.NameMinZoom), so every name a tile carries is a candidate. For each
+// name the tile's pieces of that road are joined end to end, cut into
+// straight stretches, and the label goes on the longest stretch that holds
+// it: centred on the stretch's chord, rotated to its direction and never
+// upside down, with a light halo. A label is placed only if its box lies
+// inside the canvas (no label is cut at a tile edge) and overlaps no label
+// placed before; more important roads, then longer ones, choose first, and
+// each name gets at most one label per tile. Fonts are the system's: no
+// request leaves the engine. The cost per tile is the placement, plain
+// arithmetic on the tile's named lines (roads too short for their name are
+// skipped first), and a stroke and a fill of text per label; text is
+// measured once per character and font for the whole page.
+
+const LABEL_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+// Label styles: size in CSS px; rank orders the choice of places (higher
+// first). Two fonts only: the first text drawn in a font costs a font
+// lookup (6 to 10 ms on a desktop, 4 times that on a phone).
+const LABEL_MAIN = {size: 11.5, weight: 600, color: '#2b2620', rank: 3};
+const LABEL_LINK = {size: 11.5, weight: 600, color: '#2b2620', rank: 2};
+const LABEL_STREET = {size: 11, weight: 400, color: '#2f2b27', rank: 1};
+const LABEL_MINOR = {size: 11, weight: 400, color: '#4d4841', rank: 0};
+const LABEL_HALO = 'rgba(255, 255, 255, 0.92)';
+const LABEL_HALO_WIDTH = 3; // CSS px
+// How far a road may stray from a label's baseline, as a share of the font
+// size: gentle bends still take a straight label.
+const LABEL_BEND = 0.35;
+// A lower bound of the width of a character, in ems, for every font of the
+// stack ("i" and "l" are narrower, but not whole names of them).
+const LABEL_MIN_EM = 0.3;
+// Where along the free part of a stretch a label is tried: the middle
+// first.
+const LABEL_TRIES = [0.5, 0.25, 0.75, 0, 1];
+// Label style by class index (STYLES order).
+const LABEL_STYLES = STYLES.map(([name]) => {
+	if (/^(motorway|trunk|primary|secondary)$/.test(name)) return LABEL_MAIN;
+	if (/_link$/.test(name) || name === 'tertiary') return LABEL_LINK;
+	if (name === 'service' || name === 'other') return LABEL_MINOR;
+	return LABEL_STREET;
+});
+
+// Character widths by font, shared by all tiles: a label's width is the sum
+// of its characters' (kerning is within the box's padding), so that after
+// the first tiles no text is measured at all. They are measured on a
+// canvas of their own, which keeps its font between tiles.
+const charWidths = new Map();
+let measureCtx = null;
+let measureFont = '';
+
+function textWidth(font, text) {
+	let widths = charWidths.get(font);
+	if (!widths) charWidths.set(font, widths = new Map());
+	let w = 0;
+	for (const ch of text) {
+		let cw = widths.get(ch);
+		if (cw === undefined) {
+			if (!measureCtx) measureCtx = document.createElement('canvas').getContext('2d');
+			if (measureFont !== font) measureCtx.font = measureFont = font;
+			cw = measureCtx.measureText(ch).width;
+			if (widths.size < 2000) widths.set(ch, cw);
+		}
+		w += cw;
+	}
+	return w;
+}
+
+// Join the pieces of one road (tile units) into longer polylines where
+// their ends meet; pieces keep their points, reversed where needed.
+function chainLines(lines) {
+	if (lines.length < 2) return lines;
+	const key = (p) => (p.x + 32768) * 65536 + (p.y + 32768); // tile units are far within ±32768
+	const ends = new Map();
+	for (let i = 0; i < lines.length; i++) {
+		const l = lines[i];
+		for (const p of [l[0], l[l.length - 1]]) {
+			const k = key(p);
+			const a = ends.get(k);
+			if (a) a.push(i);
+			else ends.set(k, [i]);
+		}
+	}
+	const used = new Uint8Array(lines.length);
+	const take = (p) => {
+		const a = ends.get(key(p));
+		if (a) for (const i of a) if (!used[i]) { used[i] = 1; return i; }
+		return -1;
+	};
+	const same = (a, b) => a.x === b.x && a.y === b.y;
+	const out = [];
+	for (let i = 0; i < lines.length; i++) {
+		if (used[i]) continue;
+		used[i] = 1;
+		let chain = lines[i].slice();
+		for (let j; (j = take(chain[chain.length - 1])) >= 0;) {
+			const l = lines[j];
+			const tail = same(l[0], chain[chain.length - 1]) ? l.slice(1) : l.slice(0, -1).reverse();
+			for (const p of tail) chain.push(p);
+		}
+		for (let j; (j = take(chain[0])) >= 0;) {
+			const l = lines[j];
+			chain = (same(l[l.length - 1], chain[0]) ? l.slice(0, -1) : l.slice(1).reverse()).concat(chain);
+		}
+		out.push(chain);
+	}
+	return out;
+}
+
+// Straight stretches of a polyline given as flat device-px coordinates
+// [x0, y0, x1, y1, ...]: for each start point, the longest run of points
+// that stays within tol of its chord and does not turn back, when it is at
+// least minLen long and not inside the previous start's run. Appends
+// {ax, ay, bx, by, len} to out. Quadratic in the points of the line at
+// worst; lines of a tile have tens of points.
+function straightRuns(xy, tol, minLen, out) {
+	const n = xy.length / 2;
+	let prevEnd = 0;
+	for (let s = 0; s < n - 1 && prevEnd < n - 1; s++) {
+		let e = Math.max(prevEnd, s + 1);
+		if (e > s + 1 && !fitsChord(xy, s, e, tol)) e = s + 1;
+		while (e + 1 < n && fitsChord(xy, s, e + 1, tol)) e++;
+		if (e <= prevEnd) continue;
+		prevEnd = e;
+		const ax = xy[2 * s], ay = xy[2 * s + 1], bx = xy[2 * e], by = xy[2 * e + 1];
+		const len = Math.hypot(bx - ax, by - ay);
+		if (len >= minLen) out.push({ax, ay, bx, by, len});
+	}
+	return out;
+}
+
+function fitsChord(xy, s, e, tol) {
+	const ax = xy[2 * s], ay = xy[2 * s + 1];
+	const dx = xy[2 * e] - ax, dy = xy[2 * e + 1] - ay;
+	const len = Math.hypot(dx, dy);
+	if (len === 0) return false;
+	const ux = dx / len, uy = dy / len;
+	let prev = 0;
+	for (let i = s + 1; i < e; i++) {
+		const px = xy[2 * i] - ax, py = xy[2 * i + 1] - ay;
+		const along = px * ux + py * uy;
+		if (Math.abs(px * uy - py * ux) > tol || along < prev - tol || along > len + tol) return false;
+		prev = along;
+	}
+	return true;
+}
+
+// A line in tile units as flat device-px coordinates.
+function toDevice(line, k, ox, oy) {
+	const xy = new Float64Array(line.length * 2);
+	for (let j = 0; j < line.length; j++) {
+		xy[2 * j] = line[j].x * k - ox;
+		xy[2 * j + 1] = line[j].y * k - oy;
+	}
+	return xy;
+}
+
+// The corners of a label box centred at (cx, cy), half sizes hw, hh,
+// rotated by angle a (unit vector c, s).
+function boxCorners(cx, cy, hw, hh, c, s) {
+	return [
+		cx - hw * c + hh * s, cy - hw * s - hh * c,
+		cx + hw * c + hh * s, cy + hw * s - hh * c,
+		cx + hw * c - hh * s, cy + hw * s + hh * c,
+		cx - hw * c - hh * s, cy - hw * s + hh * c,
+	];
+}
+
+// Separating-axis test of two convex quadrilaterals given by their corners.
+function boxesOverlap(p, q) {
+	for (const poly of [p, q]) {
+		for (let i = 0; i < 4; i++) {
+			const j = (i + 1) % 4;
+			const nx = poly[2 * j + 1] - poly[2 * i + 1];
+			const ny = poly[2 * i] - poly[2 * j];
+			let pmin = Infinity, pmax = -Infinity, qmin = Infinity, qmax = -Infinity;
+			for (let k = 0; k < 4; k++) {
+				const a = p[2 * k] * nx + p[2 * k + 1] * ny;
+				const b = q[2 * k] * nx + q[2 * k + 1] * ny;
+				if (a < pmin) pmin = a;
+				if (a > pmax) pmax = a;
+				if (b < qmin) qmin = b;
+				if (b > qmax) qmax = b;
+			}
+			if (pmax <= qmin || qmax <= pmin) return false;
+		}
+	}
+	return true;
+}
+
+// drawLabels places and draws the names of one tile (see above). named
+// maps a name to {name, st: its label style, lines: its lines in tile
+// units}; k, ox, oy map tile units to device px, px is device px per CSS px.
+function drawLabels(ctx, named, k, ox, oy, px) {
+	const W = ctx.canvas.width;
+	const H = ctx.canvas.height;
+	const groups = [];
+	// A road whose pieces in the tile are shorter in all than a lower bound
+	// of its label (LABEL_MIN_EM of the font size per character) is skipped
+	// before any work; so are roads without a straight stretch that long.
+	for (const g of named.values()) {
+		let len = 0;
+		for (const l of g.lines) for (let j = 1; j < l.length; j++) len += Math.hypot(l[j].x - l[j - 1].x, l[j].y - l[j - 1].y);
+		g.len = len * k;
+		g.min = g.name.length * LABEL_MIN_EM * g.st.size * px;
+		if (g.len >= g.min) groups.push(g);
+	}
+	// Important roads first; among equals, the one with more road in the tile.
+	groups.sort((a, b) => b.st.rank - a.st.rank || b.len - a.len);
+	const placed = [];
+	const margin = 2 * px; // from the canvas edges
+	const runs = [];
+	for (const g of groups) {
+		const st = g.st;
+		const tol = LABEL_BEND * st.size * px;
+		runs.length = 0;
+		for (const line of chainLines(g.lines)) straightRuns(toDevice(line, k, ox, oy), tol, g.min, runs);
+		if (!runs.length) continue;
+		const font = st.weight + ' ' + (st.size * px).toFixed(1) + 'px ' + LABEL_FAMILY;
+		const hw = textWidth(font, g.name) / 2 + 2 * px; // half the box, with the halo
+		const hh = st.size * px * 0.62;
+		const need = 2 * hw + 0.5 * st.size * px; // a little road each side
+		runs.sort((a, b) => b.len - a.len);
+		while (runs.length && runs[runs.length - 1].len < need) runs.pop();
+		let done = false;
+		for (let r = 0; r < runs.length && r < 4 && !done; r++) {
+			const run = runs[r];
+			const ux = (run.bx - run.ax) / run.len;
+			const uy = (run.by - run.ay) / run.len;
+			// Never upside down: the text runs left to right (or downwards).
+			const c = ux < 0 || (ux === 0 && uy < 0) ? -ux : ux;
+			const s = ux < 0 || (ux === 0 && uy < 0) ? -uy : uy;
+			// The centre lies at distance d along the run: within the run,
+			// and where the whole box is inside the canvas.
+			let lo = need / 2;
+			let hi = run.len - need / 2;
+			const off = boxCorners(0, 0, hw, hh, c, s);
+			for (let i = 0; i < 8 && lo <= hi; i++) {
+				const u = i % 2 ? uy : ux;
+				const a = (i % 2 ? run.ay : run.ax) + off[i];
+				const max = (i % 2 ? H : W) - margin;
+				if (u === 0) {
+					if (a < margin || a > max) hi = lo - 1;
+				} else if (u > 0) {
+					lo = Math.max(lo, (margin - a) / u);
+					hi = Math.min(hi, (max - a) / u);
+				} else {
+					lo = Math.max(lo, (max - a) / u);
+					hi = Math.min(hi, (margin - a) / u);
+				}
+			}
+			for (let t = 0; t < LABEL_TRIES.length && lo <= hi; t++) {
+				const d = lo + (hi - lo) * LABEL_TRIES[t];
+				const cx = run.ax + ux * d;
+				const cy = run.ay + uy * d;
+				const box = boxCorners(cx, cy, hw, hh, c, s);
+				if (placed.some((p) => boxesOverlap(p.box, box))) continue;
+				placed.push({box, cx, cy, c, s, font, st, name: g.name});
+				done = true;
+				break;
+			}
+		}
+	}
+	if (!placed.length) return;
+	ctx.save();
+	ctx.textAlign = 'center';
+	ctx.textBaseline = 'middle';
+	ctx.lineJoin = 'round';
+	ctx.strokeStyle = LABEL_HALO;
+	ctx.lineWidth = LABEL_HALO_WIDTH * px;
+	let font = '';
+	for (const p of placed) {
+		if (p.font !== font) ctx.font = font = p.font;
+		ctx.setTransform(p.c, p.s, -p.s, p.c, p.cx, p.cy);
+		ctx.strokeText(p.name, 0, 0);
+		ctx.fillStyle = p.st.color;
+		ctx.fillText(p.name, 0, 0);
+	}
+	ctx.restore();
 }
 
 // ---------------------------------------------------------------------------
