@@ -132,6 +132,9 @@ func (r *Router) Snap(pts []LonLat) ([]graph.Endpoint, []Waypoint, error) {
 		}
 		eps[i] = ep
 		wps[i] = Waypoint{Distance: round(d, 1), Location: [2]float64{round(ep.Lon, 6), round(ep.Lat, 6)}}
+		if len(ep.Points) > 0 {
+			wps[i].Name = r.G.Road.EdgeName(ep.Points[0].Edge) // the street, as OSRM names it
+		}
 	}
 	return eps, wps, nil
 }

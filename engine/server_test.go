@@ -339,6 +339,36 @@ func TestServerNearest(t *testing.T) {
 			t.Errorf("road node %v snapped %v m away", p, got.Waypoints[0].Distance)
 		}
 	}
+	// A point in the middle of a named street is named after it, as OSRM
+	// names waypoints.
+	net := ts.R.G.Road
+	checked := 0
+	for e := 0; e < len(net.Edges) && checked < 20; e += 3 {
+		ed := net.Edges[e]
+		name := net.EdgeName(uint32(e))
+		// The middle of the edge's first segment, when that is long
+		// enough to be alone there.
+		lon, lat := net.Lon[ed.To], net.Lat[ed.To]
+		if ed.ShapeEnd > ed.ShapeStart {
+			lon, lat = net.ShapeLon[ed.ShapeStart], net.ShapeLat[ed.ShapeStart]
+		}
+		if name == "" || graph.Haversine(net.Lat[ed.From], net.Lon[ed.From], lat, lon) < 30 {
+			continue
+		}
+		mid := LonLat{(net.Lon[ed.From] + lon) / 2, (net.Lat[ed.From] + lat) / 2}
+		a := ts.do(t, "GET", "/v1/nearest/"+coordPath([]LonLat{mid}), nil)
+		var got NearestResponse
+		if err := json.Unmarshal(a.body, &got); err != nil || a.status != 200 || len(got.Waypoints) != 1 {
+			t.Fatalf("nearest %v: %d %s", mid, a.status, a.body)
+		}
+		if got.Waypoints[0].Name != name {
+			t.Errorf("the middle of edge %d (%q) is named %q", e, name, got.Waypoints[0].Name)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Errorf("only %d named streets checked", checked)
+	}
 }
 
 // ---- error paths ----
