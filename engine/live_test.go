@@ -348,6 +348,35 @@ func TestLivePositionsAndETA(t *testing.T) {
 	if ans.status != 200 {
 		t.Fatalf("eta by vehicle: %d %s", ans.status, ans.body)
 	}
+	var byVehicle ETAResponse
+	if err := json.Unmarshal(ans.body, &byVehicle); err != nil {
+		t.Fatal(err)
+	}
+	// The vehicle and its last matched position: the same start, on the
+	// matched edge; another location is snapped.
+	ts.live.mu.Lock()
+	v := ts.live.vehicles["van-1"]
+	ts.live.mu.Unlock()
+	v.mu.Lock()
+	lastLL, pos := v.posLL, *v.pos
+	ep, found := v.matchedAt(lastLL)
+	_, other := v.matchedAt(LonLat{lastLL[0] + 1e-6, lastLL[1]})
+	v.mu.Unlock()
+	if !found || ep != pos {
+		t.Errorf("matchedAt(last matched position) = %+v %v, want %+v", ep, found, pos)
+	}
+	if other {
+		t.Error("matchedAt found a position the vehicle was not matched at")
+	}
+	ans = ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "location": lastLL, "time": now.Unix(),
+		"stops": []any{map[string]any{"id": "back", "location": a}}}))
+	var withLocation ETAResponse
+	if err := json.Unmarshal(ans.body, &withLocation); ans.status != 200 || err != nil || len(withLocation.Stops) != 1 {
+		t.Fatalf("eta by vehicle and its position: %d %s", ans.status, ans.body)
+	}
+	if withLocation.Stops[0].Arrival != byVehicle.Stops[0].Arrival {
+		t.Errorf("eta from the vehicle's matched position: arrival %d, by the vehicle alone %d", withLocation.Stops[0].Arrival, byVehicle.Stops[0].Arrival)
+	}
 	ans = ts.do(t, "GET", "/v1/eta/van-1", nil)
 	if ans.status != 200 {
 		t.Fatalf("GET eta by vehicle: %d %s", ans.status, ans.body)
@@ -508,5 +537,21 @@ func TestStood(t *testing.T) {
 				t.Errorf("stood = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMatchedAtRing checks that a vehicle keeps the matched positions of
+// its latest recentPings pings only.
+func TestMatchedAtRing(t *testing.T) {
+	var v vehicle
+	for i := range recentPings + 4 {
+		v.recent[v.recentN%recentPings] = matchedPos{LonLat{float64(i), 1}, graph.EdgePoint{Edge: uint32(i), Fraction: 0.5}}
+		v.recentN++
+	}
+	for i := range recentPings + 4 {
+		ep, ok := v.matchedAt(LonLat{float64(i), 1})
+		if want := i >= 4; ok != want || (ok && ep.Edge != uint32(i)) {
+			t.Errorf("ping %d: matchedAt = %+v %v, want found %v", i, ep, ok, want)
+		}
 	}
 }
