@@ -324,21 +324,29 @@ func TestExtractCountsMatchSources(t *testing.T) {
 	}
 }
 
+// readExtract imports the extract name and returns the network, its
+// stats and the file's bytes, for a test that reads them again on its own.
+func readExtract(t *testing.T, name string) (*graph.Network, *Stats, []byte) {
+	t.Helper()
+	p := extractPath(t, name)
+	net, st, err := ReadFile(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net, st, raw
+}
+
 // TestExtractRestrictionsMatchRelations maps every restriction row back to
 // OSM: its from edge's way, via node and to edge's way must be the members
 // of a restriction relation read independently, with the same only/no kind.
 func TestExtractRestrictionsMatchRelations(t *testing.T) {
 	for _, name := range []string{"monaco.osm.pbf", "porto.osm.pbf"} {
 		t.Run(name, func(t *testing.T) {
-			p := extractPath(t, name)
-			net, st, err := ReadFile(p, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			net, st, raw := readExtract(t, name)
 			type key struct {
 				from, via, to int64
 				only          bool
@@ -405,15 +413,7 @@ func TestExtractRestrictionsMatchRelations(t *testing.T) {
 func TestExtractNamesMatchWays(t *testing.T) {
 	for _, name := range []string{"monaco.osm.pbf", "porto.osm.pbf"} {
 		t.Run(name, func(t *testing.T) {
-			p := extractPath(t, name)
-			net, st, err := ReadFile(p, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			net, st, raw := readExtract(t, name)
 			want := map[int64]string{}
 			sc := osmpbf.New(context.Background(), bytes.NewReader(raw), 2)
 			sc.SkipNodes, sc.SkipRelations = true, true
