@@ -268,6 +268,11 @@ func (l *liveCheck) check(at time.Time) {
 	browsertest.Do(t, l.tab, 10*time.Second, "select "+pick.ID,
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#van-list .van-item[data-van=%q]`, pick.ID))))
 	browsertest.WaitJS(t, l.tab, 10*time.Second, "the selected van's route", `document.querySelectorAll('path.live-route').length === 1`)
+	// Along the roads (GET /v1/route), not straight from stop to stop.
+	browsertest.WaitJS(t, l.tab, 10*time.Second, "the route along the roads", `document.querySelector('path.live-route').dataset.roads === '1'`)
+	if n := browsertest.Eval[int](t, l.tab, `(document.querySelector('path.live-route').getAttribute('d').match(/[ML]/g) || []).length`); n <= 2*(len(pick.Stops)+1) {
+		t.Errorf("the route of %s has %d vertices for %d open stops: not along the roads", pick.ID, n, len(pick.Stops))
+	}
 	time.Sleep(800 * time.Millisecond) // the map flies to the van
 	browsertest.Shoot(t, l.tab, l.dir, "live-03-route.png")
 	if n := browsertest.Eval[int](t, l.tab, `document.querySelectorAll('path.live-stop.selected').length`); n != len(pick.Stops) {

@@ -4,7 +4,8 @@
 // server-sent events named by event type) says something happened; a list
 // of the vans, most at risk first; the latest 50 events. Clicking a van (on
 // the map or in the list) selects it: its stops stand out and its route
-// through them is drawn. Text from the data (ids, driver names, tracking
+// through them is drawn along the roads (GET /v1/route; straight lines
+// until that answers). Text from the data (ids, driver names, tracking
 // numbers) is set with textContent only; nothing becomes markup.
 //
 // body[data-ready="1"] once the first answer of /v1/live is drawn;
@@ -119,6 +120,12 @@
   var order = []; // van ids in list order
   var selected = null;
   var route = null;
+  // The selected van's road, from GET /v1/route through its position and
+  // its open stops in order (ROAD_STOPS at most): key names the van and
+  // its stops, pts is the geometry ([lat, lng]), at when it was fetched.
+  // Until it comes (or when it fails), straight lines stand in for it.
+  var ROAD_STOPS = 24, ROAD_TTL_MS = 60000;
+  var road = {key: '', pts: null, at: 0, pending: false};
   var fitted = false;
 
   function setClass(layer, cls, on) {
@@ -271,11 +278,16 @@
       (x.v.stops || []).forEach(function (s) { var q = pt(s.location); if (q) pts.push(q); });
     }
     if (view && pts.length >= 2) {
+      fetchRoad(x);
+      var onRoads = !!road.pts && road.key === roadKey(x);
+      var line = onRoads ? road.pts : pts;
       if (!route) {
-        route = L.polyline(pts, {className: 'live-route', weight: 4, opacity: 0.9, interactive: false, lineJoin: 'round'}).addTo(view.leaflet);
+        route = L.polyline(line, {className: 'live-route', weight: 4, opacity: 0.9, interactive: false, lineJoin: 'round'}).addTo(view.leaflet);
       } else {
-        route.setLatLngs(pts);
+        route.setLatLngs(line);
       }
+      var path = route.getElement && route.getElement();
+      if (path) path.setAttribute('data-roads', onRoads ? '1' : '0');
       route.bringToBack();
     } else if (route) {
       route.remove();
@@ -285,6 +297,39 @@
       view.leaflet.fitBounds(L.latLngBounds(pts), {padding: [40, 40], maxZoom: 16, animate: !reducedMotion()});
     }
     drawDetail(x);
+  }
+
+  // roadKey names a van's road: its id and its open stops, in order.
+  function roadKey(x) {
+    return x.v.id + '|' + (x.v.stops || []).slice(0, ROAD_STOPS).map(function (s) {
+      return String(s.location);
+    }).join(';');
+  }
+
+  // fetchRoad asks for the road from the van's position through its open
+  // stops, once at a time and again only when they change or the last
+  // answer is ROAD_TTL_MS old, then redraws the selection with it.
+  function fetchRoad(x) {
+    var key = roadKey(x);
+    if (road.pending || (road.key === key && Date.now() - road.at < ROAD_TTL_MS)) return;
+    var coords = [x.v.location].concat((x.v.stops || []).slice(0, ROAD_STOPS).map(function (s) { return s.location; }))
+      .filter(function (c) { return pt(c); });
+    if (coords.length < 2) return;
+    var url = '/v1/route/' + coords.map(function (c) { return (+c[0]).toFixed(6) + ',' + (+c[1]).toFixed(6); }).join(';') +
+      '?overview=full&geometries=geojson';
+    road.pending = true;
+    fetch(url, {credentials: 'same-origin', headers: {Accept: 'application/json'}})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (j) {
+        var g = j && j.routes && j.routes[0] && j.routes[0].geometry;
+        road = {key: key, at: Date.now(), pending: false, pts: null};
+        if (g && Array.isArray(g.coordinates)) {
+          road.pts = g.coordinates.map(pt).filter(Boolean);
+          if (road.pts.length < 2) road.pts = null;
+        }
+        if (road.pts && selected === x.v.id) drawSelection(false);
+      })
+      .catch(function () { road = {key: key, at: Date.now(), pending: false, pts: null}; });
   }
 
   function drawDetail(x) {
