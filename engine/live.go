@@ -849,27 +849,26 @@ func stood(pings []eta.Ping, enter, exit time.Time, stops []LonLat, radius float
 	for a := lo; a < len(pings) && !pings[a].Time.After(exit); a++ {
 		pa := pings[a]
 		for _, s := range stops {
-			if graph.Haversine(pa.Lat, pa.Lon, s[1], s[0]) > radius {
-				continue
-			}
-			for b := a + 1; b < len(pings) && !pings[b].Time.After(exit); b++ {
-				pb := pings[b]
-				if graph.Haversine(pb.Lat, pb.Lon, s[1], s[0]) > radius {
-					break
-				}
-				if pb.Time.Sub(pa.Time) >= dwell {
-					return true
-				}
-			}
-		}
-		for b := a + 1; b < len(pings) && !pings[b].Time.After(exit); b++ {
-			pb := pings[b]
-			if graph.Haversine(pb.Lat, pb.Lon, pa.Lat, pa.Lon) > parkRadius {
-				break
-			}
-			if pb.Time.Sub(pa.Time) >= parkDwell {
+			if graph.Haversine(pa.Lat, pa.Lon, s[1], s[0]) <= radius && stays(pings, a, exit, s[1], s[0], radius, dwell) {
 				return true
 			}
+		}
+		if stays(pings, a, exit, pa.Lat, pa.Lon, parkRadius, parkDwell) {
+			return true
+		}
+	}
+	return false
+}
+
+// stays reports whether the pings after pings[a], up to exit, stay within
+// radius metres of (lat, lon) until dwell after pings[a].
+func stays(pings []eta.Ping, a int, exit time.Time, lat, lon, radius float64, dwell time.Duration) bool {
+	for b := a + 1; b < len(pings) && !pings[b].Time.After(exit); b++ {
+		if graph.Haversine(pings[b].Lat, pings[b].Lon, lat, lon) > radius {
+			return false
+		}
+		if pings[b].Time.Sub(pings[a].Time) >= dwell {
+			return true
 		}
 	}
 	return false
