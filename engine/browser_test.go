@@ -144,6 +144,7 @@ func TestBrowserTrackAndDriver(t *testing.T) {
 		t.Errorf("driver sees instructions %q", instr)
 	}
 	browsertest.Tap(t, drv, fmt.Sprintf(`#stop-%s [data-action="messages"]`, id1))
+	browsertest.WaitJS(t, drv, 10*time.Second, "the thread open", `document.getElementById('thread').open`)
 	browsertest.WaitJS(t, drv, 20*time.Second, "the recipient's message", `[...document.querySelectorAll('#thread-list .msg-recipient .msg-text')].some(e => e.textContent.includes('Ring twice <a href='))`)
 	browsertest.Do(t, drv, 20*time.Second, "reply",
 		chromedp.SetValue(chromedp.CSS("#thread-input"), "I'll ring twice"),

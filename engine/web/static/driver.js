@@ -679,7 +679,7 @@
   }
 
   // messages: a thread per stop
-  const thread = { id: 0, messages: [], loading: false, offline: false, timer: 0 };
+  const thread = { id: 0, messages: [], loading: false, offline: false, fresh: false, timer: 0 };
   function renderThread() {
     const s = stopOf(thread.id);
     if (!s) return;
@@ -711,6 +711,7 @@
         if (thread.id === id) {
           thread.messages = Array.isArray(d.messages) ? d.messages : [];
           thread.offline = false;
+          thread.fresh = true;
           DB.put(`thread:${id}`, thread.messages);
         }
       }
@@ -719,19 +720,26 @@
     } finally {
       thread.loading = false;
       if (thread.id === id) renderThread();
+      else if (thread.id) loadThread(); // another thread opened meanwhile
     }
   }
+  // openThread shows a stop's thread and loads it from the server at once;
+  // the copy saved on the phone fills it meanwhile (and offline), unless the
+  // server answered first: a slow IndexedDB never holds the thread back.
   async function openThread(s) {
-    thread.id = s.id; thread.messages = []; thread.offline = false; thread.scroll = true;
+    thread.id = s.id; thread.messages = []; thread.offline = false; thread.scroll = true; thread.fresh = false;
     $('thread-input').value = '';
     openDialog($('thread'));
-    const saved = await DB.get(`thread:${s.id}`);
-    if (thread.id === s.id && Array.isArray(saved) && !thread.messages.length) thread.messages = saved;
-    thread.scroll = true;
     renderThread();
     loadThread();
     clearInterval(thread.timer);
     thread.timer = setInterval(() => { if (!document.hidden) loadThread(); }, QUEUE_EVERY);
+    const saved = await DB.get(`thread:${s.id}`);
+    if (thread.id === s.id && !thread.fresh && Array.isArray(saved)) {
+      thread.messages = saved;
+      thread.scroll = true;
+      renderThread();
+    }
   }
   function initThread() {
     $('thread-close').addEventListener('click', () => closeDialog($('thread')));
