@@ -93,34 +93,64 @@ type TrafficStats struct {
 }
 
 // windows is a set of fixed-size ring buffers of recent values, flat: ring s
-// occupies [s*k, (s+1)*k) of t, r and acc.
+// occupies [s*k, (s+1)*k) of t, r, w and acc. Each entry keeps its
+// recency weight relative to its ring's base time, w = exp((t -
+// base[s])/tau), so that estimate needs one exponential per ring instead
+// of one per entry; a ring is rebased before a weight could leave
+// float64's range.
 type windows struct {
 	k    int
+	tau  float64   // recency weighting time constant, ns: the horizon / 3
 	t    []int64   // unix nanoseconds of entry
 	r    []float32 // log ratio to the profile
+	w    []float64 // exp((t - base)/tau)
 	acc  []bool    // passed the outlier test
 	n    []uint8   // filled entries
 	head []uint8   // next write position
+	base []int64   // per ring: the time its weights are relative to
 }
+
+// rebaseAfter is how many time constants an entry may lie from its ring's
+// base before the ring is rebased: exp(±300) is far inside float64's range
+// (about exp(±709)), with room for sums of a ring's entries.
+const rebaseAfter = 300
 
 // add appends an empty ring and returns its index.
 func (w *windows) add() int32 {
 	s := int32(len(w.n))
 	w.t = append(w.t, make([]int64, w.k)...)
 	w.r = append(w.r, make([]float32, w.k)...)
+	w.w = append(w.w, make([]float64, w.k)...)
 	w.acc = append(w.acc, make([]bool, w.k)...)
 	w.n = append(w.n, 0)
 	w.head = append(w.head, 0)
+	w.base = append(w.base, 0)
 	return s
 }
 
 // push records a value in ring s, overwriting the oldest when full.
 func (w *windows) push(s int32, t int64, r float32, acc bool) {
+	if w.n[s] == 0 {
+		w.base[s] = t
+	} else if d := float64(t-w.base[s]) / w.tau; d > rebaseAfter || d < -rebaseAfter {
+		w.rebase(s, t)
+	}
 	i := int(s)*w.k + int(w.head[s])
 	w.t[i], w.r[i], w.acc[i] = t, r, acc
+	w.w[i] = math.Exp(float64(t-w.base[s]) / w.tau)
 	w.head[s] = uint8((int(w.head[s]) + 1) % w.k)
 	if int(w.n[s]) < w.k {
 		w.n[s]++
+	}
+}
+
+// rebase makes t the base of ring s and recomputes its weights (an entry
+// far older than t gets weight 0; estimate then computes exactly).
+func (w *windows) rebase(s int32, t int64) {
+	w.base[s] = t
+	base := int(s) * w.k
+	for i := range int(w.n[s]) {
+		w.w[base+i] = math.Exp(float64(w.t[base+i]-t) / w.tau)
 	}
 }
 
@@ -153,8 +183,35 @@ func (w *windows) reference(s int32, t, maxAge int64) (med, mad float64, n int) 
 // estimate returns, over the accepted values of ring s entered at or before
 // now and less than maxAge before it, the recency-weighted sum Σ a_i r_i,
 // the weight Σ a_i with a_i = exp(-(tmax - t_i)/tau), and the newest entry
-// time tmax; ok is false when there is no such value.
-func (w *windows) estimate(s int32, now, maxAge int64, tau float64) (sum, wsum float64, tmax int64, ok bool) {
+// time tmax; ok is false when there is no such value. It sums the stored
+// weights in one pass and divides by tmax's, a_i = w_i / exp((tmax -
+// base)/tau); estimateExact is the direct formula, used when a weight has
+// underflowed.
+func (w *windows) estimate(s int32, now, maxAge int64) (sum, wsum float64, tmax int64, ok bool) {
+	base := int(s) * w.k
+	var sw, ww float64
+	for i := range int(w.n[s]) {
+		j := base + i
+		if t := w.t[j]; w.acc[j] && t <= now && now-t < maxAge {
+			sw += w.w[j] * float64(w.r[j])
+			ww += w.w[j]
+			if !ok || t > tmax {
+				tmax, ok = t, true
+			}
+		}
+	}
+	if !ok {
+		return 0, 0, 0, false
+	}
+	e := math.Exp(float64(tmax-w.base[s]) / w.tau)
+	if ww == 0 || e == 0 {
+		return w.estimateExact(s, now, maxAge)
+	}
+	return sw / e, ww / e, tmax, true
+}
+
+// estimateExact is estimate computed from the entries' times alone.
+func (w *windows) estimateExact(s int32, now, maxAge int64) (sum, wsum float64, tmax int64, ok bool) {
 	base := int(s) * w.k
 	m := int(w.n[s])
 	for i := range m {
@@ -169,7 +226,7 @@ func (w *windows) estimate(s int32, now, maxAge int64, tau float64) (sum, wsum f
 	for i := range m {
 		j := base + i
 		if w.acc[j] && w.t[j] <= now && now-w.t[j] < maxAge {
-			a := math.Exp(-float64(tmax-w.t[j]) / tau)
+			a := math.Exp(-float64(tmax-w.t[j]) / w.tau)
 			sum += a * float64(w.r[j])
 			wsum += a
 		}
@@ -186,8 +243,7 @@ type Traffic struct {
 	net  *graph.Network
 	prof *Profile
 
-	horizon, maxAge int64   // nanoseconds
-	tau             float64 // recency weighting time constant, ns
+	horizon, maxAge int64 // nanoseconds
 	shrink          float64
 	outlierZ        float64
 	minOutlier      float64 // log of MinOutlierRatio
@@ -255,15 +311,16 @@ func NewTraffic(net *graph.Network, prof *Profile, opt TrafficOptions) (*Traffic
 		return nil, fmt.Errorf("new traffic: %w", err)
 	}
 	group, groupCell, cells := gr.group, gr.cell, len(gr.cells)
+	tau := float64(opt.Horizon) / 3
 	t := &Traffic{
 		net: net, prof: prof,
-		horizon: int64(opt.Horizon), maxAge: int64(opt.MaxAge), tau: float64(opt.Horizon) / 3,
+		horizon: int64(opt.Horizon), maxAge: int64(opt.MaxAge),
 		shrink: opt.Shrink, outlierZ: opt.OutlierZ, minOutlier: math.Log(opt.MinOutlierRatio),
 		group: group, groupCell: groupCell, numCells: cells,
 		edgeSlot:  make([]int32, len(net.Edges)),
 		groupSlot: make([]int32, len(groupCell)),
-		ew:        windows{k: edgeWindow},
-		gw:        windows{k: groupWindow},
+		ew:        windows{k: edgeWindow, tau: tau},
+		gw:        windows{k: groupWindow, tau: tau},
 		closures:  make(map[uint32]int64),
 	}
 	for i := range t.edgeSlot {
@@ -495,7 +552,7 @@ func (t *Traffic) groupLive(g int32, now int64) (c float64, tmax int64, ok bool)
 		if s < 0 {
 			continue
 		}
-		if sum, w, tm, ok := t.gw.estimate(s, now, t.maxAge, t.tau); ok {
+		if sum, w, tm, ok := t.gw.estimate(s, now, t.maxAge); ok {
 			nsum += sum
 			nw += w
 			if !nok || tm > nt {
@@ -509,7 +566,7 @@ func (t *Traffic) groupLive(g int32, now int64) (c float64, tmax int64, ok bool)
 		cn = nsum / (nw + t.shrink)
 	}
 	if s := t.groupSlot[g]; s >= 0 {
-		if sum, w, tm, ok := t.gw.estimate(s, now, t.maxAge, t.tau); ok {
+		if sum, w, tm, ok := t.gw.estimate(s, now, t.maxAge); ok {
 			return (sum + t.shrink*cn) / (w + t.shrink), tm, true
 		}
 	}
@@ -530,7 +587,7 @@ func (t *Traffic) liveLog(e uint32, now, at int64) float64 {
 // whether it has one (gok).
 func (t *Traffic) edgeLive(e uint32, now, at int64, c float64, gt int64, gok bool) float64 {
 	if s := t.edgeSlot[e]; s >= 0 {
-		if sum, w, et, ok := t.ew.estimate(s, now, t.maxAge, t.tau); ok {
+		if sum, w, et, ok := t.ew.estimate(s, now, t.maxAge); ok {
 			return (sum + t.shrink*c) / (w + t.shrink) * t.decay(at-et)
 		}
 	}
@@ -581,7 +638,11 @@ func (t *Traffic) factorLocked(e uint32, now int64, at time.Time, memo *groupMem
 		}
 		l = t.edgeLive(e, now, an, memo.c[i], memo.t[i], memo.ok[i])
 	}
-	return t.prof.Factor(e, at) * math.Exp(l)
+	f := t.prof.Factor(e, at)
+	if l == 0 { // no live information, or all of it decayed
+		return f
+	}
+	return f * math.Exp(l)
 }
 
 // groupMemo is a small direct-mapped cache of group ratios for one now

@@ -580,3 +580,56 @@ func TestTrafficNeighbours(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowsEstimate checks the one-pass estimate (stored weights
+// relative to a ring's base) against the direct formula on random rings:
+// entries in and out of time order, some not accepted, rings rebased when
+// a value lies 300 time constants (75 h) from the base, and queries far
+// before the newest entries, where stored weights underflow.
+func TestWindowsEstimate(t *testing.T) {
+	const tau = float64(15 * time.Minute)
+	maxAge := int64(45 * time.Minute)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, k := range []int{edgeWindow, groupWindow} {
+		w := windows{k: k, tau: tau}
+		rebased := 0
+		for ring := range 200 {
+			s := w.add()
+			t0 := int64(1_780_000_000) * int64(time.Second)
+			now := t0
+			for i := range 3 * k {
+				// Mostly forward in steps of up to 10 min, now and then a
+				// jump of days (a rebase) or a late value.
+				switch step := rng.IntN(20); {
+				case step == 0:
+					now += int64(4 * 24 * time.Hour)
+				case step == 1:
+					now -= int64(20 * time.Minute)
+				default:
+					now += rng.Int64N(int64(10 * time.Minute))
+				}
+				base := w.base[s]
+				w.push(s, now, float32(rng.NormFloat64()), rng.IntN(5) > 0)
+				if i > 0 && w.base[s] != base {
+					rebased++
+				}
+				for _, at := range []int64{now, now + int64(time.Minute), now - int64(30*time.Minute), now - int64(8*24*time.Hour)} {
+					gs, gw, gt, gok := w.estimate(s, at, maxAge)
+					ws, ww, wt, wok := w.estimateExact(s, at, maxAge)
+					if gok != wok || gt != wt || !near(gs, ws) || !near(gw, ww) {
+						t.Fatalf("k %d ring %d entry %d at %d: estimate (%g, %g, %d, %v), exact (%g, %g, %d, %v)",
+							k, ring, i, at-now, gs, gw, gt, gok, ws, ww, wt, wok)
+					}
+				}
+			}
+		}
+		if rebased == 0 {
+			t.Errorf("k %d: no ring was rebased", k)
+		}
+	}
+}
+
+// near reports whether a and b agree to 1e-9 relative (1e-12 absolute).
+func near(a, b float64) bool {
+	return math.Abs(a-b) <= 1e-12+1e-9*math.Max(math.Abs(a), math.Abs(b))
+}
