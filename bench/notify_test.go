@@ -523,6 +523,42 @@ func notifyForm(ctx context.Context, method, u string, form url.Values) (string,
 	return string(b), nil
 }
 
+// logOrder logs, for each shipment whose first acceptances came out of
+// seq order, every request the receiver got for it and its events' times,
+// so that a failure says how it came about.
+func (n *notifyDay) logOrder(all, processed []webhooktest.Delivery, res *DispatchResult) {
+	last := map[string]int64{}
+	seen := map[string]map[int64]bool{}
+	bad := map[string]bool{}
+	for _, d := range processed {
+		p := d.Payload.Data
+		if seen[p.Tracking] == nil {
+			seen[p.Tracking] = map[int64]bool{}
+		}
+		if seen[p.Tracking][p.Seq] {
+			continue
+		}
+		seen[p.Tracking][p.Seq] = true
+		if prev, ok := last[p.Tracking]; ok && p.Seq <= prev {
+			bad[p.Tracking] = true
+		}
+		last[p.Tracking] = p.Seq
+	}
+	for tracking := range bad {
+		for _, e := range res.EventLog {
+			if e.Tracking == tracking {
+				n.t.Logf("%s event seq %d %s cursor %d time %s", tracking, e.Seq, e.Type, e.Cursor, time.Unix(e.Time, 0).UTC().Format(time.TimeOnly))
+			}
+		}
+		for _, d := range all {
+			if d.Payload.Data.Tracking == tracking {
+				n.t.Logf("%s request %d seq %d status %d abandoned %v at %+.3fs from the release", tracking, d.N, d.Payload.Data.Seq,
+					d.Status, d.Abandoned, d.At.Sub(n.released).Seconds())
+			}
+		}
+	}
+}
+
 // checkWebhooks checks (a): every event of the log at the receiver,
 // signed, in seq order per shipment, duplicates with the event's id.
 func (n *notifyDay) checkWebhooks(res *DispatchResult) {
@@ -561,6 +597,7 @@ func (n *notifyDay) checkWebhooks(res *DispatchResult) {
 	}
 	if err := webhooktest.CheckOrder(processed, evs); err != nil {
 		t.Errorf("webhooks: %v", err)
+		n.logOrder(all, processed, res)
 	}
 	dups := len(processed) - len(evs)
 	t.Logf("webhooks: %d requests for %d events: %d failed by the receiver's faults, %d abandoned by the sender, %d duplicates (%d replayed)",
