@@ -253,6 +253,9 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 			for v := cl; v < len(vans); v += cfg.Clients {
 				mine = append(mine, vans[v])
 			}
+			if len(mine) == 0 {
+				return // more clients than vans
+			}
 			type pos struct {
 				Vehicle  string     `json:"vehicle"`
 				Time     float64    `json:"time"`

@@ -13,7 +13,7 @@ import (
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|ingest|reroute|gate [flags]")
+		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|ingest|reroute|restart|gate [flags]")
 	}
 	switch args[0] {
 	case "route":
@@ -36,6 +36,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchIngest(args[1:], stdout, stderr)
 	case "reroute":
 		return benchReroute(args[1:], stdout, stderr)
+	case "restart":
+		return benchRestart(args[1:], stdout, stderr)
 	case "dispatch":
 		return benchDispatch(args[1:], stdout, stderr)
 	case "page":
@@ -45,7 +47,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	case "analytics":
 		return benchAnalytics(args[1:], stdout, stderr)
 	}
-	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, gate)", args[0])
+	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, restart, gate)", args[0])
 }
 
 func benchRoute(args []string, stdout, stderr io.Writer) error {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -86,4 +88,30 @@ func benchReroute(args []string, stdout, stderr io.Writer) error {
 	}
 	bench.WriteReroute(stdout, res)
 	return nil
+}
+
+// benchRestart is `lastmile bench restart --graph G --state DIR [--runs 5]`:
+// how soon `lastmile serve` reads and accepts pings again on a day's state
+// (bench.Restart), the server started from this executable.
+func benchRestart(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench restart", flag.ContinueOnError)
+	gpath := fs.String("graph", "", "prepared graph (.lmg)")
+	state := fs.String("state", "", "state folder to start on (copied for each run), e.g. from bench ingest --keep")
+	runs := fs.Int("runs", 5, "restarts timed")
+	vehicle := fs.String("vehicle", "van-1", "the vehicle read and pinged")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *gpath == "" || *state == "" || *runs <= 0 {
+		return usagef("usage: lastmile bench restart --graph G --state DIR [--runs 5]")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := bench.Restart(context.Background(), bench.RestartConfig{Binary: exe, Graph: *gpath, State: *state, Vehicle: *vehicle,
+		Runs: *runs, Logger: newLogger(stderr, false)})
+	bench.WriteRestart(stdout, res)
+	return err
 }

@@ -144,3 +144,31 @@ func TestServeBadAdminKey(t *testing.T) {
 		t.Fatalf("exit %d, want 1 with the reason; stderr: %s", code, errb.String())
 	}
 }
+
+// TestBenchRestart keeps the state of a small ingest on Monaco and times
+// two restarts of serve on it through `lastmile bench restart`.
+func TestBenchRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	g := preparedMonaco(t)
+	state := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"bench", "ingest", "--graph", g, "--vans", "4", "--stops", "3", "--pings", "200", "--interval", "4s",
+		"--clients", "2", "--batch", "20", "--vans-per-batch", "2",
+		"--keep", state}, &out, &errb); code != 0 {
+		t.Fatalf("bench ingest: %s", errb.String())
+	}
+	t.Setenv(envAsCLI, "1") // the server is this binary, run as lastmile
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"bench", "restart", "--graph", g, "--state", state, "--runs", "2"}, &out, &errb); code != 0 {
+		t.Fatalf("bench restart: %s\n%s", out.String(), errb.String())
+	}
+	last := strings.TrimSpace(out.String())
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if !strings.HasPrefix(last, "restart: runs 2 reads p50 ") || !strings.Contains(last, " pings p50 ") {
+		t.Fatalf("last line %q", last)
+	}
+	t.Log(out.String())
+}
