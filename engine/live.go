@@ -163,9 +163,14 @@ type Live struct {
 // vehicle is the tracking state of one vehicle, guarded by its mu (so
 // that the pings of different vehicles are matched in parallel).
 type vehicle struct {
-	mu      sync.Mutex
-	pings   []eta.Ping // recent accepted pings, time order
-	emitted time.Time  // traversals ending up to here were observed
+	mu    sync.Mutex
+	pings []eta.Ping // recent accepted pings, time order
+	// match keeps the candidates and routes of pings, so that matching
+	// the window again searches only for the new ones; matchOf is the
+	// matcher it belongs to.
+	match   eta.MatchCache
+	matchOf *eta.Matcher
+	emitted time.Time // traversals ending up to here were observed
 	pos     *graph.EdgePoint
 	posTime time.Time
 	posLL   LonLat
@@ -730,7 +735,10 @@ func (l *Live) track(v *vehicle, pings []eta.Ping, rejected map[string]int, out 
 		l.log.Error("map matcher", "err", err)
 		return 0, 0, 0
 	}
-	res, err := m.Match(window)
+	if v.matchOf != m {
+		v.match, v.matchOf = eta.MatchCache{}, m
+	}
+	res, err := m.MatchCached(window, &v.match)
 	if err != nil {
 		return 0, 0, 0
 	}

@@ -400,6 +400,9 @@ type mmState struct {
 	step   []int // step -> ping index
 	broken []bool
 
+	// cache, during MatchCached, keeps candidates and routes across calls.
+	cache *MatchCache
+
 	// per-step scratch
 	tgtEdges []uint32
 	route    []uint32
@@ -630,11 +633,63 @@ func (m *Matcher) bound(gc, dt float64) float64 {
 // entered at t0 + (t1-t0)·d/D. Pings without timestamps (zero Time) give
 // zero-length traversals.
 func (m *Matcher) Match(pings []Ping) (MatchResult, error) {
+	return m.MatchCached(pings, nil)
+}
+
+// MatchCache keeps what MatchCached worked out for a vehicle's pings that
+// does not depend on the other pings of the call: each ping's candidate
+// roads and the route distances between the candidates of consecutive
+// pings. A vehicle matched over a sliding window of its recent pings then
+// searches routes only for its new pings. Entries not used by a call are
+// dropped at its end. The zero value is ready; one vehicle's calls must
+// not run at once.
+type MatchCache struct {
+	gen    uint32
+	cands  map[pingKey]candEntry
+	routes map[pairKey]routeEntry
+}
+
+// pingKey identifies a ping by its time and position.
+type pingKey struct {
+	t        int64
+	lat, lon float64
+}
+
+func keyOf(p *Ping) pingKey { return pingKey{p.Time.UnixNano(), p.Lat, p.Lon} }
+
+// pairKey identifies two consecutive matched pings.
+type pairKey struct{ a, b pingKey }
+
+type candEntry struct {
+	gen   uint32
+	cands []mmCand
+}
+
+type routeEntry struct {
+	gen    uint32
+	routes []float32 // Matcher.routes of the pair, from every candidate
+}
+
+// Len reports the pings and ping pairs the cache holds.
+func (c *MatchCache) Len() (pings, pairs int) { return len(c.cands), len(c.routes) }
+
+// MatchCached is Match with a cache of the vehicle's earlier calls (nil:
+// none); the result is the same as Match's.
+func (m *Matcher) MatchCached(pings []Ping, cache *MatchCache) (MatchResult, error) {
 	if len(pings) == 0 {
 		return MatchResult{}, errors.New("eta: match: no pings")
 	}
 	st := m.pool.Get().(*mmState)
 	defer m.pool.Put(st)
+	st.cache = cache
+	defer func() { st.cache = nil }()
+	if cache != nil {
+		cache.gen++
+		if cache.cands == nil {
+			cache.cands, cache.routes = map[pingKey]candEntry{}, map[pairKey]routeEntry{}
+		}
+		defer cache.prune()
+	}
 	res := MatchResult{Points: make([]MatchedPing, len(pings)), Rejected: map[string]int{}}
 	reject := func(i int, why string) {
 		res.Points[i] = MatchedPing{Reason: why}
@@ -688,7 +743,20 @@ func (m *Matcher) Match(pings []Ping) (MatchResult, error) {
 			}
 		}
 		n0 := len(st.cands)
-		st.cands = m.candidates(st.cands, p.Lat, p.Lon)
+		if cache == nil {
+			st.cands = m.candidates(st.cands, p.Lat, p.Lon)
+		} else {
+			k := keyOf(p)
+			e, ok := cache.cands[k]
+			if !ok {
+				st.cands = m.candidates(st.cands, p.Lat, p.Lon)
+				e.cands = slices.Clone(st.cands[n0:])
+			} else {
+				st.cands = append(st.cands, e.cands...)
+			}
+			e.gen = cache.gen
+			cache.cands[k] = e
+		}
 		if len(st.cands) == n0 {
 			reject(i, RejectOffMap)
 			continue
@@ -701,6 +769,20 @@ func (m *Matcher) Match(pings []Ping) (MatchResult, error) {
 	m.viterbi(st, pings, &res)
 	m.buildPath(st, pings, &res)
 	return res, nil
+}
+
+// prune drops the entries the last call did not use.
+func (c *MatchCache) prune() {
+	for k, e := range c.cands {
+		if e.gen != c.gen {
+			delete(c.cands, k)
+		}
+	}
+	for k, e := range c.routes {
+		if e.gen != c.gen {
+			delete(c.routes, k)
+		}
+	}
 }
 
 // tooFast reports whether moving from a to b implies a speed above
@@ -750,10 +832,61 @@ func (m *Matcher) viterbi(st *mmState, pings []Ping, res *MatchResult) {
 func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) bool {
 	pa, pb := &pings[st.step[s-1]], &pings[st.step[s]]
 	gc := graph.Haversine(pa.Lat, pa.Lon, pb.Lat, pb.Lon)
+	a0, a1 := st.cfirst[s-1], st.cfirst[s]
+	b0, b1 := st.cfirst[s], st.cfirst[s+1]
+	nb := b1 - b0
+	var routes []float32
+	if c := st.cache; c != nil {
+		k := pairKey{keyOf(pa), keyOf(pb)}
+		e, ok := c.routes[k]
+		if !ok {
+			e.routes = m.routes(st, pings, s, nil)
+		}
+		e.gen = c.gen
+		c.routes[k] = e
+		routes = e.routes
+	} else {
+		routes = m.routes(st, pings, s, st.score[a0:a1])
+	}
+	reached := false
+	invBeta := 1 / m.opt.Beta
+	for ia := a0; ia < a1; ia++ {
+		if math.IsInf(st.score[ia], -1) {
+			continue
+		}
+		row := routes[(ia-a0)*nb : (ia-a0+1)*nb]
+		for jb := b0; jb < b1; jb++ {
+			route := float64(row[jb-b0])
+			if math.IsInf(route, 1) {
+				continue
+			}
+			cb := &st.cands[jb]
+			v := st.score[ia] - math.Abs(route-gc)*invBeta - inv2s2*cb.dist*cb.dist
+			if v > st.score[jb] {
+				st.score[jb], st.back[jb] = v, int32(ia-a0)
+				reached = true
+			}
+		}
+	}
+	return reached
+}
+
+// routes returns the route distances from each candidate of step s-1 to
+// each of step s (row-major, +Inf where there is none within the bound),
+// searching from the sources whose score is finite (every source with a
+// nil score). The result is a new slice (it may be cached).
+func (m *Matcher) routes(st *mmState, pings []Ping, s int, score []float64) []float32 {
+	pa, pb := &pings[st.step[s-1]], &pings[st.step[s]]
+	gc := graph.Haversine(pa.Lat, pa.Lon, pb.Lat, pb.Lon)
 	dt := pb.Time.Sub(pa.Time).Seconds()
 	bound := m.bound(gc, dt)
 	a0, a1 := st.cfirst[s-1], st.cfirst[s]
 	b0, b1 := st.cfirst[s], st.cfirst[s+1]
+	nb := b1 - b0
+	out := make([]float32, (a1-a0)*nb)
+	for i := range out {
+		out[i] = float32(math.Inf(1))
+	}
 	// Targets: the candidate edges of s.
 	st.nextRound()
 	st.tgtEdges = st.tgtEdges[:0]
@@ -761,13 +894,11 @@ func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) 
 		st.target[st.cands[j].edge] = st.cur
 		st.tgtEdges = append(st.tgtEdges, st.cands[j].edge)
 	}
-	reached := false
-	invBeta := 1 / m.opt.Beta
-	// One search per reachable candidate of s-1 (they lie on distinct
-	// edges); its distances are read before the next search.
+	// One search per candidate of s-1 (they lie on distinct edges); its
+	// distances are read before the next search.
 	searched := false
 	for ia := a0; ia < a1; ia++ {
-		if math.IsInf(st.score[ia], -1) {
+		if score != nil && math.IsInf(score[ia-a0], -1) {
 			continue
 		}
 		ca := &st.cands[ia]
@@ -776,6 +907,7 @@ func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) 
 		}
 		searched = true
 		m.search(st, ca.edge, (1-ca.frac)*m.edgeLen[ca.edge], bound, len(st.tgtEdges))
+		row := out[(ia-a0)*nb : (ia-a0+1)*nb]
 		for jb := b0; jb < b1; jb++ {
 			cb := &st.cands[jb]
 			route, ok := m.direct(ca, cb)
@@ -785,17 +917,12 @@ func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) 
 				}
 				route = st.dist[cb.edge] + cb.frac*m.edgeLen[cb.edge]
 			}
-			if route > bound {
-				continue
-			}
-			v := st.score[ia] - math.Abs(route-gc)*invBeta - inv2s2*cb.dist*cb.dist
-			if v > st.score[jb] {
-				st.score[jb], st.back[jb] = v, int32(ia-a0)
-				reached = true
+			if route <= bound {
+				row[jb-b0] = float32(route)
 			}
 		}
 	}
-	return reached
+	return out
 }
 
 // retarget starts a new search round keeping the current targets marked.

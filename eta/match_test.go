@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -1074,4 +1075,48 @@ func TestMatchNoTimestamps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMatchCached slides a window of pings over simulated Monaco trips,
+// as live tracking does (20 kept, 10 new, a rejected teleport now and
+// then), and checks that every call with the vehicle's cache gives the
+// same result as Match without one, and that the cache keeps only the
+// last window's pings.
+func TestMatchCached(t *testing.T) {
+	g := mmMonaco(t)
+	m := mmNewMatcher(t, g, MatchOptions{})
+	q := g.NewQuery()
+	rng := rand.New(rand.NewPCG(5, 7))
+	calls, reused := 0, 0
+	for trip := range 12 {
+		tr := mmSimulate(t, m, q, rng, 10, 5, 3000)
+		pings := slices.Clone(tr.pings)
+		if trip%3 == 0 && len(pings) > 15 {
+			pings[12].Lat += 0.05 // a teleport, rejected
+		}
+		var c MatchCache
+		for end := 10; end <= len(pings); end += 10 {
+			window := pings[max(0, end-30):end]
+			want, err1 := m.Match(window)
+			got, err2 := m.MatchCached(window, &c)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("trip %d, pings %d-%d: cached result differs:\n%+v\nwant\n%+v", trip, max(0, end-30), end, got, want)
+			}
+			ps, pairs := c.Len()
+			if ps > len(window) || pairs >= len(window) {
+				t.Fatalf("cache holds %d pings and %d pairs for a window of %d", ps, pairs, len(window))
+			}
+			calls++
+			if end > 10 {
+				reused++
+			}
+		}
+	}
+	if reused == 0 {
+		t.Fatal("no window reused the cache")
+	}
+	t.Logf("%d calls, %d with earlier pings cached", calls, reused)
 }
