@@ -301,6 +301,43 @@ var migrations = []string{
 	// 8: deliveries_claim serves what deliveries_pending did (the same
 	// leading columns): one index less to write per delivery.
 	`DROP INDEX deliveries_pending;`,
+	// 9: fewer index pages per ingest transaction. On SQLite the event
+	// log is rebuilt so that cursor is the rowid (a BIGINT primary key
+	// is a separate index there); on both, the caller-id uniqueness
+	// covers only the caller's milestones instead of indexing a NULL for
+	// every engine event (postgresMigrations[8] is PostgreSQL's form).
+	`CREATE TABLE events_v9 (
+		cursor INTEGER PRIMARY KEY,
+		id TEXT NOT NULL UNIQUE,
+		shipment BIGINT NOT NULL REFERENCES shipments (id),
+		seq BIGINT NOT NULL,
+		type TEXT NOT NULL,
+		time BIGINT NOT NULL,
+		data TEXT NOT NULL DEFAULT '',
+		caller_id TEXT,
+		created BIGINT NOT NULL,
+		UNIQUE (shipment, seq)
+	);
+	INSERT INTO events_v9 (cursor, id, shipment, seq, type, time, data, caller_id, created)
+		SELECT cursor, id, shipment, seq, type, time, data, caller_id, created FROM events ORDER BY cursor;
+	DROP TABLE events;
+	ALTER TABLE events_v9 RENAME TO events;
+	CREATE UNIQUE INDEX events_caller ON events (shipment, caller_id) WHERE caller_id IS NOT NULL;`,
+}
+
+// postgresMigrations replaces, on PostgreSQL, the migrations (by index in
+// migrations) whose SQL differs there.
+var postgresMigrations = map[int]string{
+	8: `ALTER TABLE events DROP CONSTRAINT events_shipment_caller_id_key;
+	CREATE UNIQUE INDEX events_caller ON events (shipment, caller_id) WHERE caller_id IS NOT NULL;`,
+}
+
+// migrationSQL returns migration v (an index in migrations) written for d.
+func migrationSQL(d Dialect, v int) string {
+	if m, ok := postgresMigrations[v]; ok && d == Postgres {
+		return m
+	}
+	return schemaSQL(d, migrations[v])
 }
 
 // schemaSQL returns migration m written for d.
@@ -316,9 +353,13 @@ func schemaSQL(d Dialect, m string) string {
 // so that replicas starting together apply each migration once.
 const migrationLock = 0x6c6d_6d69 // "lmmi"
 
-// migrate applies the migrations the database lacks, each in its own
-// transaction with its version number.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the migrations the database lacks (up to version upto
+// when it is positive), each in its own transaction with its version
+// number.
+func (s *Store) migrate(ctx context.Context, upto int) error {
+	if upto <= 0 || upto > len(migrations) {
+		upto = len(migrations)
+	}
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -346,12 +387,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if have > len(migrations) {
 		return fmt.Errorf("store: the database has schema version %d, newer than this binary's %d: upgrade lastmile", have, len(migrations))
 	}
-	for v := have; v < len(migrations); v++ {
+	for v := have; v < upto; v++ {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("store: migrate to %d: %w", v+1, err)
 		}
-		if _, err := tx.ExecContext(ctx, schemaSQL(s.dialect, migrations[v])); err != nil {
+		if _, err := tx.ExecContext(ctx, migrationSQL(s.dialect, v)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migrate to %d: %w", v+1, err)
 		}

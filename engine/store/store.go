@@ -90,6 +90,9 @@ type Options struct {
 	// MaxConns caps PostgreSQL connections (default 16) and SQLite read
 	// connections (default 4).
 	MaxConns int
+	// schema, when positive, stops the migrations at that version (tests
+	// of a migration on an older database).
+	schema int
 }
 
 // Open opens the store named by dsn, creating and migrating it as needed:
@@ -153,7 +156,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store: connect %s: %w", s.dialect, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, opt.schema); err != nil {
 		s.Close()
 		return nil, err
 	}

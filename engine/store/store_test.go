@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lastmile/lastmile/engine/seal"
 	"github.com/lastmile/lastmile/internal/pgtest"
@@ -82,7 +84,7 @@ func newShipment(tracking string) *Shipment {
 
 func TestMigrateTwice(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, where string) {
-		if err := s.migrate(context.Background()); err != nil {
+		if err := s.migrate(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
 		v, err := s.Version(context.Background())
@@ -212,6 +214,121 @@ func TestEventSequenceAndCursor(t *testing.T) {
 			t.Fatalf("second c1: %v", err)
 		}
 	})
+}
+
+// TestMigrateEventLog upgrades a database of schema 8 with events in it
+// to the rebuilt event log of migration 9: the events stay as they were,
+// new ones continue their sequences and cursors, a caller's id is still
+// an idempotency key per shipment, and engine events (no caller id) no
+// longer fill an index.
+func TestMigrateEventLog(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dsn := filepath.Join(t.TempDir(), "lastmile.db")
+			if name == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			ring := testRing(t)
+			ctx := context.Background()
+			old, err := Open(ctx, dsn, Options{Ring: ring, schema: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := old.Version(ctx); err != nil || v != 8 {
+				t.Fatalf("version %d, %v; want 8", v, err)
+			}
+			a, c := newShipment("A"), newShipment("C")
+			tx(t, old, func(tx *Tx) error {
+				if err := tx.InsertShipment(a); err != nil {
+					return err
+				}
+				return tx.InsertShipment(c)
+			})
+			before := tx(t, old, func(tx *Tx) error {
+				tx.Emit(Event{Shipment: a.ID, Type: "shipped", Time: 5, CallerID: "c1"})
+				tx.Emit(Event{Shipment: a.ID, Type: "out_for_delivery", Time: 6})
+				tx.Emit(Event{Shipment: c.ID, Type: "out_for_delivery", Time: 6, Data: `{"x":1}`})
+				tx.Emit(Event{Shipment: a.ID, Type: "arrived", Time: 7})
+				return nil
+			})
+			old.Close()
+			s, err := Open(ctx, dsn, Options{Ring: ring})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if v, err := s.Version(ctx); err != nil || v != len(migrations) {
+				t.Fatalf("version %d, %v; want %d", v, err, len(migrations))
+			}
+			got, err := s.EventsAfter(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(before) {
+				t.Fatalf("%d events after the migration, want %d", len(got), len(before))
+			}
+			for i := range got {
+				before[i].Tracking = map[int64]string{a.ID: "A", c.ID: "C"}[before[i].Shipment] // emitted events lack it
+				if got[i] != before[i] {
+					t.Errorf("event %d: %+v, want %+v", i, got[i], before[i])
+				}
+			}
+			after := tx(t, s, func(tx *Tx) error {
+				tx.Emit(Event{Shipment: a.ID, Type: "delivered", Time: 8})
+				tx.Emit(Event{Shipment: c.ID, Type: "shipped", Time: 8, CallerID: "c1"}) // same id, other shipment
+				return nil
+			})
+			if after[0].Seq != 4 || after[0].Cursor != 5 || after[1].Seq != 2 || after[1].Cursor != 6 {
+				t.Fatalf("after the migration: %+v", after)
+			}
+			_, err = s.Tx(ctx, func(tx *Tx) error {
+				tx.Emit(Event{Shipment: a.ID, Type: "shipped", Time: 9, CallerID: "c1"})
+				return nil
+			})
+			if !errors.Is(err, ErrExists) {
+				t.Fatalf("c1 again on A: %v, want ErrExists", err)
+			}
+			var indexes int
+			q := `SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'events'`
+			if s.dialect == SQLite {
+				q = `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`
+			}
+			if err := s.rdb.QueryRowContext(ctx, q).Scan(&indexes); err != nil {
+				t.Fatal(err)
+			}
+			// SQLite: id, (shipment, seq), events_caller (cursor is the
+			// rowid); PostgreSQL: the primary key too.
+			want := 3
+			if s.dialect == Postgres {
+				want = 4
+			}
+			if indexes != want {
+				t.Errorf("%d indexes on events, want %d", indexes, want)
+			}
+		})
+	}
+}
+
+// TestEventIDs checks that event ids sort in creation order (a later
+// millisecond sorts after) and are distinct within one.
+func TestEventIDs(t *testing.T) {
+	t0 := time.UnixMilli(1_780_000_000_000)
+	seen := map[string]bool{}
+	prevMax := ""
+	for ms := range 500 {
+		ids := make([]string, 4) // four ids in each millisecond
+		for i := range ids {
+			ids[i] = newEventID(t0.Add(time.Duration(ms) * time.Millisecond))
+			if len(ids[i]) != 25 || !strings.HasPrefix(ids[i], "ev_") || seen[ids[i]] {
+				t.Fatalf("id %q (malformed or twice)", ids[i])
+			}
+			seen[ids[i]] = true
+		}
+		if lo := slices.Min(ids); lo <= prevMax {
+			t.Fatalf("id %q of a later millisecond sorts before %q", lo, prevMax)
+		}
+		prevMax = slices.Max(ids)
+	}
 }
 
 // TestConcurrentEmitters checks that concurrent transactions give gapless
