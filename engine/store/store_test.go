@@ -82,6 +82,14 @@ func newShipment(tracking string) *Shipment {
 		Location: [2]float64{-8.61, 41.15}, Window: [2]int64{1000, 8200}, Service: 120, Parcels: Parcels{Count: 2, Weight: 3.5}, Created: 10}
 }
 
+// insertShipment stores a newShipment of that tracking number.
+func insertShipment(t *testing.T, s *Store, tracking string) *Shipment {
+	t.Helper()
+	sh := newShipment(tracking)
+	tx(t, s, func(tx *Tx) error { return tx.InsertShipment(sh) })
+	return sh
+}
+
 func TestMigrateTwice(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, where string) {
 		if err := s.migrate(context.Background(), 0); err != nil {
@@ -156,13 +164,7 @@ func TestShipmentRoundTripAndSealing(t *testing.T) {
 
 func TestEventSequenceAndCursor(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, where string) {
-		a, b := newShipment("A"), newShipment("B")
-		tx(t, s, func(tx *Tx) error {
-			if err := tx.InsertShipment(a); err != nil {
-				return err
-			}
-			return tx.InsertShipment(b)
-		})
+		a, b := insertShipment(t, s, "A"), insertShipment(t, s, "B")
 		evs := tx(t, s, func(tx *Tx) error {
 			tx.Emit(Event{Shipment: b.ID, Type: "shipped", Time: 5, CallerID: "c1"})
 			tx.Emit(Event{Shipment: a.ID, Type: "shipped", Time: 5})
@@ -237,13 +239,7 @@ func TestMigrateEventLog(t *testing.T) {
 			if v, err := old.Version(ctx); err != nil || v != 8 {
 				t.Fatalf("version %d, %v; want 8", v, err)
 			}
-			a, c := newShipment("A"), newShipment("C")
-			tx(t, old, func(tx *Tx) error {
-				if err := tx.InsertShipment(a); err != nil {
-					return err
-				}
-				return tx.InsertShipment(c)
-			})
+			a, c := insertShipment(t, old, "A"), insertShipment(t, old, "C")
 			before := tx(t, old, func(tx *Tx) error {
 				tx.Emit(Event{Shipment: a.ID, Type: "shipped", Time: 5, CallerID: "c1"})
 				tx.Emit(Event{Shipment: a.ID, Type: "out_for_delivery", Time: 6})
