@@ -404,6 +404,7 @@ type mmState struct {
 	cache *MatchCache
 
 	// per-step scratch
+	routes   []float32 // Matcher.routes without a cache
 	tgtEdges []uint32
 	route    []uint32
 	chosen   []int
@@ -840,13 +841,14 @@ func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) 
 		k := pairKey{keyOf(pa), keyOf(pb)}
 		e, ok := c.routes[k]
 		if !ok {
-			e.routes = m.routes(st, pings, s, nil)
+			e.routes = m.routes(st, pings, s, nil, nil)
 		}
 		e.gen = c.gen
 		c.routes[k] = e
 		routes = e.routes
 	} else {
-		routes = m.routes(st, pings, s, st.score[a0:a1])
+		st.routes = m.routes(st, pings, s, st.score[a0:a1], st.routes)
+		routes = st.routes
 	}
 	reached := false
 	invBeta := 1 / m.opt.Beta
@@ -874,8 +876,8 @@ func (m *Matcher) transitions(st *mmState, pings []Ping, s int, inv2s2 float64) 
 // routes returns the route distances from each candidate of step s-1 to
 // each of step s (row-major, +Inf where there is none within the bound),
 // searching from the sources whose score is finite (every source with a
-// nil score). The result is a new slice (it may be cached).
-func (m *Matcher) routes(st *mmState, pings []Ping, s int, score []float64) []float32 {
+// nil score), in dst grown as needed (nil: a new slice, to cache).
+func (m *Matcher) routes(st *mmState, pings []Ping, s int, score []float64, dst []float32) []float32 {
 	pa, pb := &pings[st.step[s-1]], &pings[st.step[s]]
 	gc := graph.Haversine(pa.Lat, pa.Lon, pb.Lat, pb.Lon)
 	dt := pb.Time.Sub(pa.Time).Seconds()
@@ -883,7 +885,7 @@ func (m *Matcher) routes(st *mmState, pings []Ping, s int, score []float64) []fl
 	a0, a1 := st.cfirst[s-1], st.cfirst[s]
 	b0, b1 := st.cfirst[s], st.cfirst[s+1]
 	nb := b1 - b0
-	out := make([]float32, (a1-a0)*nb)
+	out := slices.Grow(dst[:0], (a1-a0)*nb)[:(a1-a0)*nb]
 	for i := range out {
 		out[i] = float32(math.Inf(1))
 	}
