@@ -52,8 +52,8 @@ type RestartRun struct {
 
 // RestartResult is what Restart measured.
 type RestartResult struct {
-	Runs  []RestartRun
-	Files int64 // bytes of the state folder copied for each run
+	Runs      []RestartRun
+	StateSize int64 // bytes of the state folder copied for each run
 }
 
 // Restart times the start of `lastmile serve` on a day's state, cfg.Runs
@@ -86,7 +86,7 @@ func Restart(ctx context.Context, cfg RestartConfig) (RestartResult, error) {
 		}
 		n, err := copyDir(cfg.State, dir)
 		if err == nil {
-			res.Files = n
+			res.StateSize = n
 			var run RestartRun
 			run, err = restartOnce(ctx, cfg, dir)
 			if err == nil {
@@ -224,6 +224,7 @@ func lastLines(s string, n int) string {
 // "restart: runs N reads p50 X max Y pings p50 X max Y".
 func WriteRestart(w io.Writer, r RestartResult) {
 	var reads, pings []time.Duration
+	fmt.Fprintf(w, "state: %.1f MB copied for each run\n", float64(r.StateSize)/1e6)
 	for i, run := range r.Runs {
 		fmt.Fprintf(w, "run %d: reads %.2f s, pings %.2f s\n", i+1, run.Reads.Seconds(), run.Pings.Seconds())
 		reads, pings = append(reads, run.Reads), append(pings, run.Pings)
