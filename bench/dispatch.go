@@ -1142,20 +1142,29 @@ func recipientBusy(pending []store.Delivery, nowMS int64) bool {
 }
 
 // drainAll waits after the replay, for DrainFor at most, until the
-// subscriptions of Webhooks have no pending delivery and (Drain,
+// subscriptions of Webhooks have no event left to queue and no pending
+// delivery and (Drain,
 // in-process) the outbox nothing pending at all.
 func (r *dispatchRun) drainAll(ctx context.Context) error {
 	t0 := time.Now()
 	defer func() { r.res.DrainTime += time.Since(t0) }()
 	for _, id := range r.res.WebhookIDs {
 		for {
+			// The events not yet queued first, then the pending
+			// deliveries: both none, every event has gone out.
+			var hook struct {
+				Backlog int64 `json:"backlog"`
+			}
+			if _, err := r.c.call(ctx, "GET", "/v1/webhooks/"+id, r.dispatcher, nil, &hook); err != nil {
+				return fmt.Errorf("bench: dispatch: webhook %s: %w", id, err)
+			}
 			var page struct {
 				Deliveries []json.RawMessage `json:"deliveries"`
 			}
 			if _, err := r.c.call(ctx, "GET", "/v1/webhooks/"+id+"/deliveries?state=pending&limit=1", r.dispatcher, nil, &page); err != nil {
 				return fmt.Errorf("bench: dispatch: pending deliveries of %s: %w", id, err)
 			}
-			if len(page.Deliveries) == 0 {
+			if hook.Backlog == 0 && len(page.Deliveries) == 0 {
 				break
 			}
 			if time.Since(t0) > r.cfg.DrainFor {
@@ -1172,11 +1181,11 @@ func (r *dispatchRun) drainAll(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bench: dispatch: outbox: %w", err)
 		}
-		if s.Pending == 0 {
+		if s.Pending+s.Unqueued == 0 {
 			return nil
 		}
 		if time.Since(t0) > r.cfg.DrainFor {
-			return fmt.Errorf("bench: dispatch: %d deliveries still pending after %v", s.Pending, r.cfg.DrainFor)
+			return fmt.Errorf("bench: dispatch: %d deliveries still pending, %d events not queued after %v", s.Pending, s.Unqueued, r.cfg.DrainFor)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -345,7 +345,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			if res.Pending = ob.Pending; ob.Pending == 0 {
+			if res.Pending = ob.Pending + ob.Unqueued; res.Pending == 0 {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)

@@ -376,7 +376,8 @@ func (s *Server) appendNotifyMetrics(b []byte) []byte {
 	}
 	b = fmt.Appendf(b, "# HELP lastmile_delivery_retries_total Failed attempts queued to be tried again.\n# TYPE lastmile_delivery_retries_total counter\nlastmile_delivery_retries_total %d\n", snap.Retries)
 	b = fmt.Appendf(b, "# HELP lastmile_outbox_pending Deliveries waiting in the outbox.\n# TYPE lastmile_outbox_pending gauge\nlastmile_outbox_pending %d\n", snap.Outbox.Pending)
-	b = fmt.Appendf(b, "# HELP lastmile_outbox_oldest_seconds Age of the oldest pending delivery.\n# TYPE lastmile_outbox_oldest_seconds gauge\nlastmile_outbox_oldest_seconds %g\n", age)
+	b = fmt.Appendf(b, "# HELP lastmile_outbox_unqueued Events that webhook subscriptions have yet to take into the outbox.\n# TYPE lastmile_outbox_unqueued gauge\nlastmile_outbox_unqueued %d\n", snap.Outbox.Unqueued)
+	b = fmt.Appendf(b, "# HELP lastmile_outbox_oldest_seconds Age of the oldest pending delivery or event not yet queued.\n# TYPE lastmile_outbox_oldest_seconds gauge\nlastmile_outbox_oldest_seconds %g\n", age)
 	b = fmt.Appendf(b, "# HELP lastmile_dead_letters Deliveries given up (dead-letter list; replay re-sends them).\n# TYPE lastmile_dead_letters gauge\nlastmile_dead_letters %d\n", snap.Outbox.Dead)
 	return b
 }

@@ -1,13 +1,16 @@
 // Package notify delivers the dispatch events: signed webhooks to the
 // business's systems, e-mail and SMS to recipients. It owns the outbox
-// policy (which event goes to whom: Service.fanout, run inside the
-// transaction that commits the events, so that an event and its
-// deliveries are durable together) and the workers that drain it
+// policy (which event goes to whom) and the workers that drain it
 // (Service.Run): at least once, in sequence order per shipment and
 // target, with exponential backoff and jitter, honouring Retry-After,
 // dead-lettering what a subscription that stays down for DisableAfter
-// could not take. A slow or dead receiver holds back only its own
-// deliveries: ingest never waits for a send. Several replicas may run
+// could not take. Recipient deliveries are queued by the transaction
+// that commits their events (Service.fanout); webhook deliveries are
+// queued from the event log by Run's claims, each subscription behind a
+// cursor advanced with the deliveries it queues (Service.webhookFanout,
+// store/queue.go), so either way an event and its deliveries cannot part.
+// A slow or dead receiver holds back only its own deliveries and costs
+// ingest no write: ingest never waits for a send. Several replicas may run
 // workers on one PostgreSQL database: each delivery is claimed by one
 // (store.FinishAndClaim) under a lease that lapses if its worker dies.
 //
@@ -180,6 +183,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, st: cfg.Store, log: cfg.Logger, wake: make(chan struct{}, 1), bell: NewBell()}
 	s.stats.outcomes = map[[2]string]int64{}
 	s.st.SetFanout(s.fanout)
+	s.st.SetWebhookFanout(s.webhookFanout, urgentEvents)
 	s.st.OnCommit(func(evs []store.Event) {
 		s.bell.Ring(evs[len(evs)-1].Cursor)
 		s.Wake()
@@ -207,24 +211,34 @@ var urgentEvents = []string{dispatch.EventArrivingSoon, dispatch.EventDelayed, d
 
 func urgent(typ string) bool { return slices.Contains(urgentEvents, typ) }
 
-// fanout queues the deliveries of events committing in tx: one per
-// enabled webhook whose filter matches, and one per recipient channel
-// the shipment's preferences ask for (never twice for the same state).
-func (s *Service) fanout(tx *store.Tx, evs []store.Event) error {
-	hooks, err := tx.EnabledWebhooks()
-	if err != nil {
-		return err
-	}
-	now := s.nowMS()
+// webhookFanout returns the deliveries of events to subscription h: one
+// per event its filter takes, keyed by the event's cursor.
+func (s *Service) webhookFanout(h store.WebhookFilter, evs []store.Event, now int64) []store.Delivery {
 	var ds []store.Delivery
 	for _, e := range evs {
-		for _, h := range hooks {
-			if matches(h.Events, h.Tracking, e) {
-				ds = append(ds, store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: store.ChannelWebhook,
-					Target: h.ID, Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now, Urgent: urgent(e.Type)})
-			}
+		if matches(h.Events, h.Tracking, e) {
+			d := webhookDelivery(h.ID, e, now)
+			d.Urgent = urgent(e.Type)
+			ds = append(ds, d)
 		}
 	}
+	return ds
+}
+
+// webhookDelivery is the delivery of event e to subscription id, due at
+// now; its dedupe key is the event's cursor.
+func webhookDelivery(id string, e store.Event, now int64) store.Delivery {
+	return store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: store.ChannelWebhook, Target: id,
+		Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now}
+}
+
+// fanout queues, in the transaction that commits events, their
+// deliveries to recipients: one per channel the shipment's preferences
+// ask for (never twice for the same state). Webhook deliveries are
+// queued from the log by Run's claims (store.SetWebhookFanout).
+func (s *Service) fanout(tx *store.Tx, evs []store.Event) error {
+	now := s.nowMS()
+	var ds []store.Delivery
 	if r := s.cfg.Recipients; r != nil {
 		var ids []int64
 		for _, e := range evs {

@@ -71,16 +71,27 @@ type Webhook struct {
 	DisabledReason string `json:"disabled_reason,omitempty"`
 	// FailingSince is when its current streak of failures began (Unix
 	// seconds; absent when healthy); Failures its length.
-	FailingSince int64  `json:"failing_since,omitempty"`
-	Failures     int64  `json:"failures,omitempty"`
-	Created      int64  `json:"created"`
-	Secret       string `json:"secret,omitempty"`
+	FailingSince int64 `json:"failing_since,omitempty"`
+	Failures     int64 `json:"failures,omitempty"`
+	Created      int64 `json:"created"`
+	// Backlog counts the events committed that the subscription takes
+	// or passes over and has not looked at yet (its deliveries are
+	// queued from the event log a window at a time, and not while its
+	// receiver fails); with no pending delivery, 0 means all are sent.
+	Backlog int64  `json:"backlog"`
+	Secret  string `json:"secret,omitempty"`
 }
 
-func webhookView(w store.Webhook) Webhook {
+// webhookView is w as the API shows it; head is the last committed
+// event's cursor.
+func webhookView(w store.Webhook, head int64) Webhook {
+	to := head
+	if !w.Enabled {
+		to = w.TakenTo
+	}
 	return Webhook{ID: w.ID, URL: w.URL, Events: w.Events, Tracking: w.Tracking, Description: w.Description,
 		Enabled: w.Enabled, DisabledReason: w.DisabledReason, FailingSince: w.FailingSince / 1000, Failures: w.Failures,
-		Created: w.Created}
+		Created: w.Created, Backlog: max(to-w.QueuedTo, 0)}
 }
 
 // eventTypes are the types a subscription may name.
@@ -169,20 +180,24 @@ func (s *Service) CreateWebhook(ctx context.Context, in WebhookInput) (Webhook, 
 	if _, err := s.st.Tx(ctx, func(tx *store.Tx) error { return tx.InsertWebhook(w) }); err != nil {
 		return Webhook{}, err
 	}
-	v := webhookView(w)
+	v := webhookView(w, 0)
 	v.Secret = w.Secret
 	return v, nil
 }
 
 // Webhooks lists the subscriptions.
 func (s *Service) Webhooks(ctx context.Context) ([]Webhook, error) {
+	head, err := s.st.EventCursor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ws, err := s.st.Webhooks(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Webhook, len(ws))
 	for i, w := range ws {
-		out[i] = webhookView(w)
+		out[i] = webhookView(w, head)
 	}
 	return out, nil
 }
@@ -193,6 +208,10 @@ func notFound(id string) error {
 
 // Webhook returns one subscription.
 func (s *Service) Webhook(ctx context.Context, id string) (Webhook, error) {
+	head, err := s.st.EventCursor(ctx)
+	if err != nil {
+		return Webhook{}, err
+	}
 	w, err := s.st.Webhook(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Webhook{}, notFound(id)
@@ -200,7 +219,7 @@ func (s *Service) Webhook(ctx context.Context, id string) (Webhook, error) {
 	if err != nil {
 		return Webhook{}, err
 	}
-	return webhookView(w), nil
+	return webhookView(w, head), nil
 }
 
 // WebhookPatch changes a subscription: each field given replaces the
@@ -257,7 +276,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, p WebhookPatch) 
 		return Webhook{}, err
 	}
 	s.Wake()
-	return webhookView(out), nil
+	return s.Webhook(ctx, out.ID)
 }
 
 // DeleteWebhook removes a subscription and its deliveries.
@@ -334,8 +353,7 @@ func (s *Service) Replay(ctx context.Context, id string, in ReplayInput) (Replay
 	var ds []store.Delivery
 	for _, e := range evs {
 		if matches(w.Events, w.Tracking, e) {
-			ds = append(ds, store.Delivery{Event: e.Cursor, Shipment: e.Shipment, Channel: store.ChannelWebhook, Target: w.ID,
-				Dedupe: strconv.FormatInt(e.Cursor, 10), NextAt: now, Created: now})
+			ds = append(ds, webhookDelivery(w.ID, e, now))
 		}
 	}
 	if _, err := s.st.Tx(ctx, func(tx *store.Tx) error { return tx.RequeueDeliveries(ds) }); err != nil {

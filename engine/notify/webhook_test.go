@@ -272,6 +272,12 @@ func TestDisableDeadLetterReplay(t *testing.T) {
 				v, err := s.Webhook(ctx, w.ID)
 				return err == nil && !v.Enabled
 			})
+			// The events it had not queued follow its pending deliveries
+			// into the dead-letter list.
+			waitFor(t, 20*time.Second, "every event it took looked at", func() bool {
+				v, err := s.Webhook(ctx, w.ID)
+				return err == nil && v.Backlog == 0
+			})
 			dead, err := s.Deliveries(ctx, w.ID, "dead", 0, 1000)
 			if err != nil {
 				t.Fatal(err)

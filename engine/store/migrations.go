@@ -323,6 +323,14 @@ var migrations = []string{
 	DROP TABLE events;
 	ALTER TABLE events_v9 RENAME TO events;
 	CREATE UNIQUE INDEX events_caller ON events (shipment, caller_id) WHERE caller_id IS NOT NULL;`,
+	// 10: webhook deliveries are queued from the event log by the outbox's
+	// worker (queue.go): each subscription's cursor, the last event it
+	// looked at for urgent ones, and the last event a disabled one takes. The existing ones took every event so far.
+	`ALTER TABLE webhooks ADD COLUMN queued_to BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE webhooks ADD COLUMN taken_to BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE webhooks ADD COLUMN urgent_to BIGINT NOT NULL DEFAULT 0;
+	UPDATE webhooks SET queued_to = (SELECT value FROM counters WHERE name = 'event_cursor'),
+		urgent_to = (SELECT value FROM counters WHERE name = 'event_cursor');`,
 }
 
 // postgresMigrations replaces, on PostgreSQL, the migrations (by index in

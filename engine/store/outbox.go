@@ -92,18 +92,18 @@ func (tx *Tx) RequeueDeliveries(ds []Delivery) error {
 }
 
 func (tx *Tx) putDeliveries(ds []Delivery, onConflict string) error {
-	const batch = 200 // rows per statement (9 parameters each)
+	const batch = 200 // rows per statement (11 parameters each)
 	for len(ds) > 0 {
 		n := min(len(ds), batch)
 		var b strings.Builder
-		args := make([]any, 0, n*9)
-		b.WriteString(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error, urgent) VALUES `)
+		args := make([]any, 0, n*11)
+		b.WriteString(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error, urgent, done_at) VALUES `)
 		for i, d := range ds[:n] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			k := len(args)
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10)
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10, k+11)
 			state := d.State
 			if state == "" {
 				state = DeliveryPending
@@ -112,7 +112,8 @@ func (tx *Tx) putDeliveries(ds []Delivery, onConflict string) error {
 			if d.Urgent {
 				urgent = 1
 			}
-			args = append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError, urgent)
+			args = append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError, urgent,
+				nullInt(d.DoneAt))
 		}
 		b.WriteString(` ON CONFLICT (channel, target, dedupe) DO ` + onConflict)
 		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
@@ -193,6 +194,11 @@ func queryDeliveries(ctx context.Context, q querier, query string, args ...any) 
 type Target struct {
 	Channel, ID string
 	Failures    int64
+	// filter, queuedTo and urgentTo: a webhook's filter, the cursor of
+	// the last event it has taken and of the last it looked at for urgent
+	// ones (see queue.go).
+	filter             WebhookFilter
+	queuedTo, urgentTo int64
 }
 
 // FinishAndClaim records outcomes (as FinishDeliveries) and then, in the
@@ -236,24 +242,45 @@ func (s *Store) FinishAndClaim(ctx context.Context, nowMS int64, outs []Outcome,
 		if limit == nil {
 			return nil
 		}
+		if tx.s.dialect == Postgres {
+			// Before reading the webhooks' cursors: a replica's queueing
+			// and claims see the previous one's.
+			if _, err := tx.q().ExecContext(tx.ctx, `SELECT pg_advisory_xact_lock($1)`, claimLock); err != nil {
+				return fmt.Errorf("store: claim lock: %w", err)
+			}
+		}
 		targets, err := tx.readyTargets(nowMS)
 		if err != nil {
 			return err
 		}
+		jobs, err := queueJobs(tx.ctx, tx.q(), targets, limit)
+		if err != nil {
+			return err
+		}
+		queued := map[string]int64{}
+		for _, j := range jobs {
+			if queued[j.hook.ID], err = tx.queue(j, nowMS); err != nil {
+				return err
+			}
+		}
+		for _, t := range targets {
+			if n := limit(t); t.Failures == 0 && n > 0 {
+				q, ok := queued[t.ID]
+				if !ok {
+					q = t.queuedTo
+				}
+				if err := tx.queueUrgent(t, q, n, nowMS); err != nil {
+					return err
+				}
+			}
+		}
 		for _, ch := range recipients {
 			targets = append(targets, Target{Channel: ch, ID: TargetRecipient})
 		}
-		locked := false
 		for _, t := range targets {
 			n := limit(t)
 			if n <= 0 {
 				continue
-			}
-			if !locked && tx.s.dialect == Postgres {
-				if _, err := tx.q().ExecContext(tx.ctx, `SELECT pg_advisory_xact_lock($1)`, claimLock); err != nil {
-					return fmt.Errorf("store: claim lock: %w", err)
-				}
-				locked = true
 			}
 			ds, err := tx.claim(t, nowMS, leaseUntil, n)
 			if err != nil {
@@ -272,11 +299,21 @@ func (s *Store) FinishAndClaim(ctx context.Context, nowMS int64, outs []Outcome,
 }
 
 // anyDue reports, from the read connections, whether a target with a
-// positive limit has a delivery that is due and not claimed.
+// positive limit has a delivery that is due and not claimed, or events to
+// queue (queueJobs).
 func (s *Store) anyDue(ctx context.Context, nowMS int64, recipients []string, limit func(Target) int) (bool, error) {
 	targets, err := readyTargets(ctx, s.r(), nowMS)
 	if err != nil {
 		return false, err
+	}
+	jobs, err := queueJobs(ctx, s.r(), targets, limit)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range jobs {
+		if ok, err := anyEvents(ctx, s.r(), j.from, j.to); ok || err != nil {
+			return ok, err
+		}
 	}
 	for _, ch := range recipients {
 		targets = append(targets, Target{Channel: ch, ID: TargetRecipient})
@@ -302,7 +339,8 @@ func (s *Store) anyDue(ctx context.Context, nowMS int64, recipients []string, li
 func (tx *Tx) readyTargets(nowMS int64) ([]Target, error) { return readyTargets(tx.ctx, tx.q(), nowMS) }
 
 func readyTargets(ctx context.Context, q querier, nowMS int64) ([]Target, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, failures FROM webhooks WHERE enabled = 1 AND blocked_until <= $1 ORDER BY id`, nowMS)
+	rows, err := q.QueryContext(ctx, `SELECT id, failures, events, tracking, queued_to, urgent_to FROM webhooks
+		WHERE enabled = 1 AND blocked_until <= $1 ORDER BY id`, nowMS)
 	if err != nil {
 		return nil, fmt.Errorf("store: ready webhooks: %w", err)
 	}
@@ -310,9 +348,12 @@ func readyTargets(ctx context.Context, q querier, nowMS int64) ([]Target, error)
 	var out []Target
 	for rows.Next() {
 		t := Target{Channel: ChannelWebhook}
-		if err := rows.Scan(&t.ID, &t.Failures); err != nil {
+		var events string
+		var tracking sql.NullString
+		if err := rows.Scan(&t.ID, &t.Failures, &events, &tracking, &t.queuedTo, &t.urgentTo); err != nil {
 			return nil, fmt.Errorf("store: ready webhooks: %w", err)
 		}
+		t.filter = WebhookFilter{ID: t.ID, Events: splitEvents(events), Tracking: tracking.String}
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -456,9 +497,11 @@ func (tx *Tx) recordOutcomes(nowMS int64, outs []Outcome) error {
 }
 
 // disableWebhook turns a subscription off and moves its pending
-// deliveries to the dead-letter list.
+// deliveries to the dead-letter list; the events it took and has not
+// queued yet (up to the last committed) follow them there (queueJobs).
 func (tx *Tx) disableWebhook(id string, nowMS int64, reason string) error {
-	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated = $2 WHERE id = $3`,
+	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = $1, updated = $2,
+		taken_to = (SELECT value FROM counters WHERE name = 'event_cursor') WHERE id = $3`,
 		reason, nowMS/1000, id); err != nil {
 		return fmt.Errorf("store: disable webhook %s: %w", id, err)
 	}
@@ -499,9 +542,11 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 
 // OutboxStats summarises the outbox for metrics.
 type OutboxStats struct {
-	// Pending counts deliveries waiting; OldestPending is the creation
-	// time (ms) of the oldest (0: none). Dead counts the dead letters.
-	Pending, OldestPending, Dead int64
+	// Pending counts deliveries waiting; Unqueued the events that
+	// subscriptions have yet to take (cursors past theirs: see queue.go);
+	// OldestPending is the creation time (ms) of the oldest of either (0:
+	// none). Dead counts the dead letters.
+	Pending, Unqueued, OldestPending, Dead int64
 }
 
 // OutboxStats counts the outbox's pending deliveries and dead letters
@@ -518,6 +563,23 @@ func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 		err := s.r().QueryRowContext(ctx, `SELECT COALESCE(MIN(created), 0) FROM deliveries WHERE state = 'pending'`).Scan(&st.OldestPending)
 		if err != nil {
 			return st, fmt.Errorf("store: outbox stats: %w", err)
+		}
+	}
+	var first sql.NullInt64
+	err := s.r().QueryRowContext(ctx, `SELECT COALESCE(SUM(b), 0), MIN(q) FROM (
+		SELECT CASE WHEN w.enabled = 1 THEN c.value ELSE w.taken_to END - w.queued_to AS b, w.queued_to AS q
+		FROM webhooks w, counters c WHERE c.name = 'event_cursor') x WHERE b > 0`).Scan(&st.Unqueued, &first)
+	if err != nil {
+		return st, fmt.Errorf("store: outbox stats: %w", err)
+	}
+	if first.Valid {
+		var created int64 // Unix seconds
+		err := s.r().QueryRowContext(ctx, `SELECT created FROM events WHERE cursor = $1`, first.Int64+1).Scan(&created)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return st, fmt.Errorf("store: outbox stats: %w", err)
+		}
+		if created > 0 && (st.OldestPending == 0 || created*1000 < st.OldestPending) {
+			st.OldestPending = created * 1000
 		}
 	}
 	return st, nil

@@ -81,6 +81,10 @@ type Store struct {
 	// commits; onCommit hears of them after (both set once before use).
 	fanout   Fanout
 	onCommit []func([]Event)
+	// webhookFanout turns events into webhook deliveries as they are
+	// queued (queue.go; set once before use).
+	webhookFanout WebhookFanout
+	urgentTypes   []string
 }
 
 // Options configure Open.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,6 +30,11 @@ type Webhook struct {
 	BlockedUntil   int64
 	Created        int64
 	Updated        int64
+	// QueuedTo is the cursor of the last event the subscription has taken
+	// into its deliveries (see queue.go); TakenTo, while it is disabled,
+	// the last event it takes (the last committed when it was turned
+	// off). UpdateWebhook keeps both: they are the store's.
+	QueuedTo, TakenTo int64
 }
 
 // msTime formats Unix milliseconds as RFC 3339 UTC.
@@ -56,8 +62,10 @@ func splitEvents(s string) []string {
 
 // InsertWebhook stores a new subscription.
 func (tx *Tx) InsertWebhook(w Webhook) error {
-	_, err := tx.q().ExecContext(tx.ctx, `INSERT INTO webhooks (id, url, events, tracking, secret, description, enabled, created, updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+	// It takes the events committed after it.
+	_, err := tx.q().ExecContext(tx.ctx, `INSERT INTO webhooks (id, url, events, tracking, secret, description, enabled, created, updated,
+		queued_to, urgent_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, (SELECT value FROM counters WHERE name = 'event_cursor'),
+		(SELECT value FROM counters WHERE name = 'event_cursor'))`,
 		w.ID, w.URL, joinEvents(w.Events), nullString(w.Tracking), tx.s.ring.Seal([]byte(w.Secret), webhookAAD(w.ID)),
 		w.Description, boolInt(w.Enabled), w.Created)
 	if uniqueViolation(err) {
@@ -70,8 +78,48 @@ func (tx *Tx) InsertWebhook(w Webhook) error {
 }
 
 // UpdateWebhook writes a subscription's URL, events, shipment filter,
-// description, enabled flag and health fields as given.
+// description, enabled flag and health fields as given. Disabled, a
+// subscription takes the events committed until then (they are queued,
+// and sent once it is enabled again); enabled again, it queues what it
+// had still to take (dead letters if the engine had disabled it) and then
+// takes the events committed from then on.
 func (tx *Tx) UpdateWebhook(w Webhook) error {
+	var was Webhook
+	var reason string
+	var enabled int64
+	err := tx.q().QueryRowContext(tx.ctx, `SELECT enabled, queued_to, taken_to, disabled_reason FROM webhooks WHERE id = $1`+tx.forUpdate(),
+		w.ID).Scan(&enabled, &was.QueuedTo, &was.TakenTo, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: update webhook: %w", err)
+	}
+	switch {
+	case enabled == 1 && !w.Enabled:
+		if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET taken_to = (SELECT value FROM counters WHERE name = 'event_cursor')
+			WHERE id = $1`, w.ID); err != nil {
+			return fmt.Errorf("store: update webhook: %w", err)
+		}
+	case enabled == 0 && w.Enabled:
+		at := was.QueuedTo
+		for at < was.TakenTo {
+			next, err := tx.queue(queueJob{hook: WebhookFilter{ID: w.ID, Events: w.Events, Tracking: w.Tracking}, from: at,
+				to: min(was.TakenTo, at+queueRead), dead: reason != ""}, w.Updated*1000)
+			if err != nil {
+				return err
+			}
+			if next == at {
+				break
+			}
+			at = next
+		}
+		if _, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET taken_to = 0,
+			queued_to = (SELECT value FROM counters WHERE name = 'event_cursor'),
+			urgent_to = (SELECT value FROM counters WHERE name = 'event_cursor') WHERE id = $1`, w.ID); err != nil {
+			return fmt.Errorf("store: update webhook: %w", err)
+		}
+	}
 	res, err := tx.q().ExecContext(tx.ctx, `UPDATE webhooks SET url = $1, events = $2, tracking = $3, description = $4,
 		enabled = $5, disabled_reason = $6, failures = $7, failing_since = $8, blocked_until = $9, updated = $10 WHERE id = $11`,
 		w.URL, joinEvents(w.Events), nullString(w.Tracking), w.Description, boolInt(w.Enabled), w.DisabledReason,
@@ -114,7 +162,7 @@ func boolInt(b bool) int64 {
 }
 
 const webhookColumns = `id, url, events, tracking, secret, description, enabled, disabled_reason, failures, failing_since,
-	blocked_until, created, updated`
+	blocked_until, created, updated, queued_to, taken_to`
 
 func (s *Store) scanWebhook(row interface{ Scan(...any) error }) (Webhook, error) {
 	var w Webhook
@@ -124,7 +172,7 @@ func (s *Store) scanWebhook(row interface{ Scan(...any) error }) (Webhook, error
 	var enabled int64
 	var since sql.NullInt64
 	err := row.Scan(&w.ID, &w.URL, &events, &tracking, &secret, &w.Description, &enabled, &w.DisabledReason, &w.Failures,
-		&since, &w.BlockedUntil, &w.Created, &w.Updated)
+		&since, &w.BlockedUntil, &w.Created, &w.Updated, &w.QueuedTo, &w.TakenTo)
 	if err != nil {
 		return w, err
 	}
@@ -184,33 +232,10 @@ func (tx *Tx) LockWebhook(id string) (Webhook, error) {
 	return ws[0], nil
 }
 
-// WebhookFilter is the part of a subscription the fanout matches events
-// against.
+// WebhookFilter is the part of a subscription that decides which events
+// it takes.
 type WebhookFilter struct {
 	ID       string
 	Events   []string
 	Tracking string
-}
-
-// EnabledWebhooks returns the enabled subscriptions' filters, read in the
-// transaction (so an event committed after a subscription was created is
-// always matched against it).
-func (tx *Tx) EnabledWebhooks() ([]WebhookFilter, error) {
-	rows, err := tx.q().QueryContext(tx.ctx, `SELECT id, events, tracking FROM webhooks WHERE enabled = 1`)
-	if err != nil {
-		return nil, fmt.Errorf("store: enabled webhooks: %w", err)
-	}
-	defer rows.Close()
-	var out []WebhookFilter
-	for rows.Next() {
-		var f WebhookFilter
-		var events string
-		var tracking sql.NullString
-		if err := rows.Scan(&f.ID, &events, &tracking); err != nil {
-			return nil, fmt.Errorf("store: enabled webhooks: %w", err)
-		}
-		f.Events, f.Tracking = splitEvents(events), tracking.String
-		out = append(out, f)
-	}
-	return out, rows.Err()
 }
