@@ -313,6 +313,10 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(t1)
+	if cfg.CPUProfile != "" {
+		// The load phase only: not the wait for the outbox below.
+		pprof.StopCPUProfile()
+	}
 	res.Pings, res.Accepted, res.Requests, res.Errors = sent.Load(), acc.Load(), len(lat), int(errs.Load())
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e

@@ -237,6 +237,10 @@ type notifyDay struct {
 	ships  []*notifyShipment // by shipment index
 	unsub  time.Time         // when the recipients unsubscribe (simulated)
 	unsubd bool
+	// outage starts the webhook receiver's 10 minutes down (simulated
+	// time): it drops every connection while down is set.
+	outage time.Time
+	down   atomic.Bool
 	// released is when the held SMS were let go (wall clock).
 	released time.Time
 	replayed int // webhook deliveries queued by the replay
@@ -244,9 +248,10 @@ type notifyDay struct {
 
 // TestNotifyDay runs a simulated day on Monaco through an in-process
 // server that notifies for real: every event to a signed webhook
-// (internal/webhooktest, with faults), e-mail through a real SMTP server
-// (internal/smtptest) and SMS through a Twilio-shaped gateway. About a
-// third of the shipments have custom preferences, a few lack an address,
+// (internal/webhooktest, with faults and 10 simulated minutes down),
+// e-mail through a real SMTP server (internal/smtptest) and SMS through
+// a Twilio-shaped gateway. About a third of the shipments have custom
+// preferences, a few lack an address,
 // the recipients live in three time zones, three unsubscribe mid-day (two
 // from e-mail with the e-mail's one-click link, one from SMS) and one
 // opens the unsubscribe page without confirming, and the gateway holds
@@ -302,6 +307,8 @@ func TestNotifyDay(t *testing.T) {
 	// the sender waits (it sends again: a duplicate).
 	n.hooks.SetBehaviour(func(k int, _ *http.Request, _ []byte) webhooktest.Response {
 		switch {
+		case n.down.Load():
+			return webhooktest.Response{Drop: true}
 		case k == 300:
 			return webhooktest.Response{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}}
 		case k == 150 || k == 900:
@@ -315,6 +322,7 @@ func TestNotifyDay(t *testing.T) {
 	})
 	date := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	n.unsub = date.Add(9*time.Hour + 30*time.Minute)
+	n.outage = date.Add(11 * time.Hour)
 	cfg := DispatchConfig{
 		Graph: g, Seed: 1, Date: date, Drain: true, Webhooks: []string{n.hooks.URL},
 		Server: func(sc *engine.ServerConfig) {
@@ -418,6 +426,7 @@ func notifyCall(ctx context.Context, api DispatchAPI, method, path string, body,
 // under way unsubscribe: two from e-mail with the e-mail's one-click
 // link, one from SMS with the page's form; one more only opens the page.
 func (n *notifyDay) step(ctx context.Context, api DispatchAPI, at time.Time) error {
+	n.down.Store(!at.Before(n.outage) && at.Before(n.outage.Add(10*time.Minute)))
 	if n.unsubd || at.Before(n.unsub) {
 		return nil
 	}
@@ -574,8 +583,11 @@ func (n *notifyDay) checkWebhooks(res *DispatchResult) {
 	// What the receiver processed (answered 2xx, the sender hung up on
 	// it or not), in order.
 	var processed []webhooktest.Delivery
-	failed, abandoned := 0, 0
+	failed, abandoned, dropped := 0, 0, 0
 	for _, d := range all {
+		if d.Dropped {
+			dropped++
+		}
 		switch {
 		case d.Status/100 != 2:
 			failed++
@@ -600,10 +612,10 @@ func (n *notifyDay) checkWebhooks(res *DispatchResult) {
 		n.logOrder(all, processed, res)
 	}
 	dups := len(processed) - len(evs)
-	t.Logf("webhooks: %d requests for %d events: %d failed by the receiver's faults, %d abandoned by the sender, %d duplicates (%d replayed)",
-		len(all), len(evs), failed, abandoned, dups, n.replayed)
-	if failed == 0 || abandoned == 0 || n.replayed == 0 || dups < n.replayed+abandoned {
-		t.Errorf("the faults did not happen: %d failed, %d abandoned, %d replayed, %d duplicates", failed, abandoned, n.replayed, dups)
+	t.Logf("webhooks: %d requests for %d events: %d failed by the receiver's faults (%d dropped while it was down), %d abandoned by the sender, %d duplicates (%d replayed)",
+		len(all), len(evs), failed, dropped, abandoned, dups, n.replayed)
+	if failed == 0 || dropped == 0 || abandoned == 0 || n.replayed == 0 || dups < n.replayed+abandoned {
+		t.Errorf("the faults did not happen: %d failed, %d dropped, %d abandoned, %d replayed, %d duplicates", failed, dropped, abandoned, n.replayed, dups)
 	}
 }
 

@@ -314,11 +314,24 @@ func (s *Service) Run(ctx context.Context) {
 	outs := make(chan runDone, s.cfg.Workers)
 	inflight := 0
 	busy := map[string]int{} // runs in flight per target (channel/id)
+	// heard: targets that took a delivery since start. Until one does, a
+	// target gets one run at a time, as a failing one does: a receiver
+	// that is down, refuses the certificate or answers 500 from the
+	// start costs one failed request, not a connection per worker.
+	heard := map[string]bool{}
+	var done []store.Outcome
+	land := func(r runDone) {
+		done = append(done, r.outs...)
+		inflight--
+		busy[r.target]--
+		if !heard[r.target] && slices.ContainsFunc(r.outs, func(o store.Outcome) bool { return o.State == store.DeliverySent }) {
+			heard[r.target] = true
+		}
+	}
 	var wg sync.WaitGroup
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var pruned time.Time
-	var done []store.Outcome
 	for {
 		if time.Since(pruned) > pruneEvery {
 			pruned = time.Now()
@@ -333,9 +346,7 @@ func (s *Service) Run(ctx context.Context) {
 		for {
 			select {
 			case r := <-outs:
-				done = append(done, r.outs...)
-				inflight--
-				busy[r.target]--
+				land(r)
 			default:
 				break collect
 			}
@@ -354,7 +365,7 @@ func (s *Service) Run(ctx context.Context) {
 			// than free workers.
 			limit := func(t store.Target) int {
 				k := t.Channel + "/" + t.ID
-				if t.Failures > 0 {
+				if t.Failures > 0 || !heard[k] {
 					if busy[k] > 0 {
 						return 0
 					}
@@ -397,9 +408,7 @@ func (s *Service) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case r := <-outs:
-			done = append(done, r.outs...)
-			inflight--
-			busy[r.target]--
+			land(r)
 		case <-s.wake:
 		case <-timer.C:
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -426,3 +427,41 @@ func TestConnectTimeGuard(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestUnheardReceiverOneAtATime: a receiver that has not yet taken a
+// delivery gets one request at a time (one failed request, not one per
+// worker, when it is down from the start); once it answers 2xx, many.
+func TestUnheardReceiverOneAtATime(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "lastmile.db"), testRing(t))
+	s, err := New(fastConfig(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := newReceiver(t)
+	var inflight, most, broken atomic.Int64
+	broken.Store(1)
+	rc.SetBehaviour(func(int, *http.Request, []byte) webhooktest.Response {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		if broken.Load() == 1 {
+			return webhooktest.Response{Status: 500}
+		}
+		return webhooktest.Response{}
+	})
+	createHook(t, s, rc)
+	evs := emitDay(t, st, 60, 1)
+	start(t, s)
+	waitFor(t, 10*time.Second, "a few failed attempts", func() bool { return len(rc.Deliveries()) >= 3 })
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d requests at once to a receiver that never answered 2xx, want 1", m)
+	}
+	broken.Store(0)
+	waitFor(t, 20*time.Second, "every event accepted", func() bool { return len(rc.Accepted()) >= len(evs) })
+	checkOrder(t, rc, evs)
+	if m := most.Load(); m < 4 {
+		t.Errorf("at most %d requests at once once the receiver answered, want several", m)
+	}
+}

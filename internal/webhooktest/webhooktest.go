@@ -83,6 +83,9 @@ type Delivery struct {
 	// its timeout), so the sender saw a failure whatever Status says.
 	Status    int
 	Abandoned bool
+	// Dropped reports that the receiver closed the connection without an
+	// answer (Response.Drop).
+	Dropped bool
 	// SignatureErr is nil when a signature verified with the receiver's
 	// secret (ErrNoSecret until one is set).
 	SignatureErr error
@@ -90,7 +93,9 @@ type Delivery struct {
 
 // Accepted reports whether the receiver answered 2xx and the sender got
 // the answer.
-func (d Delivery) Accepted() bool { return d.Status >= 200 && d.Status < 300 && !d.Abandoned }
+func (d Delivery) Accepted() bool {
+	return d.Status >= 200 && d.Status < 300 && !d.Abandoned && !d.Dropped
+}
 
 // Response is how the receiver answers one request.
 type Response struct {
@@ -101,6 +106,9 @@ type Response struct {
 	// Delay holds the answer back this long (or until the sender hangs
 	// up).
 	Delay time.Duration
+	// Drop closes the connection without answering, as a receiver that
+	// is down (or a proxy that lost it) does.
+	Drop bool
 }
 
 // Behaviour decides the answer to the n-th request (from 1); it runs
@@ -186,6 +194,19 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 		Body: body, At: at, Status: resp.Status, SignatureErr: verify(secret, r.Header, body)}
 	if err := json.Unmarshal(body, &d.Payload); err != nil {
 		d.PayloadErr = err
+	}
+	if resp.Drop {
+		d.Dropped, d.Status = true, 0
+		rc.mu.Lock()
+		rc.got = append(rc.got, d)
+		rc.mu.Unlock()
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // the server closes the connection
 	}
 	if resp.Delay > 0 {
 		select {

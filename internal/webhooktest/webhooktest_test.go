@@ -201,6 +201,16 @@ func TestReceiver(t *testing.T) {
 		t.Errorf("bad signatures: %+v", bad)
 	}
 
+	// A dropped connection: the client gets no answer, the request is
+	// recorded, not accepted.
+	rc.SetBehaviour(func(int, *http.Request, []byte) Response { return Response{Drop: true} })
+	if status, err := post(t, rc, secret, evs[0], quick); err == nil {
+		t.Fatalf("dropped: answered %d", status)
+	}
+	if got := rc.Deliveries(); len(got) != 8 || !got[7].Dropped || got[7].Accepted() || len(rc.Accepted()) != 5 {
+		t.Errorf("dropped: %d requests, the last %+v", len(got), got[len(got)-1])
+	}
+
 	// Requests before the secret is known are verified when it is set.
 	late := New(t)
 	if _, err := post(t, late, secret, evs[0], quick); err != nil {
