@@ -451,12 +451,16 @@ func TestUnheardReceiverOneAtATime(t *testing.T) {
 		}
 		return webhooktest.Response{}
 	})
-	createHook(t, s, rc)
-	evs := emitDay(t, st, 60, 1)
+	w := createHook(t, s, rc)
+	evs := emitDay(t, st, 150, 1)
 	start(t, s)
 	waitFor(t, 10*time.Second, "a few failed attempts", func() bool { return len(rc.Deliveries()) >= 3 })
 	if m := most.Load(); m != 1 {
 		t.Fatalf("%d requests at once to a receiver that never answered 2xx, want 1", m)
+	}
+	// Nor more than a probe's worth of its deliveries queued.
+	if p, err := s.Deliveries(context.Background(), w.ID, "pending", 0, 1000); err != nil || len(p.Deliveries) > 64 {
+		t.Fatalf("%d deliveries queued for a receiver that never answered 2xx (%v), want at most 64", len(p.Deliveries), err)
 	}
 	broken.Store(0)
 	waitFor(t, 20*time.Second, "every event accepted", func() bool { return len(rc.Accepted()) >= len(evs) })

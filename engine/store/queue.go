@@ -28,9 +28,10 @@ const (
 	// cursor when none is pending: room for a few claims (claims take up
 	// to 512 per target) and for the urgent ones among them to go first.
 	queueAhead = 4096
-	// probeAhead: a failing subscription (a failure streak) gets new
-	// deliveries only when none is pending, this many cursors' worth, so
-	// that there is something to probe it with.
+	// probeAhead: a failing subscription (a failure streak), or one that
+	// may take one delivery at a time, gets new deliveries only when none
+	// is pending, this many cursors' worth, so that there is something to
+	// probe it with.
 	probeAhead = 64
 	// queueRead bounds the events read for one subscription in one turn.
 	queueRead = 4096
@@ -70,18 +71,22 @@ type queueJob struct {
 func queueJobs(ctx context.Context, q querier, targets []Target, limit func(Target) int) ([]queueJob, error) {
 	var jobs []queueJob
 	for _, t := range targets {
-		if t.Channel != ChannelWebhook || limit(t) <= 0 {
+		n := limit(t)
+		if t.Channel != ChannelWebhook || n <= 0 {
 			continue
 		}
 		oldest, pending, err := oldestPending(ctx, q, t.ID)
 		if err != nil {
 			return nil, err
 		}
+		// A target that may claim one delivery is probed: it is failing,
+		// or (Service.Run) not yet heard from.
+		probe := t.Failures > 0 || n == 1
 		var to int64
 		switch {
-		case t.Failures > 0 && pending:
+		case probe && pending:
 			continue
-		case t.Failures > 0:
+		case probe:
 			to = t.queuedTo + probeAhead
 		case pending:
 			to = min(oldest, t.queuedTo) + queueAhead
