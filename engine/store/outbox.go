@@ -102,8 +102,7 @@ func (tx *Tx) putDeliveries(ds []Delivery, onConflict string) error {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			k := len(args)
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10, k+11)
+			tx.s.row(&b, len(args), 11)
 			state := d.State
 			if state == "" {
 				state = DeliveryPending
@@ -475,9 +474,8 @@ func (tx *Tx) recordOutcomes(nowMS int64, outs []Outcome) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			n := 7 * i
-			fmt.Fprintf(&b, "(CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
-				n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			const big, text = "CAST(%s AS BIGINT)", "CAST(%s AS TEXT)"
+			tx.s.row(&b, 7*i, 7, big, text, big, big, big, text, big)
 			counted := int64(0)
 			if o.Counted {
 				counted = 1
@@ -613,14 +611,11 @@ func (s *Store) EventsByCursor(ctx context.Context, cursors []int64) (map[int64]
 		var b strings.Builder
 		args := make([]any, n)
 		for i, c := range cursors[:n] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", i+1)
 			args[i] = c
 		}
+		s.row(&b, 0, n)
 		evs, err := queryEvents(ctx, s.r(), `SELECT `+eventColumns+` FROM events e JOIN shipments s ON s.id = e.shipment
-			WHERE e.cursor IN (`+b.String()+`)`, args...)
+			WHERE e.cursor IN `+b.String(), args...)
 		if err != nil {
 			return nil, err
 		}

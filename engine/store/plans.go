@@ -194,8 +194,8 @@ func (tx *Tx) SetETAs(stops []Stop) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			n := 4 * i
-			fmt.Fprintf(&b, "(CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n+1, n+2, n+3, n+4)
+			const big = "CAST(%s AS BIGINT)"
+			tx.s.row(&b, 4*i, 4, big, big, big, big)
 			args = append(args, st.ID, st.ETA, st.P10, st.P90)
 		}
 		b.WriteString(`) AS v WHERE stops.id = v.column1`)

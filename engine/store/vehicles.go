@@ -41,8 +41,7 @@ func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			n := per * i
-			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			tx.s.row(&b, per*i, per)
 			args = append(args, p.Vehicle, p.TimeMS, p.Lon, p.Lat, nullFloat(p.Speed), nullFloat(p.Heading))
 		}
 		b.WriteString(` ON CONFLICT (vehicle, time_ms) DO NOTHING`)
