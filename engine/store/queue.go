@@ -38,8 +38,11 @@ const (
 )
 
 // urgentAhead bounds the urgent events queued past a subscription's
-// window in one turn (queueUrgent).
-const urgentAhead = 128
+// window in one turn (queueUrgent): as many as a claim may take from a
+// target (128 connections x 4). With 128, 4 saturated subscriptions got
+// arriving_soon 2.0-2.5 s after its ping at the median, against 1.3-1.6
+// s with 512 (bench/RESULTS.md, session 13).
+const urgentAhead = 512
 
 // WebhookFanout returns the deliveries of events to a subscription: one
 // per event its filter takes, created at nowMS, urgent (Delivery.Urgent)
