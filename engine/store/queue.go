@@ -168,12 +168,15 @@ func (tx *Tx) queueUrgent(t Target, queuedTo int64, n int, nowMS int64) error {
 			types = append(types, typ)
 		}
 	}
+	if n = min(n, urgentAhead); len(types) == 0 || n <= 0 {
+		return nil
+	}
 	from := max(t.urgentTo, queuedTo)
 	var head int64
 	if err := tx.q().QueryRowContext(tx.ctx, `SELECT value FROM counters WHERE name = 'event_cursor'`).Scan(&head); err != nil {
 		return fmt.Errorf("store: event cursor: %w", err)
 	}
-	if n = min(n, urgentAhead); len(types) == 0 || from >= head || n <= 0 {
+	if from >= head {
 		return nil
 	}
 	args := []any{from, head, n}

@@ -84,11 +84,10 @@ func (tx *Tx) InsertWebhook(w Webhook) error {
 // had still to take (dead letters if the engine had disabled it) and then
 // takes the events committed from then on.
 func (tx *Tx) UpdateWebhook(w Webhook) error {
-	var was Webhook
+	var enabled, queuedTo, takenTo int64
 	var reason string
-	var enabled int64
 	err := tx.q().QueryRowContext(tx.ctx, `SELECT enabled, queued_to, taken_to, disabled_reason FROM webhooks WHERE id = $1`+tx.forUpdate(),
-		w.ID).Scan(&enabled, &was.QueuedTo, &was.TakenTo, &reason)
+		w.ID).Scan(&enabled, &queuedTo, &takenTo, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -102,10 +101,10 @@ func (tx *Tx) UpdateWebhook(w Webhook) error {
 			return fmt.Errorf("store: update webhook: %w", err)
 		}
 	case enabled == 0 && w.Enabled:
-		at := was.QueuedTo
-		for at < was.TakenTo {
+		at := queuedTo
+		for at < takenTo {
 			next, err := tx.queue(queueJob{hook: WebhookFilter{ID: w.ID, Events: w.Events, Tracking: w.Tracking}, from: at,
-				to: min(was.TakenTo, at+queueRead), dead: reason != ""}, w.Updated*1000)
+				to: min(takenTo, at+queueRead), dead: reason != ""}, w.Updated*1000)
 			if err != nil {
 				return err
 			}
