@@ -34,23 +34,29 @@ func TestDistance(t *testing.T) {
 }
 
 func TestConfidentlyLate(t *testing.T) {
-	c := Config{}.withDefaults() // margin 0.2 of the time to drive, any lateness in the last 2 min
+	c := Config{}.withDefaults() // margin 0.2 of the time to go, shrinking to 0 over the last 2 min
 	const end = 10_000
 	tests := []struct {
-		name   string
-		eta, t int64
-		want   bool
+		name            string
+		eta, t, elapsed int64
+		want            bool
 	}{
-		{"2 min late, 1 h to drive", end + 120, end + 120 - 3600, false},
-		{"15 min late, 1 h to drive", end + 900, end + 900 - 3600, true},
-		{"12 min late, exactly 20 % of 1 h", end + 720, end + 720 - 3600, true},
-		{"30 s late, window ends in 2 min", end + 30, end - 120, true},
-		{"30 s late, window ends in 3 min (0.2 of 3.5 min is 42 s)", end + 30, end - 180, false},
-		{"1 min late, window ends in 3 min (0.2 of 4 min is 48 s)", end + 60, end - 180, true},
-		{"past the window's end", end + 30, end + 10, true},
+		{"2 min late, 1 h to drive", end + 120, end + 120 - 3600, 0, false},
+		{"15 min late, 1 h to drive", end + 900, end + 900 - 3600, 0, true},
+		{"12 min late, exactly 20 % of 1 h", end + 720, end + 720 - 3600, 0, true},
+		{"30 s late, window ends in 1 min (margin 0.2 of 1.5 min, halved)", end + 30, end - 60, 0, true},
+		{"10 s late, window ends in 10 s", end + 10, end - 10, 0, true},
+		{"20 s late, window ends in 2 min (0.2 of 2:20 is 28 s)", end + 20, end - 120, 0, false},
+		{"45 s late, window ends in 2 min, 1:44 of a 4 min service passed", end + 45, end - 120, 104, false},
+		{"30 s late, window ends in 3 min (0.2 of 3.5 min is 42 s)", end + 30, end - 180, 0, false},
+		{"1 min late, window ends in 3 min (0.2 of 4 min is 48 s)", end + 60, end - 180, 0, true},
+		{"past the window's end", end + 30, end + 10, 0, true},
+		{"48 s late in 3:28, 2:22 of a 4 min service passed (0.2 of 5:50 is 70 s)", end + 48, end - 160, 142, false},
+		{"48 s late in 3:28, no service in progress", end + 48, end - 160, 0, true},
+		{"48 s late, service in progress, window ends in 20 s", end + 48, end - 20, 142, true},
 	}
 	for _, tc := range tests {
-		if got := c.confidentlyLate(tc.eta, end, tc.t); got != tc.want {
+		if got := c.confidentlyLate(tc.eta, end, tc.t, tc.elapsed); got != tc.want {
 			t.Errorf("%s: confidentlyLate = %v, want %v", tc.name, got, tc.want)
 		}
 	}

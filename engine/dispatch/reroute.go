@@ -27,6 +27,7 @@ func (run *routeRun) needsReroute(t int64) bool {
 	n := 0
 	last := int64(0)
 	late := false
+	elapsed := run.serviceElapsed(t)
 	for _, st := range run.stops {
 		if st.Status != StatusOutForDelivery || st.ETA == 0 {
 			continue
@@ -38,7 +39,7 @@ func (run *routeRun) needsReroute(t int64) bool {
 		// spares the recipient a warning that would turn out false.
 		end := st.Window[1]
 		if end > 0 && (st.ETA > end+int64(cfg.RerouteSlack/time.Second) ||
-			st.Delayed == 0 && st.ETA > end && cfg.confidentlyLate(st.ETA, end, t)) {
+			st.Delayed == 0 && st.ETA > end && cfg.confidentlyLate(st.ETA, end, t, elapsed)) {
 			late = true
 		}
 	}
