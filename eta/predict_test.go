@@ -554,7 +554,14 @@ func FuzzPredict(f *testing.F) {
 
 // BenchmarkPredictLive predicts a 5-stop, 200-edge plan on the synthetic
 // grid with live data on most groups.
-func BenchmarkPredictLive(b *testing.B) {
+func BenchmarkPredictLive(b *testing.B) { benchPredictLive(b, 0) }
+
+// BenchmarkPredictLiveBehind is BenchmarkPredictLive predicted 2 min
+// before the newest observations: a van whose batch of pings lags the
+// fleet's, so that queries leave out the rings' newest values.
+func BenchmarkPredictLiveBehind(b *testing.B) { benchPredictLive(b, 2*time.Minute) }
+
+func benchPredictLive(b *testing.B, behind time.Duration) {
 	w := etaNewWorld(2, 3)
 	prof, err := FitProfile(w.net, w.probes(0, 0.2), ProfileOptions{})
 	if err != nil {
@@ -571,6 +578,7 @@ func BenchmarkPredictLive(b *testing.B) {
 			_ = tr.Observe(o)
 		}
 	}
+	now = now.Add(-behind)
 	path := w.trip(200)
 	p := Plan{Now: now}
 	for i := range 5 {

@@ -108,6 +108,15 @@ type windows struct {
 	n    []uint8   // filled entries
 	head []uint8   // next write position
 	base []int64   // per ring: the time its weights are relative to
+	// The accepted entries of each ring in time order, kept by push
+	// (ring s at [s*k, (s+1)*k), na[s] of them): their times st, weights
+	// sw, and the running sums of w and w·r in pw and pr (pw[i] sums sw
+	// up to and including i), so that estimate finds the entries a query
+	// takes by scanning from its ends and sums them by two subtractions.
+	st     []int64
+	sw     []float64
+	pw, pr []float64
+	na     []uint8
 }
 
 // rebaseAfter is how many time constants an entry may lie from its ring's
@@ -125,7 +134,43 @@ func (w *windows) add() int32 {
 	w.n = append(w.n, 0)
 	w.head = append(w.head, 0)
 	w.base = append(w.base, 0)
+	w.st = append(w.st, make([]int64, w.k)...)
+	w.sw = append(w.sw, make([]float64, w.k)...)
+	w.pw = append(w.pw, make([]float64, w.k)...)
+	w.pr = append(w.pr, make([]float64, w.k)...)
+	w.na = append(w.na, 0)
 	return s
+}
+
+// sortAccepted rebuilds ring s's accepted entries in time order (see
+// windows.st) after a change.
+func (w *windows) sortAccepted(s int32) {
+	base := int(s) * w.k
+	st, sw, pr := w.st[base:base+w.k], w.sw[base:base+w.k], w.pr[base:base+w.k]
+	m := 0
+	for i := range int(w.n[s]) {
+		j := base + i
+		if !w.acc[j] {
+			continue
+		}
+		// Insertion: a ring holds at most groupWindow entries.
+		t, x, r := w.t[j], w.w[j], float64(w.r[j])
+		p := m
+		for p > 0 && st[p-1] > t {
+			st[p], sw[p], pr[p] = st[p-1], sw[p-1], pr[p-1]
+			p--
+		}
+		st[p], sw[p], pr[p] = t, x, r
+		m++
+	}
+	pw := w.pw[base : base+w.k]
+	var cw, cr float64
+	for i := range m {
+		cw += sw[i]
+		cr += sw[i] * pr[i]
+		pw[i], pr[i] = cw, cr
+	}
+	w.na[s] = uint8(m)
 }
 
 // push records a value in ring s, overwriting the oldest when full.
@@ -142,10 +187,12 @@ func (w *windows) push(s int32, t int64, r float32, acc bool) {
 	if int(w.n[s]) < w.k {
 		w.n[s]++
 	}
+	w.sortAccepted(s)
 }
 
 // rebase makes t the base of ring s and recomputes its weights (an entry
-// far older than t gets weight 0; estimate then computes exactly).
+// far older than t gets weight 0; estimate then computes exactly). Its
+// caller, push, sorts the ring's accepted entries afterwards.
 func (w *windows) rebase(s int32, t int64) {
 	w.base[s] = t
 	base := int(s) * w.k
@@ -183,31 +230,41 @@ func (w *windows) reference(s int32, t, maxAge int64) (med, mad float64, n int) 
 // estimate returns, over the accepted values of ring s entered at or before
 // now and less than maxAge before it, the recency-weighted sum Σ a_i r_i,
 // the weight Σ a_i with a_i = exp(-(tmax - t_i)/tau), and the newest entry
-// time tmax; ok is false when there is no such value. It sums the stored
-// weights in one pass and divides by tmax's, a_i = w_i / exp((tmax -
-// base)/tau); estimateExact is the direct formula, used when a weight has
-// underflowed.
+// time tmax; ok is false when there is no such value. The values are a run
+// of the ring's accepted entries in time order (windows.st), found by
+// scanning from its ends, and their sums of stored weights w_i and w_i r_i are
+// differences of running sums, divided by tmax's stored weight: a_i = w_i
+// / w_max. estimateExact is the direct formula, used when a weight has
+// underflowed. (A walk over the ring, an exponential per call, was 10 %
+// of the CPU of ping ingest: most queries exclude the ring's newest
+// values, ahead of the querying van's own time in a batch.)
 func (w *windows) estimate(s int32, now, maxAge int64) (sum, wsum float64, tmax int64, ok bool) {
 	base := int(s) * w.k
-	var sw, ww float64
-	for i := range int(w.n[s]) {
-		j := base + i
-		if t := w.t[j]; w.acc[j] && t <= now && now-t < maxAge {
-			sw += w.w[j] * float64(w.r[j])
-			ww += w.w[j]
-			if !ok || t > tmax {
-				tmax, ok = t, true
-			}
-		}
+	st := w.st[base : base+int(w.na[s])]
+	// Entries at or before now: [0, hi); too old: [0, lo). Scanned from
+	// the ends, as a query leaves out few of a ring's entries, if any.
+	hi := len(st)
+	for hi > 0 && st[hi-1] > now {
+		hi--
 	}
-	if !ok {
+	lo := 0
+	for lo < hi && now-st[lo] >= maxAge {
+		lo++
+	}
+	if lo >= hi {
 		return 0, 0, 0, false
 	}
-	e := math.Exp(float64(tmax-w.base[s]) / w.tau)
-	if ww == 0 || e == 0 {
+	pw, pr := w.pw[base:], w.pr[base:]
+	wsum, sum = pw[hi-1], pr[hi-1]
+	if lo > 0 {
+		wsum -= pw[lo-1]
+		sum -= pr[lo-1]
+	}
+	e := w.sw[base+hi-1]
+	if wsum <= 0 || e == 0 {
 		return w.estimateExact(s, now, maxAge)
 	}
-	return sw / e, ww / e, tmax, true
+	return sum / e, wsum / e, st[hi-1], true
 }
 
 // estimateExact is estimate computed from the entries' times alone.

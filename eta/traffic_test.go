@@ -581,8 +581,8 @@ func TestTrafficNeighbours(t *testing.T) {
 	}
 }
 
-// TestWindowsEstimate checks the one-pass estimate (stored weights
-// relative to a ring's base) against the direct formula on random rings:
+// TestWindowsEstimate checks the estimate from running sums (stored
+// weights relative to a ring's base) against the direct formula on random rings:
 // entries in and out of time order, some not accepted, rings rebased when
 // a value lies 300 time constants (75 h) from the base, and queries far
 // before the newest entries, where stored weights underflow.
@@ -592,7 +592,7 @@ func TestWindowsEstimate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, k := range []int{edgeWindow, groupWindow} {
 		w := windows{k: k, tau: tau}
-		rebased := 0
+		rebased, excluded := 0, 0
 		for ring := range 200 {
 			s := w.add()
 			t0 := int64(1_780_000_000) * int64(time.Second)
@@ -620,11 +620,17 @@ func TestWindowsEstimate(t *testing.T) {
 						t.Fatalf("k %d ring %d entry %d at %d: estimate (%g, %g, %d, %v), exact (%g, %g, %d, %v)",
 							k, ring, i, at-now, gs, gw, gt, gok, ws, ww, wt, wok)
 					}
+					if gok && gt != w.st[int(s)*w.k+int(w.na[s])-1] {
+						excluded++ // the query left out the ring's newest
+					}
 				}
 			}
 		}
 		if rebased == 0 {
 			t.Errorf("k %d: no ring was rebased", k)
+		}
+		if excluded == 0 {
+			t.Errorf("k %d: no query left out a ring's newest values", k)
 		}
 	}
 }
