@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strconv"
 	"bytes"
 	"cmp"
 	"context"
@@ -346,20 +347,24 @@ func (r *DispatchResult) String() string {
 	return b.String()
 }
 
+// pct formats a share as a percentage, "n/a" for NaN.
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f %%", 100*v)
+}
+
+// check says whether a target is met.
+func check(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
 // WriteDispatch prints the figures of a run as a table, then Summary.
 func WriteDispatch(w io.Writer, r *DispatchResult) {
-	pct := func(v float64) string {
-		if math.IsNaN(v) {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.1f %%", 100*v)
-	}
-	check := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "NOT met"
-	}
 	fmt.Fprintf(w, "server %s, seed %d, day %s: %d vans (%d used), %d shipments (%d unassigned), %d stops served, %d late, %d planned late, %d drive-bys\n",
 		r.Server, r.Seed, r.Date.Format(time.DateOnly), r.Vans, r.VansUsed, r.Shipments, r.Unassigned, r.Stops, r.Late, r.PlannedLate, r.DriveBys)
 	if r.Closure != "" {
@@ -408,6 +413,42 @@ func WriteDispatch(w io.Writer, r *DispatchResult) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, r.Summary())
+}
+
+// WriteDispatchDays writes the figures of several simulated days summed
+// over the days, one line a day and a line of totals: the per-stop
+// figures are proportions of events and stops too rare in one day (0-9
+// late stops) to judge a target by.
+func WriteDispatchDays(w io.Writer, days []*DispatchResult) {
+	var t DispatchResult
+	fmt.Fprintf(w, "| seed | stops | arriving_soon 20-40 min | late warned | delayed false alarms | arrived within 90 s | drive-by arrivals | seq errors | closure rerouted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	line := func(name string, r *DispatchResult, rerouted string) {
+		fmt.Fprintf(w, "| %s | %d | %s | %d of %d | %d of %d (%s) | %s | %d | %d | %s |\n", name, r.Stops, pct(r.ArrivingSoonShare()),
+			r.LateWarned, r.Late, r.DelayedFalse, r.Delayed, pct(r.DelayedFalseShare()), pct(r.ArrivedShare()), r.DriveByArrivals,
+			r.SeqErrors+r.Duplicates+r.OrderErrors, rerouted)
+	}
+	rerouted := 0
+	for _, r := range days {
+		t.Stops += r.Stops
+		t.SoonHits += r.SoonHits
+		t.Late += r.Late
+		t.LateWarned += r.LateWarned
+		t.Delayed += r.Delayed
+		t.DelayedFalse += r.DelayedFalse
+		t.ArrivedOnTime += r.ArrivedOnTime
+		t.DriveByArrivals += r.DriveByArrivals
+		t.SeqErrors += r.SeqErrors + r.Duplicates + r.OrderErrors
+		rr := "no"
+		if r.Rerouted || r.Closure == "" {
+			rr = "yes"
+			rerouted++
+		}
+		line(strconv.FormatUint(r.Seed, 10), r, rr)
+	}
+	line(fmt.Sprintf("all %d", len(days)), &t, fmt.Sprintf("%d of %d", rerouted, len(days)))
+	fmt.Fprintf(w, "\ntargets over the days: arriving_soon >= 90 %%: %s; late warned 100 %%: %s; delayed false alarms <= 10 %%: %s; arrived >= 95 %%: %s; no drive-by arrival: %s\n",
+		check(t.ArrivingSoonShare() >= 0.9), check(t.LateWarned == t.Late), check(t.DelayedFalseShare() <= 0.1),
+		check(t.ArrivedShare() >= 0.95), check(t.DriveByArrivals == 0))
 }
 
 // maxBatchPings caps the pings of one upload.

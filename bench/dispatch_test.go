@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -382,4 +383,25 @@ func checkDayFigures(t *testing.T, r *DispatchResult, figures map[string]analyti
 	t.Logf("analytics of the day: %d late (truth %d), ETA MAE 60/30/10 min out %.0f/%.0f/%.0f s, window coverage %.2f, %.1f km planned",
 		int(num("on_time", "late")), r.Late, num("eta_accuracy", "mae_60_s"), num("eta_accuracy", "mae_30_s"), num("eta_accuracy", "mae_10_s"),
 		num("eta_accuracy", "window_coverage"), num("productivity", "km"))
+}
+
+// TestWriteDispatchDays checks the totals over days: shares of the sums,
+// not means of the days' shares.
+func TestWriteDispatchDays(t *testing.T) {
+	days := []*DispatchResult{
+		{Seed: 1, Stops: 300, SoonHits: 290, Late: 2, LateWarned: 2, Delayed: 2, DelayedFalse: 0, ArrivedOnTime: 300, Rerouted: true, Closure: "way 1"},
+		{Seed: 2, Stops: 300, SoonHits: 280, Late: 8, LateWarned: 7, Delayed: 10, DelayedFalse: 1, ArrivedOnTime: 297, Closure: "way 2"},
+	}
+	var b strings.Builder
+	WriteDispatchDays(&b, days)
+	out := b.String()
+	for _, want := range []string{
+		"| 2 | 300 | 93.3 % | 7 of 8 | 1 of 10 (10.0 %) | 99.0 % | 0 | 0 | no |",
+		"| all 2 | 600 | 95.0 % | 9 of 10 | 1 of 12 (8.3 %) | 99.5 % | 0 | 0 | 1 of 2 |",
+		"late warned 100 %: NOT met; delayed false alarms <= 10 %: met",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
 }
