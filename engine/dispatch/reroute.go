@@ -134,11 +134,13 @@ func (run *routeRun) reroute(pos [2]float64, now time.Time) bool {
 			p.Jobs = append(p.Jobs, j)
 		}
 		s, err := cfg.Solve(p, cfg.rerouteBudget(3))
-		if err != nil || len(s.Routes) != 1 {
+		if err != nil {
 			run.s.log.Warn("re-route: solve", "route", run.route.ID, "err", err)
 			return false
 		}
-		if len(s.Unassigned) == 0 {
+		// No route at all: no stop fits the windows as they stand (a
+		// wider stretch may fit them), like a stop left out.
+		if len(s.Routes) == 1 && len(s.Unassigned) == 0 {
 			sol = s
 			break
 		}
