@@ -324,8 +324,13 @@ func (r *DispatchResult) DelayedFalseShare() float64 {
 // within 90 s of the truth arrival.
 func (r *DispatchResult) ArrivedShare() float64 { return share(r.ArrivedOnTime, r.Stops) }
 
+// ClosureRerouted reports whether the closure target holds: the closure
+// van got rerouted, or the day had no closure.
+func (r *DispatchResult) ClosureRerouted() bool { return r.Rerouted || r.Closure == "" }
+
 // Summary is the one-line, stable summary of the figures.
 func (r *DispatchResult) Summary() string {
+	// The summary's own percentage form, without pct's space.
 	pct := func(v float64) string {
 		if math.IsNaN(v) {
 			return "n/a"
@@ -402,7 +407,7 @@ func WriteDispatch(w io.Writer, r *DispatchResult) {
 		}
 	}
 	fmt.Fprintf(w, "| closure van rerouted | %s | %d rerouted events, vans %v; %d re-routes followed by the drivers | yes: %s |\n", rr, r.ReroutedEvents,
-		r.ReroutedVans, r.Replans, check(r.Rerouted || r.Closure == ""))
+		r.ReroutedVans, r.Replans, check(r.ClosureRerouted()))
 	fmt.Fprintf(w, "| failed not_home | %d | | 2 |\n", r.NotHomeFailed)
 	if n := r.NotRerouted; n.Stops < r.Stops {
 		fmt.Fprintf(w, "\nover the %d stops never rerouted: arriving_soon 20-40 min %s, arrived within 90 s %s, late warned %d of %d, delayed false alarms %d of %d\n",
@@ -439,7 +444,7 @@ func WriteDispatchDays(w io.Writer, days []*DispatchResult) {
 		t.DriveByArrivals += r.DriveByArrivals
 		t.SeqErrors += r.SeqErrors + r.Duplicates + r.OrderErrors
 		rr := "no"
-		if r.Rerouted || r.Closure == "" {
+		if r.ClosureRerouted() {
 			rr = "yes"
 			rerouted++
 		}

@@ -269,7 +269,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				if cfg.Rate > 0 {
 					// Client cl starts cl/Clients of a request's
 					// interval late. (In step, all clients sent at
-					// the same instants: at 3,000 pings/s, a third
+					// the same instants: at 3,000 pings/s, a sixth
 					// of the capacity, the p50 was 53 ms, bursts of 8
 					// requests queueing, against 15 ms for one
 					// client alone.)
