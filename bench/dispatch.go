@@ -169,6 +169,12 @@ type DispatchResult struct {
 	Closure      string
 	ClosureVan   string
 	ClosureStart time.Time
+	// ClosureMet are the vans whose road, as the drivers follow it when
+	// the closure starts, enters the closed road (the truth then turns
+	// them away at it). Usually ClosureVan alone; none when re-routes
+	// before the closure took that van off the road (the sim chooses the
+	// closure on the plan as first solved).
+	ClosureMet []string
 	// Depot is the depot's [lon, lat].
 	Depot [2]float64
 
@@ -212,10 +218,11 @@ type DispatchResult struct {
 	ArrivedOnTime, ArrivedEarly, ArrivedLate, ArrivedMissing int
 	DriveByArrivals                                          int
 
-	// Rerouted reports a rerouted event for the closure van's shipments at
-	// or after the closure's start; RerouteAfter is the time from the
-	// closure's start to the first one, RerouteBeforeDetour whether it
-	// came before the van reached the closed road. ReroutedEvents counts
+	// Rerouted reports a rerouted event at or after the closure's start
+	// for the shipments of every van in ClosureMet (false when none is);
+	// RerouteAfter is the time from the closure's start to the first one
+	// of the last van, RerouteBeforeDetour whether each came before its
+	// van reached the closed road. ReroutedEvents counts
 	// every rerouted event, ReroutedVans the vans they concern.
 	Rerouted            bool
 	RerouteAfter        time.Duration
@@ -324,9 +331,12 @@ func (r *DispatchResult) DelayedFalseShare() float64 {
 // within 90 s of the truth arrival.
 func (r *DispatchResult) ArrivedShare() float64 { return share(r.ArrivedOnTime, r.Stops) }
 
-// ClosureRerouted reports whether the closure target holds: the closure
-// van got rerouted, or the day had no closure.
-func (r *DispatchResult) ClosureRerouted() bool { return r.Rerouted || r.Closure == "" }
+// ClosureRerouted reports whether the closure target holds: every van
+// the closure meets got rerouted, or the closure met no van (ClosureMet),
+// or the day had no closure.
+func (r *DispatchResult) ClosureRerouted() bool {
+	return r.Rerouted || r.Closure == "" || len(r.ClosureMet) == 0
+}
 
 // Summary is the one-line, stable summary of the figures.
 func (r *DispatchResult) Summary() string {
@@ -338,8 +348,11 @@ func (r *DispatchResult) Summary() string {
 		return fmt.Sprintf("%.1f%%", 100*v)
 	}
 	rr := "no"
-	if r.Rerouted {
+	switch {
+	case r.Rerouted:
 		rr = "yes"
+	case r.Closure == "" || len(r.ClosureMet) == 0:
+		rr = "n/a"
 	}
 	return fmt.Sprintf("dispatch: stops %d arriving_soon_20_40 %s delayed_recall %s delayed_false %s arrived_90s %s driveby_arrivals %d rerouted %s",
 		r.Stops, pct(r.ArrivingSoonShare()), pct(r.DelayedRecall()), pct(r.DelayedFalseShare()), pct(r.ArrivedShare()), r.DriveByArrivals, rr)
@@ -400,11 +413,14 @@ func WriteDispatch(w io.Writer, r *DispatchResult) {
 		pct(r.ArrivedShare()), r.ArrivedOnTime, r.ArrivedEarly, r.ArrivedLate, r.ArrivedMissing, check(r.ArrivedShare() >= 0.95))
 	fmt.Fprintf(w, "| arrived at a drive-by | %d | of %d drive-bys | 0: %s |\n", r.DriveByArrivals, r.DriveBys, check(r.DriveByArrivals == 0))
 	rr := "no"
-	if r.Rerouted {
-		rr = fmt.Sprintf("yes, %v after the closure starts", r.RerouteAfter.Round(time.Second))
+	switch {
+	case r.Rerouted:
+		rr = fmt.Sprintf("yes (%s), %v after the closure starts", strings.Join(r.ClosureMet, ", "), r.RerouteAfter.Round(time.Second))
 		if r.RerouteBeforeDetour {
 			rr += ", before the van reaches it"
 		}
+	case r.Closure != "" && len(r.ClosureMet) == 0:
+		rr = "n/a: the closure is on no van's road when it starts"
 	}
 	fmt.Fprintf(w, "| closure van rerouted | %s | %d rerouted events, vans %v; %d re-routes followed by the drivers | yes: %s |\n", rr, r.ReroutedEvents,
 		r.ReroutedVans, r.Replans, check(r.ClosureRerouted()))
@@ -432,7 +448,7 @@ func WriteDispatchDays(w io.Writer, days []*DispatchResult) {
 			r.LateWarned, r.Late, r.DelayedFalse, r.Delayed, pct(r.DelayedFalseShare()), pct(r.ArrivedShare()), r.DriveByArrivals,
 			r.SeqErrors+r.Duplicates+r.OrderErrors, rerouted)
 	}
-	rerouted := 0
+	rerouted, unmet := 0, 0
 	for _, r := range days {
 		t.Stops += r.Stops
 		t.SoonHits += r.SoonHits
@@ -444,13 +460,20 @@ func WriteDispatchDays(w io.Writer, days []*DispatchResult) {
 		t.DriveByArrivals += r.DriveByArrivals
 		t.SeqErrors += r.SeqErrors + r.Duplicates + r.OrderErrors
 		rr := "no"
-		if r.ClosureRerouted() {
+		switch {
+		case r.Closure != "" && len(r.ClosureMet) == 0:
+			rr = "n/a"
+			unmet++
+		case r.ClosureRerouted():
 			rr = "yes"
 			rerouted++
 		}
 		line(strconv.FormatUint(r.Seed, 10), r, rr)
 	}
-	line(fmt.Sprintf("all %d", len(days)), &t, fmt.Sprintf("%d of %d", rerouted, len(days)))
+	line(fmt.Sprintf("all %d", len(days)), &t, fmt.Sprintf("%d of %d", rerouted, len(days)-unmet))
+	if unmet > 0 {
+		fmt.Fprintf(w, "\nclosure rerouted: n/a on %d days, where re-routes before the closure had taken every van off the closed road\n", unmet)
+	}
 	fmt.Fprintf(w, "\ntargets over the days: arriving_soon >= 90 %%: %s; late warned 100 %%: %s; delayed false alarms <= 10 %%: %s; arrived >= 95 %%: %s; no drive-by arrival: %s\n",
 		check(t.ArrivingSoonShare() >= 0.9), check(t.LateWarned == t.Late), check(t.DelayedFalseShare() <= 0.1),
 		check(t.ArrivedShare() >= 0.95), check(t.DriveByArrivals == 0))
@@ -659,6 +682,9 @@ type dispatchRun struct {
 	// version[v] is the route version of van v they last read.
 	replans []sim.Replan
 	version []int64
+	// metClosure are the vans the truth at the closure's start sends into
+	// the closed road (see DispatchResult.ClosureMet).
+	metClosure []int
 }
 
 // vehicle returns the server's name of van v.
@@ -978,7 +1004,13 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 			if _, err := r.c.call(ctx, "POST", "/v1/traffic?wait=true", r.dispatcher, body, nil); err != nil {
 				return fmt.Errorf("bench: dispatch: closure of way %d: %w", c.WayID, err)
 			}
-			r.log.Info("dispatch bench: road closed", "way", c.WayID, "at", c.Start.Format(time.TimeOnly), "van", r.vehicle(c.Van))
+			r.metClosure = r.metClosure[:0]
+			for v, vt := range tr.Vans {
+				if len(vt.Detours) > 0 {
+					r.metClosure = append(r.metClosure, v)
+				}
+			}
+			r.log.Info("dispatch bench: road closed", "way", c.WayID, "at", c.Start.Format(time.TimeOnly), "van", r.vehicle(c.Van), "met", len(r.metClosure))
 		}
 		if !r.cfg.KeepPlan && (a.kind == actPings || a.kind == actStatus) {
 			changed, err := r.follow(ctx, a.van, a.at)
@@ -1497,21 +1529,26 @@ func (r *dispatchRun) grade(evs []apiEvent) {
 		return cmp.Or(cmp.Compare(len(a.Van), len(b.Van)), cmp.Compare(a.Van, b.Van), cmp.Compare(a.Position, b.Position))
 	})
 	res.ReroutedVans = slices.Sorted(maps.Keys(rerouted))
-	// The closure van's reroute.
-	if c := tr.Closure; c != nil {
-		best := int64(math.MaxInt64)
-		for _, i := range tr.Vans[c.Van].Stops {
-			for _, e := range per[i] {
-				if e.Type == evRerouted && e.Time >= c.Start.Unix() && e.Time < best {
-					best = e.Time
+	// The reroute of the vans the closure meets.
+	if c := tr.Closure; c != nil && len(r.metClosure) > 0 {
+		res.Rerouted, res.RerouteBeforeDetour = true, true
+		for _, v := range r.metClosure {
+			res.ClosureMet = append(res.ClosureMet, r.vehicle(v))
+			best := int64(math.MaxInt64)
+			for _, i := range tr.Vans[v].Stops {
+				for _, e := range per[i] {
+					if e.Type == evRerouted && e.Time >= c.Start.Unix() && e.Time < best {
+						best = e.Time
+					}
 				}
 			}
-		}
-		if best != math.MaxInt64 {
-			res.Rerouted = true
-			res.RerouteAfter = time.Duration(best-c.Start.Unix()) * time.Second
-			if d := tr.Vans[c.Van].Detours; len(d) == 0 || best < d[0].Time.Unix() {
-				res.RerouteBeforeDetour = true
+			if best == math.MaxInt64 {
+				res.Rerouted, res.RerouteBeforeDetour = false, false
+				continue
+			}
+			res.RerouteAfter = max(res.RerouteAfter, time.Duration(best-c.Start.Unix())*time.Second)
+			if d := tr.Vans[v].Detours; len(d) > 0 && best >= d[0].Time.Unix() {
+				res.RerouteBeforeDetour = false
 			}
 		}
 	}

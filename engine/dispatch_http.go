@@ -168,6 +168,7 @@ func (s *Server) newDispatch() error {
 	}
 	if s.live != nil {
 		dc.Predict = s.predictStops
+		dc.ClosedAhead = s.closedAhead
 		dc.Solve = func(p *vrp.Problem, b dispatch.Budget) (*vrp.Solution, error) {
 			return Solve(s.R, p, SolveOptions{Time: b.Time, Iterations: b.Iterations, Workers: s.cfg.Workers})
 		}
@@ -286,6 +287,15 @@ func (s *Server) predictStops(vehicle string, pos [2]float64, now time.Time, sto
 		out[i] = dispatch.Prediction{Arrival: p.Arrival, P10: p.P10, P90: p.P90}
 	}
 	return out, nil
+}
+
+// closedAhead is dispatch.Config.ClosedAhead on the live traffic.
+func (s *Server) closedAhead(vehicle string, pos [2]float64, now time.Time, stops []dispatch.PredictStop) (int, error) {
+	pts := make([]LonLat, len(stops))
+	for i, st := range stops {
+		pts[i] = LonLat(st.Location)
+	}
+	return s.live.ClosedAhead(vehicle, LonLat(pos), pts, now)
 }
 
 // ---- handlers ----

@@ -71,6 +71,8 @@ type Router struct {
 	// the road it snaps to.
 	SnapRadius float64
 	cur        atomic.Pointer[snapshot]
+	// base is G's snapshot: free flow, whatever the traffic.
+	base *snapshot
 }
 
 // snapshot is one metric's graph with the query state pooled for it.
@@ -87,16 +89,16 @@ func newSnapshot(g *graph.Graph) *snapshot {
 
 // NewRouter indexes g's routable roads for snapping.
 func NewRouter(g *graph.Graph, snapRadius float64) *Router {
-	r := &Router{G: g, Snapper: graph.NewSnapper(g.Road, g.Routable), SnapRadius: snapRadius}
-	r.cur.Store(newSnapshot(g))
+	r := &Router{G: g, Snapper: graph.NewSnapper(g.Road, g.Routable), SnapRadius: snapRadius, base: newSnapshot(g)}
+	r.cur.Store(r.base)
 	return r
 }
 
 // fork returns a Router on the same prepared graph and snapping index with
 // a metric of its own (starting from G's).
 func (r *Router) fork() *Router {
-	f := &Router{G: r.G, Snapper: r.Snapper, SnapRadius: r.SnapRadius}
-	f.cur.Store(newSnapshot(r.G))
+	f := &Router{G: r.G, Snapper: r.Snapper, SnapRadius: r.SnapRadius, base: r.base}
+	f.cur.Store(r.base)
 	return f
 }
 

@@ -582,6 +582,23 @@ func (t *Traffic) ObserveClosure(e uint32, until time.Time) error {
 	return nil
 }
 
+// ClosedAt returns the index in edges of the first edge closed at time
+// at (ObserveClosure), or -1 when none is.
+func (t *Traffic) ClosedAt(edges []uint32, at time.Time) int {
+	an := at.UnixNano()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.closures) == 0 {
+		return -1
+	}
+	for i, e := range edges {
+		if until, ok := t.closures[e]; ok && an < until {
+			return i
+		}
+	}
+	return -1
+}
+
 // decay is the weight of live information lag nanoseconds after it was
 // observed: 1 at once, falling linearly to 0 at the horizon.
 func (t *Traffic) decay(lag int64) float64 {

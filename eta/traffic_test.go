@@ -284,6 +284,21 @@ func TestTrafficWayClosureDurations(t *testing.T) {
 	if st := tr.Stats(); st.Closures != 1 {
 		t.Errorf("closures %d", st.Closures)
 	}
+	for _, c := range []struct {
+		edges []uint32
+		at    time.Duration
+		want  int
+	}{
+		{[]uint32{0, 1, 2, 4}, 9 * time.Minute, 2},
+		{[]uint32{2}, 0, 0},
+		{[]uint32{0, 1, 4}, 0, -1},
+		{[]uint32{0, 1, 2}, 10 * time.Minute, -1}, // reopened
+		{nil, 0, -1},
+	} {
+		if got := tr.ClosedAt(c.edges, t0.Add(c.at)); got != c.want {
+			t.Errorf("ClosedAt(%v, +%v) = %d, want %d", c.edges, c.at, got, c.want)
+		}
+	}
 	if err := tr.ObserveClosure(2, time.Time{}); err != nil || tr.Stats().Closures != 0 {
 		t.Errorf("lifting the closure: %v", err)
 	}

@@ -121,6 +121,13 @@ type Config struct {
 	// stops in order (required for ETAs; the engine walks the live road
 	// graph with eta.Traffic).
 	Predict func(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) ([]Prediction, error)
+	// ClosedAhead, when set, returns the index of the first of stops (in
+	// order from pos) whose leg enters a road closed at now, or -1 when
+	// none does (the engine routes the legs on the free-flow graph, the
+	// road the van would take were nothing closed). At the first ETA
+	// update after a road closure, a van whose road it closes is
+	// re-routed whatever its ETAs moved (see IncidentShift).
+	ClosedAhead func(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) (int, error)
 	// Solve solves a VRP whose locations are coordinates, on the live
 	// road graph, within the budget (required for POST /v1/plans without
 	// a sequence).
@@ -184,8 +191,9 @@ type Config struct {
 	RerouteSlack, RerouteDrift, RerouteInterval, RerouteTime time.Duration
 	// IncidentShift: at the first ETA update after a road closure
 	// (RoadsClosed), a van whose open stops moved later by at least this
-	// much is re-routed at once, late or not and whatever
-	// RerouteInterval: the solver sees the closure in its matrix. When
+	// much, or whose road ahead is closed (ClosedAhead), is re-routed at
+	// once, late or not and whatever RerouteInterval: the solver sees
+	// the closure in its matrix. When
 	// the best order is the same, the van's road still changed: the
 	// route's version grows and rerouted fires for the stops that moved,
 	// with reason "closure" (default 1 min; negative: off).

@@ -586,16 +586,21 @@ func TestArrivingSoonBeforeDeparture(t *testing.T) {
 
 // TestRerouteAfterClosure: a road closure that delays the van's stops by
 // the incident shift or more re-routes it at its next ETA update (same
-// order: rerouted with reason closure); one that delays them less does
+// order: rerouted with reason closure), and so does one on the road
+// ahead of a stop (ClosedAhead), for that stop and those after it,
+// whatever the delay; one that delays them less and is not ahead does
 // not, nor does the same closure twice.
 func TestRerouteAfterClosure(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		delay int64 // seconds the closure adds to every arrival
-		want  int   // rerouted events per shipment
+		name   string
+		delay  int64  // seconds the closure adds to every arrival
+		closed int    // the stop whose leg is closed (ClosedAhead), -1: none
+		want   [3]int // rerouted events of A, B, C
 	}{
-		{"a 5 min detour", 300, 1},
-		{"a 40 s detour", 40, 0},
+		{"a 5 min detour", 300, -1, [3]int{1, 1, 1}},
+		{"a 40 s detour", 40, -1, [3]int{0, 0, 0}},
+		{"a 40 s detour on the way to B", 40, 1, [3]int{0, 1, 1}},
+		{"a 5 min detour on the way to C", 300, 2, [3]int{1, 1, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, filepath.Join(t.TempDir(), "d.db"))
@@ -607,6 +612,14 @@ func TestRerouteAfterClosure(t *testing.T) {
 					out[i] = Prediction{out[i].Arrival + d, out[i].P10 + d, out[i].P90 + d}
 				}
 				return out, err
+			}
+			var checks atomic.Int64
+			fx.s.cfg.ClosedAhead = func(vehicle string, pos [2]float64, now time.Time, stops []PredictStop) (int, error) {
+				checks.Add(1)
+				if vehicle != "van-1" || len(stops) != 3 {
+					t.Errorf("ClosedAhead(%q, %d stops), want van-1 and its 3 stops", vehicle, len(stops))
+				}
+				return tc.closed, nil
 			}
 			ctx := context.Background()
 			t0 := fx.now.Unix()
@@ -626,10 +639,13 @@ func TestRerouteAfterClosure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := int64(1 + tc.want); v.Version != want {
+			if want := int64(1 + max(tc.want[1], tc.want[2])); v.Version != want {
 				t.Errorf("route version %d, want %d", v.Version, want)
 			}
-			for _, tr := range []string{"A", "B", "C"} {
+			if n := checks.Load(); n != 1 {
+				t.Errorf("%d checks of the road ahead, want 1 (the first update after the closure)", n)
+			}
+			for k, tr := range []string{"A", "B", "C"} {
 				evs := fx.events(t, tr)
 				n := 0
 				for _, e := range evs {
@@ -640,8 +656,8 @@ func TestRerouteAfterClosure(t *testing.T) {
 						}
 					}
 				}
-				if n != tc.want {
-					t.Errorf("%s: %d rerouted events, want %d: %s", tr, n, tc.want, types(evs))
+				if n != tc.want[k] {
+					t.Errorf("%s: %d rerouted events, want %d: %s", tr, n, tc.want[k], types(evs))
 				}
 			}
 		})

@@ -583,19 +583,24 @@ func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
 
 // rerouteAfterIncident re-routes the van at once when the ETAs of its open
 // stops moved later by Config.IncidentShift or more since before (the
-// update before a road closure; nil: none), and reports whether it did.
-// When the best order stays the same the van's road changed all the same:
-// the route's version grows and rerouted fires, with reason "closure", for
-// the stops that moved.
+// update before a road closure; nil: none) or when its road ahead is
+// closed (closedAhead), and reports whether it did. When the best order
+// stays the same the van's road changed all the same: the route's version
+// grows and rerouted fires, with reason "closure", for the stops that
+// moved and those behind the closed road.
 func (run *routeRun) rerouteAfterIncident(pos [2]float64, now time.Time, before []int64) bool {
 	cfg := &run.s.cfg
 	if before == nil || cfg.IncidentShift < 0 || run.route.Status != store.RouteActive {
 		return false
 	}
 	shift := int64(cfg.IncidentShift / time.Second)
+	hit := make([]bool, len(run.stops))
+	for _, i := range run.closedAhead(pos, now) {
+		hit[i] = true
+	}
 	var moved []int // indices in run.stops
 	for i, st := range run.stops {
-		if st.Status == StatusOutForDelivery && before[i] > 0 && st.ETA-before[i] >= shift {
+		if st.Status == StatusOutForDelivery && (hit[i] || before[i] > 0 && st.ETA-before[i] >= shift) {
 			moved = append(moved, i)
 		}
 	}
@@ -615,6 +620,43 @@ func (run *routeRun) rerouteAfterIncident(pos [2]float64, now time.Time, before 
 	}
 	run.s.log.Info("re-routed around a closure", "vehicle", run.route.Vehicle, "route", run.route.ID, "version", run.route.Version, "stops", len(moved))
 	return true
+}
+
+// closedAhead returns the indices in run.stops of the stops out for
+// delivery from the first whose leg enters a closed road on
+// (Config.ClosedAhead), the legs starting where predict starts them: pos,
+// or the stop the van is serving. None when no leg does, or without
+// Config.ClosedAhead.
+func (run *routeRun) closedAhead(pos [2]float64, now time.Time) []int {
+	cfg := &run.s.cfg
+	if cfg.ClosedAhead == nil {
+		return nil
+	}
+	var idx []int
+	var ps []PredictStop
+	vehicle := run.route.Vehicle
+	dwell := run.dwelling()
+	for i, st := range run.stops {
+		switch {
+		case st.Status == StatusArrived || i == dwell:
+			pos, vehicle = st.Location, ""
+		case st.Status == StatusOutForDelivery:
+			idx = append(idx, i)
+			ps = append(ps, PredictStop{Location: st.Location, Service: time.Duration(st.Service) * time.Second, Window: st.Window})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	k, err := cfg.ClosedAhead(vehicle, pos, now, ps)
+	if err != nil {
+		run.s.log.Warn("closures ahead: check failed", "vehicle", run.route.Vehicle, "route", run.route.ID, "err", err)
+		return nil
+	}
+	if k < 0 || k >= len(idx) {
+		return nil
+	}
+	return idx[k:]
 }
 
 // rerouteIfBehind re-routes a van that has fallen behind and predicts
