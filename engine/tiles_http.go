@@ -14,7 +14,8 @@ import (
 
 // tilerOnce builds the basemap's tiler from the road graph on first use
 // (the index costs memory and a second or two; a server that is never
-// asked for a map never builds it), again when the graph is replaced.
+// asked for a map never builds it), again when the prepared graph is
+// replaced: not for a new live-traffic customization of its roads.
 type tilerOnce struct {
 	mu sync.Mutex
 	g  *graph.Graph
@@ -49,7 +50,10 @@ func (s *Server) handleTile(ctx *fasthttp.RequestCtx, p pathParams) error {
 	if !ok || err1 != nil || err2 != nil || err3 != nil {
 		return &Error{"InvalidUrl", "want /tiles/{z}/{x}/{y}.mvt with integer z, x, y"}
 	}
-	t, err := s.tiler.get(s.R.Current())
+	// The prepared graph, not Current: live traffic installs a new
+	// customization of the same roads about every second, and keying the
+	// tiler on it rebuilt the index and dropped the tile cache each time.
+	t, err := s.tiler.get(s.R.G)
 	if err != nil {
 		return err
 	}

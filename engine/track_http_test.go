@@ -489,4 +489,15 @@ func TestTiles(t *testing.T) {
 			t.Errorf("%s: %d", p, code)
 		}
 	}
+	// Live traffic swaps the routing graph for a new customization of the
+	// same roads about every second: the basemap and its cache stay.
+	tiler := f.tiler.t
+	custom := *f.R.G
+	f.R.SetGraph(&custom)
+	if code, again, _ := f.get(t, "/tiles/14/8529/5974.mvt"); code != 200 || again != body {
+		t.Fatalf("the tile after a new customization: %d, %d bytes (before: %d)", code, len(again), len(body))
+	}
+	if f.tiler.t != tiler {
+		t.Error("a new customization of the graph rebuilt the tiler")
+	}
 }
