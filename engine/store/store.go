@@ -74,7 +74,14 @@ type Store struct {
 	dialect Dialect
 	rdb     *sql.DB // reads outside transactions
 	wdb     *sql.DB // transactions
-	ring    *seal.Ring
+	// wgate admits SQLite's transactions to its one writer connection in
+	// the order they asked (nil on PostgreSQL): database/sql hands a
+	// freed connection to a random waiter (connRequestSet.TakeRandom), so
+	// under load some requests waited for many turns while later ones
+	// went first. A goroutine blocked sending on a full channel is woken
+	// in arrival order.
+	wgate chan struct{}
+	ring  *seal.Ring
 	// Prepared statements by SQL text, on SQLite (pgx caches its own):
 	// parsing a statement costs more than running most of ours.
 	rstmts, wstmts stmtCache
@@ -147,6 +154,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		}
 		s.wdb.SetMaxOpenConns(1)
 		s.wdb.SetConnMaxLifetime(0)
+		s.wgate = make(chan struct{}, 1)
 		if s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
 			s.wdb.Close()
 			return nil, fmt.Errorf("store: open %s: %w", dsn, err)
@@ -233,14 +241,32 @@ func (s *Store) Tx(ctx context.Context, f func(tx *Tx) error) ([]Event, error) {
 }
 
 func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, err error) {
+	held := false // the writer's turn (wgate), released at the commit
+	if s.wgate != nil {
+		select {
+		case s.wgate <- struct{}{}:
+			held = true
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store: begin: %w", ctx.Err())
+		}
+	}
+	release := func() {
+		if held {
+			held = false
+			<-s.wgate
+		}
+	}
+	defer release()
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{s: s, tx: sqlTx, ctx: ctx}
+	ended := false
 	defer func() {
-		if err != nil {
+		if !ended { // an error, or a panic in f
 			_ = sqlTx.Rollback()
+			release()
 		}
 	}()
 	if err = f(tx); err != nil {
@@ -249,7 +275,10 @@ func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, e
 	if err = tx.flushEvents(); err != nil {
 		return nil, err
 	}
-	if err = sqlTx.Commit(); err != nil {
+	ended = true
+	err = sqlTx.Commit()
+	release()
+	if err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
 	if len(tx.committed) > 0 {

@@ -609,3 +609,61 @@ func TestUrgentDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLiteWriterOrder: transactions waiting for SQLite's one writer
+// get it in the order they asked (database/sql alone picks a random
+// waiter), and a transaction whose function panics gives it back.
+func TestSQLiteWriterOrder(t *testing.T) {
+	s, _ := backends()[0].open(t)
+	ctx := context.Background()
+	hold, held := make(chan struct{}), make(chan struct{})
+	go s.Tx(ctx, func(tx *Tx) error {
+		close(held)
+		<-hold
+		return nil
+	})
+	<-held
+	const n = 12
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Tx(ctx, func(tx *Tx) error {
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+		time.Sleep(10 * time.Millisecond) // queued before the next one asks
+	}
+	close(hold)
+	wg.Wait()
+	for i, k := range order {
+		if k != i {
+			t.Fatalf("writer turns in the order %v, want 0..%d", order, n-1)
+		}
+	}
+	func() {
+		defer func() { _ = recover() }()
+		s.Tx(ctx, func(tx *Tx) error { panic("in the transaction") })
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Tx(ctx, func(tx *Tx) error { return nil })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer was not given back after a panic")
+	}
+}
