@@ -63,14 +63,20 @@ type PageTileZoom struct {
 	Z, Tiles         int
 	Cold1, ColdConns PageTileLatency // Go client: each tile once, 1 and Conns clients
 	ColdWrk          PageTileLatency // wrk's first pass on a fresh server (no RPS: wrk runs its whole -d)
-	Warm             PageTileLatency // wrk, cached
+	// Seeded is wrk's first pass on a fresh server once it has seeded its
+	// tile cache (lastmile_tiles_seeded 1 in /metrics).
+	Seeded PageTileLatency
+	Warm   PageTileLatency // wrk, cached
 }
 
 // PageTilesResult is the outcome of PageTiles.
 type PageTilesResult struct {
 	// Index is the first tile request of a fresh server, which builds
 	// the tiler's index (two fresh servers: both figures).
-	Index      []time.Duration
+	Index []time.Duration
+	// Seed is the time from the first tile request of a fresh server to
+	// its tile cache seeded with the whole extent (tiles.Tiler.Seed).
+	Seed       time.Duration
 	Zooms      []PageTileZoom
 	Conns      int
 	Threads    int
@@ -441,6 +447,29 @@ func PageTiles(cfg PageTilesConfig) (*PageTilesResult, error) {
 		res.Zooms[i].ColdWrk = l
 		log.Info("bench tiles: cold (wrk first pass)", "z", z, "requests", l.Requests, "p50", l.P50, "p99", l.P99, "errors", l.Errors)
 	}
+	// wrk's first pass again, on a fresh server that has seeded its cache.
+	saddr, sstop, err := fresh()
+	if err != nil {
+		return nil, err
+	}
+	defer sstop()
+	if res.Seed, err = waitSeeded(saddr, time.Minute); err != nil {
+		return nil, err
+	}
+	log.Info("bench tiles: seeded", "after", res.Seed)
+	for i, z := range cfg.Zooms {
+		box := pageTilePaths(cfg.Box, z)
+		paths := append(slices.Clone(box), pageTileRing(cfg.Box, z, 2*cfg.Conns)...)
+		threads := min(cfg.Threads, len(box))
+		l, err := pageWrk(wrk, saddr, paths, func(q string) string { return fmt.Sprintf(pageWrkColdScript, q, len(box), threads) },
+			threads, cfg.Conns, 3*time.Second, dir)
+		if err != nil {
+			return nil, fmt.Errorf("bench: tiles: z%d: %w", z, err)
+		}
+		l.RPS = 0
+		res.Zooms[i].Seeded = l
+		log.Info("bench tiles: seeded (wrk first pass)", "z", z, "requests", l.Requests, "p50", l.P50, "p99", l.P99, "errors", l.Errors)
+	}
 	for i, z := range cfg.Zooms {
 		l, err := pageWrk(wrk, addr, pageTilePaths(cfg.Box, z), func(q string) string { return fmt.Sprintf(pageWrkScript, q) },
 			cfg.Threads, cfg.Conns, cfg.Duration, dir)
@@ -463,17 +492,18 @@ func WritePageTiles(w io.Writer, r *PageTilesResult) {
 	}
 	fmt.Fprintf(w, "tiles over HTTP (loopback, Accept-Encoding: gzip); load average %.2f at the start, %.2f at the end\n", r.LoadAvg[0], r.LoadAvg[1])
 	fmt.Fprintf(w, "first request of each fresh server (builds the tiler's index): %s ms\n", strings.Join(idx, " / "))
-	fmt.Fprintf(w, "cold: every tile once from a fresh server: Go client with 1 and %d connections, and wrk's first pass (-t%d -c%d); "+
-		"warm: wrk -t%d -c%d -d%v --latency cycling through the cached tiles (%s)\n\n",
+	fmt.Fprintf(w, "tile cache seeded with the whole extent %.2f s after the first request of a fresh server\n", r.Seed.Seconds())
+	fmt.Fprintf(w, "cold: every tile once from a fresh server, right after its first request (its seeding under way): Go client with 1 and %d connections, and wrk's first pass (-t%d -c%d); "+
+		"seeded: wrk's first pass on a fresh server once seeded; warm: wrk -t%d -c%d -d%v --latency cycling through the cached tiles (%s)\n\n",
 		r.Conns, r.Threads, r.Conns, r.Threads, r.Conns, r.Duration, r.WrkVersion)
-	fmt.Fprintf(w, "| zoom | tiles | gzip B median / max | cold, 1 conn: p50 / p99 / max ms | cold, %d conns (Go): p50 / p99 / max ms | tiles/s | cold, wrk first pass: p50 / p99 / max ms (n) | warm, wrk: p50 / p99 / max ms | warm req/s | errors |\n",
+	fmt.Fprintf(w, "| zoom | tiles | gzip B median / max | cold, 1 conn: p50 / p99 / max ms | cold, %d conns (Go): p50 / p99 / max ms | tiles/s | cold, wrk first pass: p50 / p99 / max ms (n) | seeded, wrk first pass: p50 / p99 / max ms | warm, wrk: p50 / p99 / max ms | warm req/s | errors |\n",
 		r.Conns)
-	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, z := range r.Zooms {
-		fmt.Fprintf(w, "| %d | %d | %d / %d | %s | %s | %.0f | %s (%d) | %s | %.0f | %d |\n", z.Z, z.Tiles,
+		fmt.Fprintf(w, "| %d | %d | %d / %d | %s | %s | %.0f | %s (%d) | %s | %s | %.0f | %d |\n", z.Z, z.Tiles,
 			z.Cold1.SizeMedian, z.Cold1.SizeMax, lat(z.Cold1), lat(z.ColdConns), z.ColdConns.RPS,
-			lat(z.ColdWrk), z.ColdWrk.Requests, lat(z.Warm), z.Warm.RPS,
-			z.Cold1.Errors+z.ColdConns.Errors+z.ColdWrk.Errors+z.Warm.Errors)
+			lat(z.ColdWrk), z.ColdWrk.Requests, lat(z.Seeded), lat(z.Warm), z.Warm.RPS,
+			z.Cold1.Errors+z.ColdConns.Errors+z.ColdWrk.Errors+z.Seeded.Errors+z.Warm.Errors)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
@@ -494,7 +524,32 @@ func WritePageTiles(w io.Writer, r *PageTilesResult) {
 	c1 := worst(func(z PageTileZoom) time.Duration { return z.Cold1.P99 })
 	cn := worst(func(z PageTileZoom) time.Duration { return z.ColdConns.P99 })
 	cw := worst(func(z PageTileZoom) time.Duration { return z.ColdWrk.P99 })
+	sw := worst(func(z PageTileZoom) time.Duration { return z.Seeded.P99 })
 	wm := worst(func(z PageTileZoom) time.Duration { return z.Warm.P99 })
-	fmt.Fprintf(w, "\ntarget: tile p99 < %v at z%d-%d (worst zoom): cold, 1 conn %s ms: %s; cold, %d conns (Go) %s ms: %s; cold, wrk first pass %s ms: %s; warm, wrk %s ms: %s\n",
-		PageTileTarget, r.Zooms[0].Z, r.Zooms[len(r.Zooms)-1].Z, ms(c1), verdict(c1), r.Conns, ms(cn), verdict(cn), ms(cw), verdict(cw), ms(wm), verdict(wm))
+	fmt.Fprintf(w, "\ntarget: tile p99 < %v at z%d-%d (worst zoom): cold, 1 conn %s ms: %s; cold, %d conns (Go) %s ms: %s; cold, wrk first pass %s ms: %s; seeded, wrk first pass %s ms: %s; warm, wrk %s ms: %s\n",
+		PageTileTarget, r.Zooms[0].Z, r.Zooms[len(r.Zooms)-1].Z, ms(c1), verdict(c1), r.Conns, ms(cn), verdict(cn), ms(cw), verdict(cw), ms(sw), verdict(sw), ms(wm), verdict(wm))
+}
+
+// waitSeeded waits until the server at addr reports its tile cache seeded
+// (lastmile_tiles_seeded 1 in /metrics) and returns how long it waited.
+func waitSeeded(addr string, limit time.Duration) (time.Duration, error) {
+	t0 := time.Now()
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return 0, fmt.Errorf("bench: tiles: metrics: %w", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return 0, fmt.Errorf("bench: tiles: metrics: %w", err)
+		}
+		if strings.Contains(string(body), "\nlastmile_tiles_seeded 1\n") {
+			return time.Since(t0), nil
+		}
+		if time.Since(t0) > limit {
+			return 0, fmt.Errorf("bench: tiles: the tile cache not seeded within %v", limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -28,7 +28,7 @@ func (s *Server) handleReady(ctx *fasthttp.RequestCtx, _ pathParams) error {
 func (s *Server) handleMetrics(ctx *fasthttp.RequestCtx, _ pathParams) error {
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	appendBody(ctx, func(b []byte) []byte {
-		return s.appendNotifyMetrics(s.live.appendMetrics(s.jobs.appendMetrics(s.metrics.appendText(b))))
+		return s.appendTileMetrics(s.appendNotifyMetrics(s.live.appendMetrics(s.jobs.appendMetrics(s.metrics.appendText(b)))))
 	})
 	return nil
 }

@@ -184,3 +184,11 @@ func appendLabelValue(b []byte, s string) []byte {
 	}
 	return b
 }
+
+// appendMetric appends one Prometheus sample of a metric without labels,
+// with its HELP and TYPE lines.
+func appendMetric(b []byte, name, typ, help string, v float64) []byte {
+	b = append(b, "# HELP "+name+" "+help+"\n# TYPE "+name+" "+typ+"\n"+name+" "...)
+	b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	return append(b, '\n')
+}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -20,9 +21,13 @@ type tilerOnce struct {
 	mu sync.Mutex
 	g  *graph.Graph
 	t  *tiles.Tiler
+	// seeded is the last seed of t, nil while it runs.
+	seeded atomic.Pointer[tiles.SeedStats]
 }
 
-func (o *tilerOnce) get(g *graph.Graph) (*tiles.Tiler, error) {
+// get returns the tiler of g, built and then seeded in the background
+// (built) on the first call for g.
+func (o *tilerOnce) get(g *graph.Graph, built func(*tiles.Tiler)) (*tiles.Tiler, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.t != nil && o.g == g {
@@ -33,7 +38,52 @@ func (o *tilerOnce) get(g *graph.Graph) (*tiles.Tiler, error) {
 		return nil, err
 	}
 	o.g, o.t = g, t
+	o.seeded.Store(nil)
+	if built != nil {
+		built(t)
+	}
 	return t, nil
+}
+
+// current returns the tiler built last (nil: none yet).
+func (o *tilerOnce) current() *tiles.Tiler {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.t
+}
+
+// seedTiles renders the tiles of the network's extent into t's cache in
+// the background, giving way to tile requests (tiles.Tiler.Seed): from
+// then on no map over the network waits for a render. It stops with the
+// server.
+func (s *Server) seedTiles(t *tiles.Tiler) {
+	go func() {
+		s.log.Info("tiles: seeding the cache")
+		st := t.Seed(s.bgStop)
+		if s.tiler.current() == t {
+			s.tiler.seeded.Store(&st)
+		}
+		s.log.Info("tiles: seeded", "tiles", st.Tiles, "rendered", st.Rendered, "complete", st.Complete, "seconds", st.Time.Seconds())
+	}()
+}
+
+// appendTileMetrics appends the basemap's cache and seed figures (nothing
+// before the first tile request).
+func (s *Server) appendTileMetrics(b []byte) []byte {
+	t := s.tiler.current()
+	if t == nil {
+		return b
+	}
+	c := t.CacheStats()
+	b = appendMetric(b, "lastmile_tiles_cache_hits_total", "counter", "Basemap tiles answered from the cache.", float64(c.Hits))
+	b = appendMetric(b, "lastmile_tiles_cache_misses_total", "counter", "Basemap tiles rendered.", float64(c.Misses))
+	b = appendMetric(b, "lastmile_tiles_cached", "gauge", "Basemap tiles in the cache.", float64(c.Entries))
+	b = appendMetric(b, "lastmile_tiles_cache_bytes", "gauge", "Bytes of the basemap tile cache.", float64(c.Bytes))
+	done := 0.0
+	if st := s.tiler.seeded.Load(); st != nil && st.Complete {
+		done = 1
+	}
+	return appendMetric(b, "lastmile_tiles_seeded", "gauge", "1 once every tile of the network's extent is in the cache.", done)
 }
 
 // handleTile answers GET /tiles/{z}/{x}/{y}.mvt: a Mapbox Vector Tile of
@@ -53,7 +103,7 @@ func (s *Server) handleTile(ctx *fasthttp.RequestCtx, p pathParams) error {
 	// The prepared graph, not Current: live traffic installs a new
 	// customization of the same roads about every second, and keying the
 	// tiler on it rebuilt the index and dropped the tile cache each time.
-	t, err := s.tiler.get(s.R.G)
+	t, err := s.tiler.get(s.R.G, s.seedTiles)
 	if err != nil {
 		return err
 	}

@@ -492,12 +492,33 @@ func TestTiles(t *testing.T) {
 	// Live traffic swaps the routing graph for a new customization of the
 	// same roads about every second: the basemap and its cache stay.
 	tiler := f.tiler.t
-	custom := *f.R.G
-	f.R.SetGraph(&custom)
+	before := f.R.Current()
+	for f.R.Current() == before {
+		var tr TrafficResponse
+		f.mustCall(t, 200, "POST", "/v1/traffic?wait=true", f.disp, map[string]any{"observations": []any{map[string]any{"edge": 0, "speed": 3}}}, &tr)
+		if !tr.Applied {
+			t.Fatalf("traffic not applied: %+v", tr)
+		}
+	}
 	if code, again, _ := f.get(t, "/tiles/14/8529/5974.mvt"); code != 200 || again != body {
 		t.Fatalf("the tile after a new customization: %d, %d bytes (before: %d)", code, len(again), len(body))
 	}
 	if f.tiler.t != tiler {
 		t.Error("a new customization of the graph rebuilt the tiler")
+	}
+	// The first tile started seeding the cache with the whole extent.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, m, _ := f.get(t, "/metrics")
+		if strings.Contains(m, "\nlastmile_tiles_seeded 1\n") {
+			if c := tiler.CacheStats(); c.Entries < 40 {
+				t.Errorf("seeded, with %d tiles cached", c.Entries)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tile cache not seeded within 30 s: %s", m[strings.Index(m, "lastmile_tiles"):])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

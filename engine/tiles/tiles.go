@@ -74,6 +74,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
@@ -290,6 +291,8 @@ type Tiler struct {
 	cache   *cache // nil when disabled
 	scratch sync.Pool
 	gzips   sync.Pool
+	// active counts the Tile calls in progress (Seed gives way to them).
+	active atomic.Int64
 }
 
 // New indexes the road network n for tiling. It returns an error for
@@ -563,16 +566,28 @@ func (t *Tiler) Tile(z, x, y int) ([]byte, error) {
 	if z < t.opt.MinZoom || z > t.opt.MaxZoom || x < 0 || y < 0 || x >= 1<<z || y >= 1<<z {
 		return nil, fmt.Errorf("%w: %d/%d/%d (zoom %d..%d)", ErrOutOfRange, z, x, y, t.opt.MinZoom, t.opt.MaxZoom)
 	}
+	t.active.Add(1)
+	defer t.active.Add(-1)
+	return t.tile(z, x, y)
+}
+
+// tile is Tile for a tile in range.
+func (t *Tiler) tile(z, x, y int) ([]byte, error) {
 	if t.cache == nil {
 		return t.render(z, x, y)
 	}
-	key := uint64(z)<<48 | uint64(x)<<24 | uint64(y)
-	return t.cache.get(key, func() ([]byte, bool, error) {
-		b, err := t.render(z, x, y)
-		// Empty tiles are cheap to render and shared: keep the cache for
-		// real ones.
-		return b, err == nil && !sameSlice(b, t.empty), err
-	})
+	return t.cache.get(cacheKey(z, x, y), func() ([]byte, bool, error) { return t.renderEntry(z, x, y) })
+}
+
+// cacheKey is the cache key of a tile.
+func cacheKey(z, x, y int) uint64 { return uint64(z)<<48 | uint64(x)<<24 | uint64(y) }
+
+// renderEntry renders a tile for the cache, which keeps it unless it is the
+// empty tile: empty tiles are cheap to render and shared, so the cache is
+// kept for real ones.
+func (t *Tiler) renderEntry(z, x, y int) ([]byte, bool, error) {
+	b, err := t.render(z, x, y)
+	return b, err == nil && !sameSlice(b, t.empty), err
 }
 
 func sameSlice(a, b []byte) bool {
