@@ -180,10 +180,10 @@ func (run *routeRun) save(tx *store.Tx) error {
 	return nil
 }
 
-// routeWritten reports whether save writes the route: when the ETAs
-// changed (its ETA time) or anything else of it did.
+// routeWritten reports whether save writes the route: when anything of it
+// changed (not for new ETAs alone: those are the stops').
 func (run *routeRun) routeWritten() bool {
-	return run.etas || run.route != run.loadedRoute
+	return run.route != run.loadedRoute
 }
 
 // emit queues an event of stop i at Unix time t.
@@ -340,7 +340,6 @@ func (run *routeRun) apply(vp []Ping) bool {
 func (run *routeRun) finish(tx *store.Tx) error {
 	if run.route.Status == store.RouteActive && run.openCount() == 0 {
 		run.route.Status = store.RouteDone
-		run.etas = true // writes the route
 	}
 	for i := range run.stops {
 		if run.dirty[i] {
@@ -738,7 +737,6 @@ func (run *routeRun) predict(pos [2]float64, now time.Time) {
 		run.s.log.Warn("ETA update failed", "vehicle", run.route.Vehicle, "route", run.route.ID, "err", err)
 		return
 	}
-	run.route.ETATime = now.Unix()
 	run.etas = true
 	for k, i := range idx {
 		st := &run.stops[i]

@@ -331,6 +331,10 @@ var migrations = []string{
 	ALTER TABLE webhooks ADD COLUMN urgent_to BIGINT NOT NULL DEFAULT 0;
 	UPDATE webhooks SET queued_to = (SELECT value FROM counters WHERE name = 'event_cursor'),
 		urgent_to = (SELECT value FROM counters WHERE name = 'event_cursor');`,
+	// 11: routes lose eta_time, which nothing read: writing it at every
+	// ETA update rewrote a page of the routes table per vehicle in each
+	// batch of pings.
+	`ALTER TABLE routes DROP COLUMN eta_time;`,
 }
 
 // postgresMigrations replaces, on PostgreSQL, the migrations (by index in

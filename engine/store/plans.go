@@ -20,8 +20,7 @@ const (
 
 // Route is one van's sequence of stops in a plan. Spec is the VROOM
 // vehicle object it was planned with (JSON; its shift, breaks, capacity,
-// start and end). Version counts its re-routings from 1. ETATime is when
-// its stops' ETAs were last computed (Unix seconds, 0: never).
+// start and end). Version counts its re-routings from 1.
 type Route struct {
 	ID      int64
 	Plan    int64
@@ -30,7 +29,6 @@ type Route struct {
 	Status  string
 	Version int64
 	Started int64
-	ETATime int64
 	Created int64
 	// Driver names who drives it and Class the vehicle's class (for
 	// emission factors); both as the plan gave them, "" when not.
@@ -102,22 +100,22 @@ func (tx *Tx) InsertRoute(r *Route) error {
 	return nil
 }
 
-// UpdateRoute writes a route's status, version, start and ETA time.
+// UpdateRoute writes a route's status, version and start.
 func (tx *Tx) UpdateRoute(r Route) error {
-	_, err := tx.q().ExecContext(tx.ctx, `UPDATE routes SET status = $1, version = $2, started = $3, eta_time = $4 WHERE id = $5`,
-		r.Status, r.Version, nullInt(r.Started), r.ETATime, r.ID)
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE routes SET status = $1, version = $2, started = $3 WHERE id = $4`,
+		r.Status, r.Version, nullInt(r.Started), r.ID)
 	if err != nil {
 		return fmt.Errorf("store: update route: %w", err)
 	}
 	return nil
 }
 
-const routeColumns = `id, plan, vehicle, spec, status, version, started, eta_time, created, driver, class`
+const routeColumns = `id, plan, vehicle, spec, status, version, started, created, driver, class`
 
 func scanRoute(row interface{ Scan(...any) error }) (Route, error) {
 	var r Route
 	var started sql.NullInt64
-	err := row.Scan(&r.ID, &r.Plan, &r.Vehicle, &r.Spec, &r.Status, &r.Version, &started, &r.ETATime, &r.Created, &r.Driver, &r.Class)
+	err := row.Scan(&r.ID, &r.Plan, &r.Vehicle, &r.Spec, &r.Status, &r.Version, &started, &r.Created, &r.Driver, &r.Class)
 	r.Started = started.Int64
 	return r, err
 }
