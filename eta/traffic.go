@@ -701,9 +701,14 @@ func (t *Traffic) factorLocked(e uint32, now int64, at time.Time, memo *groupMem
 		}
 	}
 	var l float64
-	if memo == nil {
+	switch {
+	case an-now >= t.horizon:
+		// Every value counted is at or before now, so all of them are
+		// decayed: the profile alone (a 20-stop route enters most of its
+		// edges beyond the horizon).
+	case memo == nil:
 		l = t.liveLog(e, now, an)
-	} else {
+	default:
 		g := t.group[e]
 		i := int(g) % len(memo.g)
 		if memo.g[i] != g {
