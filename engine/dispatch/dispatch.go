@@ -193,10 +193,10 @@ type Config struct {
 	// (RoadsClosed), a van whose open stops moved later by at least this
 	// much, or whose road ahead is closed (ClosedAhead), is re-routed at
 	// once, late or not and whatever RerouteInterval: the solver sees
-	// the closure in its matrix. When
-	// the best order is the same, the van's road still changed: the
-	// route's version grows and rerouted fires for the stops that moved,
-	// with reason "closure" (default 1 min; negative: off).
+	// the closure in its matrix. When the best order is the same, the
+	// van's road still changed: the route's version grows and rerouted
+	// fires for the stops that moved, with reason "closure" (default
+	// 1 min; negative: off).
 	IncidentShift time.Duration
 	// VanStops: the recipient's page shows the van's position while the
 	// shipment's stop is within this many stops of the van (default 3;
