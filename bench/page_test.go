@@ -68,6 +68,9 @@ func TestPageTilesShort(t *testing.T) {
 	if len(res.Index) < 2 || res.Index[0] <= 0 {
 		t.Errorf("index times %v", res.Index)
 	}
+	if _, err := exec.LookPath("wrk"); err == nil && res.Seed <= 0 {
+		t.Errorf("seed time %v with wrk installed", res.Seed)
+	}
 	_, wrkErr := exec.LookPath("wrk")
 	for _, z := range res.Zooms {
 		for name, l := range map[string]PageTileLatency{"cold x1": z.Cold1, "cold x8": z.ColdConns} {
@@ -75,8 +78,9 @@ func TestPageTilesShort(t *testing.T) {
 				t.Errorf("z%d %s: %+v (%d tiles)", z.Z, name, l, z.Tiles)
 			}
 		}
-		if wrkErr == nil && (z.ColdWrk.Requests < z.Tiles/2 || z.Warm.Requests == 0 || z.Warm.Errors != 0 || z.Warm.RPS <= 0) {
-			t.Errorf("z%d wrk: cold %+v warm %+v", z.Z, z.ColdWrk, z.Warm)
+		if wrkErr == nil && (z.ColdWrk.Requests < z.Tiles/2 || z.Seeded.Requests < z.Tiles/2 || z.Seeded.Errors != 0 ||
+			z.Warm.Requests == 0 || z.Warm.Errors != 0 || z.Warm.RPS <= 0) {
+			t.Errorf("z%d wrk: cold %+v seeded %+v warm %+v", z.Z, z.ColdWrk, z.Seeded, z.Warm)
 		}
 	}
 	var out bytes.Buffer

@@ -428,24 +428,32 @@ func PageTiles(cfg PageTilesConfig) (*PageTilesResult, error) {
 		return res, nil
 	}
 
+	// firstPass runs wrk's first pass over each zoom's tiles on the
+	// server at addr and stores it with set.
+	firstPass := func(addr, name string, set func(z *PageTileZoom, l PageTileLatency)) error {
+		for i, z := range cfg.Zooms {
+			box := pageTilePaths(cfg.Box, z)
+			paths := append(slices.Clone(box), pageTileRing(cfg.Box, z, 2*cfg.Conns)...)
+			threads := min(cfg.Threads, len(box))
+			l, err := pageWrk(wrk, addr, paths, func(q string) string { return fmt.Sprintf(pageWrkColdScript, q, len(box), threads) },
+				threads, cfg.Conns, 3*time.Second, dir)
+			if err != nil {
+				return fmt.Errorf("bench: tiles: z%d: %w", z, err)
+			}
+			l.RPS = 0
+			set(&res.Zooms[i], l)
+			log.Info("bench tiles: "+name+" (wrk first pass)", "z", z, "requests", l.Requests, "p50", l.P50, "p99", l.P99, "errors", l.Errors)
+		}
+		return nil
+	}
 	// wrk: its first pass on a fresh server, then warm on it.
 	addr, stop, err := fresh()
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	for i, z := range cfg.Zooms {
-		box := pageTilePaths(cfg.Box, z)
-		paths := append(slices.Clone(box), pageTileRing(cfg.Box, z, 2*cfg.Conns)...)
-		threads := min(cfg.Threads, len(box))
-		l, err := pageWrk(wrk, addr, paths, func(q string) string { return fmt.Sprintf(pageWrkColdScript, q, len(box), threads) },
-			threads, cfg.Conns, 3*time.Second, dir)
-		if err != nil {
-			return nil, fmt.Errorf("bench: tiles: z%d: %w", z, err)
-		}
-		l.RPS = 0
-		res.Zooms[i].ColdWrk = l
-		log.Info("bench tiles: cold (wrk first pass)", "z", z, "requests", l.Requests, "p50", l.P50, "p99", l.P99, "errors", l.Errors)
+	if err := firstPass(addr, "cold", func(z *PageTileZoom, l PageTileLatency) { z.ColdWrk = l }); err != nil {
+		return nil, err
 	}
 	// wrk's first pass again, on a fresh server that has seeded its cache.
 	saddr, sstop, err := fresh()
@@ -457,18 +465,8 @@ func PageTiles(cfg PageTilesConfig) (*PageTilesResult, error) {
 		return nil, err
 	}
 	log.Info("bench tiles: seeded", "after", res.Seed)
-	for i, z := range cfg.Zooms {
-		box := pageTilePaths(cfg.Box, z)
-		paths := append(slices.Clone(box), pageTileRing(cfg.Box, z, 2*cfg.Conns)...)
-		threads := min(cfg.Threads, len(box))
-		l, err := pageWrk(wrk, saddr, paths, func(q string) string { return fmt.Sprintf(pageWrkColdScript, q, len(box), threads) },
-			threads, cfg.Conns, 3*time.Second, dir)
-		if err != nil {
-			return nil, fmt.Errorf("bench: tiles: z%d: %w", z, err)
-		}
-		l.RPS = 0
-		res.Zooms[i].Seeded = l
-		log.Info("bench tiles: seeded (wrk first pass)", "z", z, "requests", l.Requests, "p50", l.P50, "p99", l.P99, "errors", l.Errors)
+	if err := firstPass(saddr, "seeded", func(z *PageTileZoom, l PageTileLatency) { z.Seeded = l }); err != nil {
+		return nil, err
 	}
 	for i, z := range cfg.Zooms {
 		l, err := pageWrk(wrk, addr, pageTilePaths(cfg.Box, z), func(q string) string { return fmt.Sprintf(pageWrkScript, q) },
