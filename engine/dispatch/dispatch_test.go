@@ -726,3 +726,34 @@ func TestPredictWhileServing(t *testing.T) {
 		t.Errorf("last prediction from %v, long before the van's last ping %v: the service overran", last.from, at)
 	}
 }
+
+// TestOverrunShift: a service past its declared length is expected to go
+// on for the lower median of what the van's longer services went on for;
+// nothing before the overrun or with fewer than two longer services.
+func TestOverrunShift(t *testing.T) {
+	const t0 = 1_000_000
+	ended := func(arrived, service int64) store.Stop {
+		return store.Stop{Status: StatusDelivered, ArrivedAt: arrived, DoneAt: arrived + service, Service: 240}
+	}
+	serving := store.Stop{ID: 9, Status: StatusArrived, ArrivedAt: t0, Service: 240}
+	next := store.Stop{Status: StatusOutForDelivery, Service: 240}
+	for _, tc := range []struct {
+		name  string
+		stops []store.Stop
+		t     int64
+		want  int64
+	}{
+		{"within the declared service", []store.Stop{ended(100, 300), ended(500, 320), serving, next}, t0 + 200, 0},
+		{"20 s over, two longer services", []store.Stop{ended(100, 300), ended(500, 320), serving, next}, t0 + 260, 40},
+		{"20 s over, three longer", []store.Stop{ended(100, 300), ended(500, 320), ended(900, 400), serving, next}, t0 + 260, 60},
+		{"20 s over, one longer", []store.Stop{ended(100, 300), ended(500, 200), serving, next}, t0 + 260, 0},
+		{"served from the window's start", []store.Stop{ended(100, 300), ended(500, 320),
+			{Status: StatusArrived, ArrivedAt: t0, Window: [2]int64{t0 + 100, t0 + 7200}, Service: 240}, next}, t0 + 360, 40},
+		{"serving none", []store.Stop{ended(100, 300), ended(500, 320), next}, t0 + 260, 0},
+	} {
+		run := &routeRun{stops: tc.stops}
+		if got := run.overrunShift(tc.t); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
