@@ -812,11 +812,11 @@ func (c *Config) confidentlyLate(eta, end, t, elapsed int64) bool {
 	return float64(eta-end) >= margin
 }
 
-// serviceElapsed is the time at Unix t since the service of the stop the
-// van is serving began (at its arrival, or its window's start when it
-// came early; the dwell's start for a stop it is dwelling at, see
-// dwelling), at most the declared service; 0 when it serves none.
-func (run *routeRun) serviceElapsed(t int64) int64 {
+// serving returns the index of the stop the van is serving (arrived at,
+// or dwelling at: see dwelling) and when its service began: at its
+// arrival, or its window's start when it came early; the dwell's start
+// for a stop it is dwelling at. -1 when it serves none.
+func (run *routeRun) serving() (int, int64) {
 	dwell := run.dwelling()
 	for i, st := range run.stops {
 		at := st.ArrivedAt
@@ -825,9 +825,20 @@ func (run *routeRun) serviceElapsed(t int64) int64 {
 		} else if st.Status != StatusArrived {
 			continue
 		}
-		return min(st.Service, max(0, t-max(at, st.Window[0])))
+		return i, max(at, st.Window[0])
 	}
-	return 0
+	return -1, 0
+}
+
+// serviceElapsed is the time at Unix t since the service of the stop the
+// van is serving began (serving), at most the declared service; 0 when it
+// serves none.
+func (run *routeRun) serviceElapsed(t int64) int64 {
+	i, begun := run.serving()
+	if i < 0 {
+		return 0
+	}
+	return min(run.stops[i].Service, max(0, t-begun))
 }
 
 // overrunShift is how much later than predicted the van leaves the stop
@@ -844,34 +855,25 @@ func (run *routeRun) serviceElapsed(t int64) int64 {
 // made false alarms of services that ended a few seconds later
 // (bench/RESULTS.md).
 func (run *routeRun) overrunShift(t int64) int64 {
-	dwell := run.dwelling()
-	for i, st := range run.stops {
-		at := st.ArrivedAt
-		if i == dwell {
-			at = run.state.DwellSince / 1000
-		} else if st.Status != StatusArrived {
+	i, begun := run.serving()
+	if i < 0 || t-begun <= run.stops[i].Service {
+		return 0
+	}
+	elapsed := t - begun
+	var rest []int64
+	for _, o := range run.stops {
+		if open(o.Status) || o.ArrivedAt == 0 || o.DoneAt == 0 {
 			continue
 		}
-		elapsed := t - max(at, st.Window[0])
-		if elapsed <= st.Service {
-			return 0
+		if d := o.DoneAt - max(o.ArrivedAt, o.Window[0]); d > elapsed {
+			rest = append(rest, d-elapsed)
 		}
-		var rest []int64
-		for _, o := range run.stops {
-			if open(o.Status) || o.ArrivedAt == 0 || o.DoneAt == 0 {
-				continue
-			}
-			if d := o.DoneAt - max(o.ArrivedAt, o.Window[0]); d > elapsed {
-				rest = append(rest, d-elapsed)
-			}
-		}
-		if len(rest) < minOverruns {
-			return 0
-		}
-		slices.Sort(rest)
-		return rest[(len(rest)-1)/2]
 	}
-	return 0
+	if len(rest) < minOverruns {
+		return 0
+	}
+	slices.Sort(rest)
+	return rest[(len(rest)-1)/2]
 }
 
 // minOverruns is the least number of the van's ended services longer
