@@ -335,8 +335,11 @@ func (r *DispatchResult) ArrivedShare() float64 { return share(r.ArrivedOnTime, 
 // the closure meets got rerouted, or the closure met no van (ClosureMet),
 // or the day had no closure.
 func (r *DispatchResult) ClosureRerouted() bool {
-	return r.Rerouted || r.Closure == "" || len(r.ClosureMet) == 0
+	return r.Rerouted || r.Closure == "" || r.closureMetNone()
 }
+
+// closureMetNone reports a closure on no van's road when it starts.
+func (r *DispatchResult) closureMetNone() bool { return r.Closure != "" && len(r.ClosureMet) == 0 }
 
 // Summary is the one-line, stable summary of the figures.
 func (r *DispatchResult) Summary() string {
@@ -351,7 +354,7 @@ func (r *DispatchResult) Summary() string {
 	switch {
 	case r.Rerouted:
 		rr = "yes"
-	case r.Closure == "" || len(r.ClosureMet) == 0:
+	case r.Closure == "" || r.closureMetNone():
 		rr = "n/a"
 	}
 	return fmt.Sprintf("dispatch: stops %d arriving_soon_20_40 %s delayed_recall %s delayed_false %s arrived_90s %s driveby_arrivals %d rerouted %s",
@@ -419,7 +422,7 @@ func WriteDispatch(w io.Writer, r *DispatchResult) {
 		if r.RerouteBeforeDetour {
 			rr += ", before the van reaches it"
 		}
-	case r.Closure != "" && len(r.ClosureMet) == 0:
+	case r.closureMetNone():
 		rr = "n/a: the closure is on no van's road when it starts"
 	}
 	fmt.Fprintf(w, "| closure van rerouted | %s | %d rerouted events, vans %v; %d re-routes followed by the drivers | yes: %s |\n", rr, r.ReroutedEvents,
@@ -461,7 +464,7 @@ func WriteDispatchDays(w io.Writer, days []*DispatchResult) {
 		t.SeqErrors += r.SeqErrors + r.Duplicates + r.OrderErrors
 		rr := "no"
 		switch {
-		case r.Closure != "" && len(r.ClosureMet) == 0:
+		case r.closureMetNone():
 			rr = "n/a"
 			unmet++
 		case r.ClosureRerouted():
