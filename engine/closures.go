@@ -24,16 +24,7 @@ func (l *Live) ClosedAhead(vehicle string, pos LonLat, stops []LonLat, now time.
 	if l.closures.Load() == 0 || len(stops) == 0 {
 		return -1, nil
 	}
-	var start *graph.Endpoint
-	if vehicle != "" {
-		if v := l.vehicle(vehicle, false); v != nil {
-			v.mu.Lock()
-			if ep, ok := v.matchedAt(pos); ok {
-				start = &graph.Endpoint{Points: []graph.EdgePoint{ep}, Lat: pos[1], Lon: pos[0]}
-			}
-			v.mu.Unlock()
-		}
-	}
+	start := l.matchedStart(vehicle, pos)
 	pts := make([]LonLat, 0, len(stops)+1)
 	if start == nil {
 		pts = append(pts, pos)

@@ -211,6 +211,25 @@ type matchedPos struct {
 	ep graph.EdgePoint
 }
 
+// matchedStart returns the map-matched position of the named vehicle's
+// ping at pos as a route's start, nil when pos is not one of its latest
+// pings (or no vehicle is named).
+func (l *Live) matchedStart(vehicle string, pos LonLat) *graph.Endpoint {
+	if vehicle == "" {
+		return nil
+	}
+	v := l.vehicle(vehicle, false)
+	if v == nil {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ep, ok := v.matchedAt(pos); ok {
+		return &graph.Endpoint{Points: []graph.EdgePoint{ep}, Lat: pos[1], Lon: pos[0]}
+	}
+	return nil
+}
+
 // matchedAt returns the edge point of the vehicle's recent matched
 // position at ll, exactly (v.mu held). An ETA request for a vehicle that
 // gives one of its matched positions as the location (dispatch predicts
@@ -974,15 +993,7 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 	var start *graph.Endpoint
 	switch {
 	case req.Location != nil:
-		if req.Vehicle != "" {
-			if v := l.vehicle(req.Vehicle, false); v != nil {
-				v.mu.Lock()
-				if ep, ok := v.matchedAt(*req.Location); ok {
-					start = &graph.Endpoint{Points: []graph.EdgePoint{ep}, Lat: req.Location[1], Lon: req.Location[0]}
-				}
-				v.mu.Unlock()
-			}
-		}
+		start = l.matchedStart(req.Vehicle, *req.Location)
 		if start == nil {
 			pts = append(pts, *req.Location)
 		}
