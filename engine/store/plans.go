@@ -168,15 +168,26 @@ func (tx *Tx) InsertStop(st *Stop) error {
 	return nil
 }
 
-// UpdateStop writes a stop's position, status, times and rule state.
+// UpdateStop writes a stop's status, times and rule state; MoveStop its
+// position. (Writing the position, even unchanged, rewrites the stop's
+// entry in the route's index: on SQLite 3.7 of the 82 pages an ingest
+// transaction wrote, where stops rarely move.)
 func (tx *Tx) UpdateStop(st Stop) error {
-	_, err := tx.q().ExecContext(tx.ctx, `UPDATE stops SET position = $1, status = $2, reason = $3, eta = $4, p10 = $5, p90 = $6,
-		arrived_at = $7, done_at = $8, away_fired = $9, soon_fired = $10, delayed = $11, eta_sent = $12,
-		eta60 = $13, eta30 = $14, eta10 = $15, soon_at = $16, soon_p10 = $17, soon_p90 = $18 WHERE id = $19`,
-		st.Position, st.Status, st.Reason, st.ETA, st.P10, st.P90, nullInt(st.ArrivedAt), nullInt(st.DoneAt),
+	_, err := tx.q().ExecContext(tx.ctx, `UPDATE stops SET status = $1, reason = $2, eta = $3, p10 = $4, p90 = $5,
+		arrived_at = $6, done_at = $7, away_fired = $8, soon_fired = $9, delayed = $10, eta_sent = $11,
+		eta60 = $12, eta30 = $13, eta10 = $14, soon_at = $15, soon_p10 = $16, soon_p90 = $17 WHERE id = $18`,
+		st.Status, st.Reason, st.ETA, st.P10, st.P90, nullInt(st.ArrivedAt), nullInt(st.DoneAt),
 		st.AwayFired, st.SoonFired, st.Delayed, st.ETASent, st.ETA60, st.ETA30, st.ETA10, st.SoonAt, st.SoonP10, st.SoonP90, st.ID)
 	if err != nil {
 		return fmt.Errorf("store: update stop: %w", err)
+	}
+	return nil
+}
+
+// MoveStop sets a stop's position in its route.
+func (tx *Tx) MoveStop(id, position int64) error {
+	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE stops SET position = $1 WHERE id = $2`, position, id); err != nil {
+		return fmt.Errorf("store: move stop: %w", err)
 	}
 	return nil
 }
