@@ -79,7 +79,8 @@ func (tx *Tx) flushEvents() error {
 	for _, id := range ids {
 		idx := byShipment[id]
 		var last int64
-		err := tx.q().QueryRowContext(tx.ctx, `UPDATE shipments SET seq = seq + $1 WHERE id = $2 RETURNING seq`, len(idx), id).Scan(&last)
+		err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO event_seqs (shipment, seq) VALUES ($1, $2)
+			ON CONFLICT (shipment) DO UPDATE SET seq = event_seqs.seq + excluded.seq RETURNING seq`, id, len(idx)).Scan(&last)
 		if err != nil {
 			return fmt.Errorf("store: event sequence of shipment %d: %w", id, err)
 		}

@@ -99,8 +99,8 @@ func (tx *Tx) InsertShipment(sh *Shipment) error {
 		return fmt.Errorf("store: insert shipment: %w", err)
 	}
 	err = tx.q().QueryRowContext(tx.ctx, `INSERT INTO shipments (tracking, token_hash, token, status, recipient, language, address, instructions,
-		lon, lat, tw_start, tw_end, service, parcels, tz, notify, seq, created, updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, 0, $16, $16) RETURNING id`,
+		lon, lat, tw_start, tw_end, service, parcels, tz, notify, created, updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16) RETURNING id`,
 		sh.Tracking, seal.HashToken(sh.Token), tx.s.sealString(sh.Token, sh.Tracking, "token"), sh.Status, rec, sh.Language, tx.s.sealString(sh.Address, sh.Tracking, "address"),
 		tx.s.sealString(sh.Instructions, sh.Tracking, "instructions"), sh.Location[0], sh.Location[1],
 		sh.Window[0], sh.Window[1], sh.Service, string(parcels), sh.TZ, sh.Created, sh.Notify).Scan(&sh.ID)
@@ -115,7 +115,8 @@ func (tx *Tx) InsertShipment(sh *Shipment) error {
 }
 
 const shipmentColumns = `id, tracking, token, status, recipient, language, address, instructions, lon, lat,
-	tw_start, tw_end, service, parcels, tz, notify, seq, created, updated, done_at, erased`
+	tw_start, tw_end, service, parcels, tz, notify,
+	COALESCE((SELECT seq FROM event_seqs q WHERE q.shipment = shipments.id), 0), created, updated, done_at, erased`
 
 func (s *Store) scanShipment(row interface{ Scan(...any) error }) (Shipment, error) {
 	var sh Shipment

@@ -219,8 +219,9 @@ func TestEventSequenceAndCursor(t *testing.T) {
 }
 
 // TestMigrateEventLog upgrades a database of schema 8 with events in it
-// to the rebuilt event log of migration 9: the events stay as they were,
-// new ones continue their sequences and cursors, a caller's id is still
+// to the rebuilt event log of migration 9 and the sequence counters of
+// migration 12: the events stay as they were, new ones continue their
+// sequences and cursors, a caller's id is still
 // an idempotency key per shipment, and engine events (no caller id) no
 // longer fill an index.
 func TestMigrateEventLog(t *testing.T) {
@@ -240,11 +241,28 @@ func TestMigrateEventLog(t *testing.T) {
 				t.Fatalf("version %d, %v; want 8", v, err)
 			}
 			a, c := insertShipment(t, old, "A"), insertShipment(t, old, "C")
-			before := tx(t, old, func(tx *Tx) error {
-				tx.Emit(Event{Shipment: a.ID, Type: "shipped", Time: 5, CallerID: "c1"})
-				tx.Emit(Event{Shipment: a.ID, Type: "out_for_delivery", Time: 6})
-				tx.Emit(Event{Shipment: c.ID, Type: "out_for_delivery", Time: 6, Data: `{"x":1}`})
-				tx.Emit(Event{Shipment: a.ID, Type: "arrived", Time: 7})
+			// Written as the code of schema 8 wrote them: the sequence
+			// counted in the shipment's row (until migration 12).
+			before := []Event{
+				{ID: "e1", Shipment: a.ID, Type: "shipped", Time: 5, CallerID: "c1"},
+				{ID: "e2", Shipment: a.ID, Type: "out_for_delivery", Time: 6},
+				{ID: "e3", Shipment: c.ID, Type: "out_for_delivery", Time: 6, Data: `{"x":1}`},
+				{ID: "e4", Shipment: a.ID, Type: "arrived", Time: 7},
+			}
+			tx(t, old, func(tx *Tx) error {
+				for i := range before {
+					e := &before[i]
+					if err := tx.q().QueryRowContext(ctx, `UPDATE shipments SET seq = seq + 1 WHERE id = $1 RETURNING seq`, e.Shipment).Scan(&e.Seq); err != nil {
+						return err
+					}
+					if err := tx.q().QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'event_cursor' RETURNING value`).Scan(&e.Cursor); err != nil {
+						return err
+					}
+					if _, err := tx.q().ExecContext(ctx, `INSERT INTO events (cursor, id, shipment, seq, type, time, data, caller_id, created)
+						VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`, e.Cursor, e.ID, e.Shipment, e.Seq, e.Type, e.Time, e.Data, nullString(e.CallerID)); err != nil {
+						return err
+					}
+				}
 				return nil
 			})
 			old.Close()
