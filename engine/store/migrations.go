@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -347,6 +348,67 @@ var migrations = []string{
 	);
 	INSERT INTO event_seqs (shipment, seq) SELECT id, seq FROM shipments WHERE seq > 0;
 	ALTER TABLE shipments DROP COLUMN seq;`,
+	// 13: pings packed, a row per vehicle and transaction (pings.go);
+	// movePings carries the stored ones over and drops their table.
+	`CREATE TABLE ping_batches (
+		id {id},
+		vehicle TEXT NOT NULL,
+		first_ms BIGINT NOT NULL,
+		last_ms BIGINT NOT NULL,
+		n BIGINT NOT NULL,
+		data {blob} NOT NULL
+	);
+	CREATE INDEX ping_batches_vehicle ON ping_batches (vehicle, last_ms);`,
+}
+
+// migrationSteps are the migrations (by index in migrations) that go on
+// in Go after their SQL, in the same transaction.
+var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	12: movePings,
+}
+
+// movePings moves the rows of the pings table into ping_batches, up to
+// batchPings of a vehicle to a row, and drops the table.
+func movePings(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT vehicle, time_ms, lon, lat, speed, heading FROM pings ORDER BY vehicle, time_ms`)
+	if err != nil {
+		return err
+	}
+	var ps []Ping
+	for rows.Next() {
+		var p Ping
+		var speed, heading sql.NullFloat64
+		if err := rows.Scan(&p.Vehicle, &p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
+			rows.Close()
+			return err
+		}
+		p.Speed, p.Heading = math.NaN(), math.NaN()
+		if speed.Valid {
+			p.Speed = speed.Float64
+		}
+		if heading.Valid {
+			p.Heading = heading.Float64
+		}
+		ps = append(ps, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for len(ps) > 0 {
+		n := 1
+		for n < len(ps) && n < batchPings && ps[n].Vehicle == ps[0].Vehicle {
+			n++
+		}
+		part := ps[:n]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
+			part[0].Vehicle, part[0].TimeMS, part[n-1].TimeMS, n, encodePings(part)); err != nil {
+			return err
+		}
+		ps = ps[n:]
+	}
+	_, err = tx.ExecContext(ctx, `DROP TABLE pings`)
+	return err
 }
 
 // postgresMigrations replaces, on PostgreSQL, the migrations (by index in
@@ -425,6 +487,12 @@ func (s *Store) migrate(ctx context.Context, upto int) error {
 		if _, err := tx.ExecContext(ctx, migrationSQL(s.dialect, v)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migrate to %d: %w", v+1, err)
+		}
+		if step := migrationSteps[v]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store: migrate to %d: %w", v+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1`, v+1); err != nil {
 			tx.Rollback()

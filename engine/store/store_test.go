@@ -519,7 +519,7 @@ func TestPlansStopsPingsVehicles(t *testing.T) {
 		if n1 != 400 || n2 != 0 {
 			t.Fatalf("inserted %d then %d", n1, n2)
 		}
-		last, err := s.LastPings(context.Background(), "van-1", 399_000, 3)
+		last, err := s.PingsBetween(context.Background(), "van-1", 397_000, 399_000)
 		if err != nil || len(last) != 3 || last[0].TimeMS != 397_000 || last[2].TimeMS != 399_000 || last[0].Speed != 3 {
 			t.Fatalf("%+v %v", last, err)
 		}

@@ -5,97 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
-	"strings"
 )
-
-// Ping is one stored GPS fix of a vehicle. TimeMS is Unix milliseconds;
-// Speed (m/s) and Heading (degrees) are NaN when the device gave none.
-type Ping struct {
-	Vehicle  string
-	TimeMS   int64
-	Lon, Lat float64
-	Speed    float64
-	Heading  float64
-}
-
-func nullFloat(v float64) any {
-	if math.IsNaN(v) {
-		return nil
-	}
-	return v
-}
-
-// InsertPings stores pings, skipping any whose (vehicle, time) is stored
-// already (a client resending a batch), and returns how many were new.
-func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
-	var total int64
-	const per = 6
-	for start := 0; start < len(pings); start += 150 {
-		part := pings[start:min(start+150, len(pings))]
-		var b strings.Builder
-		args := make([]any, 0, per*len(part))
-		b.WriteString(`INSERT INTO pings (vehicle, time_ms, lon, lat, speed, heading) VALUES `)
-		for i, p := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			tx.s.row(&b, per*i, per)
-			args = append(args, p.Vehicle, p.TimeMS, p.Lon, p.Lat, nullFloat(p.Speed), nullFloat(p.Heading))
-		}
-		b.WriteString(` ON CONFLICT (vehicle, time_ms) DO NOTHING`)
-		res, err := tx.q().ExecContext(tx.ctx, b.String(), args...)
-		if err != nil {
-			return total, fmt.Errorf("store: insert pings: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-	}
-	return total, nil
-}
-
-// LastPings returns up to n of the vehicle's latest pings at or before
-// untilMS, in time order.
-func (s *Store) LastPings(ctx context.Context, vehicle string, untilMS int64, n int) ([]Ping, error) {
-	out, err := s.queryPings(ctx, vehicle, `SELECT time_ms, lon, lat, speed, heading FROM pings
-		WHERE vehicle = $1 AND time_ms <= $2 ORDER BY time_ms DESC LIMIT $3`, vehicle, untilMS, n)
-	slices.Reverse(out)
-	return out, err
-}
-
-// PingsBetween returns the vehicle's pings with fromMS <= time <= toMS, in
-// time order.
-func (s *Store) PingsBetween(ctx context.Context, vehicle string, fromMS, toMS int64) ([]Ping, error) {
-	return s.queryPings(ctx, vehicle, `SELECT time_ms, lon, lat, speed, heading FROM pings
-		WHERE vehicle = $1 AND time_ms >= $2 AND time_ms <= $3 ORDER BY time_ms`, vehicle, fromMS, toMS)
-}
-
-// queryPings reads the pings of one vehicle that query selects.
-func (s *Store) queryPings(ctx context.Context, vehicle, query string, args ...any) ([]Ping, error) {
-	rows, err := s.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: pings: %w", err)
-	}
-	defer rows.Close()
-	var out []Ping
-	for rows.Next() {
-		p := Ping{Vehicle: vehicle}
-		var speed, heading sql.NullFloat64
-		if err := rows.Scan(&p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
-			return nil, fmt.Errorf("store: pings: %w", err)
-		}
-		p.Speed, p.Heading = math.NaN(), math.NaN()
-		if speed.Valid {
-			p.Speed = speed.Float64
-		}
-		if heading.Valid {
-			p.Heading = heading.Float64
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
 
 // ActiveVehicles returns the vehicles whose current route is out for
 // delivery.
@@ -115,13 +25,6 @@ func (s *Store) ActiveVehicles(ctx context.Context) ([]Vehicle, error) {
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-// CountPings returns the number of stored pings.
-func (s *Store) CountPings(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM pings`).Scan(&n)
-	return n, err
 }
 
 // Vehicle is the dispatch state of one vehicle: its current route (0:

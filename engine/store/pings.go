@@ -1,0 +1,236 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Ping is one stored GPS fix of a vehicle. TimeMS is Unix milliseconds;
+// Speed (m/s) and Heading (degrees) are NaN when the device gave none.
+type Ping struct {
+	Vehicle  string
+	TimeMS   int64
+	Lon, Lat float64
+	Speed    float64
+	Heading  float64
+}
+
+func nullFloat(v float64) any {
+	if math.IsNaN(v) {
+		return nil
+	}
+	return v
+}
+
+// Pings are stored packed: one row of ping_batches per vehicle and
+// transaction (at most batchPings pings), its pings encoded in data
+// (encodePings), first_ms and last_ms their first and last times. A row
+// per ping, keyed by vehicle and time, put ten rows of each vehicle into
+// the middle of one B-tree in every ingest transaction, and SQLite kept
+// rebalancing its nearly full pages: 24 of the 65 pages a transaction
+// wrote. A batch row adds one small entry per vehicle to the
+// (vehicle, last_ms) index and appends its data at the end of the table.
+//
+// Invariant: a vehicle's stored pings have distinct times (InsertPings
+// drops a ping whose time is stored already; the vehicle's row lock,
+// taken before, orders two writers of one vehicle).
+
+// batchPings is the most pings one ping_batches row holds.
+const batchPings = 256
+
+// pingFormat is the first byte of the data column: the encoding's
+// version.
+const pingFormat = 1
+
+// Flags of an encoded ping.
+const (
+	pingSpeed   = 1 << 0
+	pingHeading = 1 << 1
+)
+
+// encodePings encodes pings (time order, distinct times, the first at
+// first) as: the format byte, then per ping its time after the previous
+// one's (the first: after first) as a uvarint, a flags byte, longitude
+// and latitude, and speed and heading when flagged, as little-endian
+// IEEE 754 doubles.
+func encodePings(ps []Ping) []byte {
+	b := make([]byte, 0, 1+len(ps)*19)
+	b = append(b, pingFormat)
+	prev := ps[0].TimeMS
+	for _, p := range ps {
+		b = binary.AppendUvarint(b, uint64(p.TimeMS-prev))
+		prev = p.TimeMS
+		var flags byte
+		if !math.IsNaN(p.Speed) {
+			flags |= pingSpeed
+		}
+		if !math.IsNaN(p.Heading) {
+			flags |= pingHeading
+		}
+		b = append(b, flags)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Lon))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Lat))
+		if flags&pingSpeed != 0 {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Speed))
+		}
+		if flags&pingHeading != 0 {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Heading))
+		}
+	}
+	return b
+}
+
+// errPingData reports a data column encodePings did not write.
+var errPingData = errors.New("store: malformed ping data")
+
+// decodePings appends the pings of data (encodePings) of a vehicle
+// whose first ping is at first.
+func decodePings(out []Ping, vehicle string, first int64, data []byte) ([]Ping, error) {
+	if len(data) == 0 || data[0] != pingFormat {
+		return out, errPingData
+	}
+	b := data[1:]
+	t := first
+	f64 := func() (float64, bool) {
+		if len(b) < 8 {
+			return 0, false
+		}
+		v := math.Float64frombits(binary.LittleEndian.Uint64(b))
+		b = b[8:]
+		return v, true
+	}
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 || d > math.MaxInt64/2 || len(b) < n+1 {
+			return out, errPingData
+		}
+		t += int64(d)
+		flags := b[n]
+		b = b[n+1:]
+		if flags&^(pingSpeed|pingHeading) != 0 {
+			return out, errPingData
+		}
+		p := Ping{Vehicle: vehicle, TimeMS: t, Speed: math.NaN(), Heading: math.NaN()}
+		var ok1, ok2 bool
+		p.Lon, ok1 = f64()
+		p.Lat, ok2 = f64()
+		if !ok1 || !ok2 {
+			return out, errPingData
+		}
+		if flags&pingSpeed != 0 {
+			if p.Speed, ok1 = f64(); !ok1 {
+				return out, errPingData
+			}
+		}
+		if flags&pingHeading != 0 {
+			if p.Heading, ok1 = f64(); !ok1 {
+				return out, errPingData
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// InsertPings stores pings, skipping any whose (vehicle, time) is stored
+// already or comes twice (a client resending a batch), and returns how
+// many were new. The caller holds the row locks of the pings' vehicles
+// (Tx.LockVehicle).
+func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
+	if len(pings) == 0 {
+		return 0, nil
+	}
+	ps := slices.Clone(pings)
+	slices.SortStableFunc(ps, func(a, b Ping) int {
+		return cmp.Or(strings.Compare(a.Vehicle, b.Vehicle), cmp.Compare(a.TimeMS, b.TimeMS))
+	})
+	ps = slices.CompactFunc(ps, func(a, b Ping) bool { return a.Vehicle == b.Vehicle && a.TimeMS == b.TimeMS })
+	var total int64
+	for len(ps) > 0 {
+		n := 1
+		for n < len(ps) && ps[n].Vehicle == ps[0].Vehicle {
+			n++
+		}
+		fresh, err := tx.freshPings(ps[:n])
+		if err != nil {
+			return total, err
+		}
+		for start := 0; start < len(fresh); start += batchPings {
+			part := fresh[start:min(start+batchPings, len(fresh))]
+			if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
+				part[0].Vehicle, part[0].TimeMS, part[len(part)-1].TimeMS, len(part), encodePings(part)); err != nil {
+				return total, fmt.Errorf("store: insert pings: %w", err)
+			}
+			total += int64(len(part))
+		}
+		ps = ps[n:]
+	}
+	return total, nil
+}
+
+// freshPings returns those of one vehicle's pings (time order, distinct)
+// whose times are not stored yet.
+func (tx *Tx) freshPings(ps []Ping) ([]Ping, error) {
+	stored, err := pingsBetween(tx.ctx, tx.q(), ps[0].Vehicle, ps[0].TimeMS, ps[len(ps)-1].TimeMS)
+	if err != nil || len(stored) == 0 {
+		return ps, err
+	}
+	out := ps[:0:0]
+	for _, p := range ps {
+		if _, found := slices.BinarySearchFunc(stored, p.TimeMS, func(s Ping, t int64) int { return cmp.Compare(s.TimeMS, t) }); !found {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// PingsBetween returns the vehicle's pings with fromMS <= time <= toMS, in
+// time order.
+func (s *Store) PingsBetween(ctx context.Context, vehicle string, fromMS, toMS int64) ([]Ping, error) {
+	return pingsBetween(ctx, s.r(), vehicle, fromMS, toMS)
+}
+
+func pingsBetween(ctx context.Context, q querier, vehicle string, fromMS, toMS int64) ([]Ping, error) {
+	rows, err := q.QueryContext(ctx, `SELECT first_ms, data FROM ping_batches WHERE vehicle = $1 AND last_ms >= $2 AND first_ms <= $3`,
+		vehicle, fromMS, toMS)
+	if err != nil {
+		return nil, fmt.Errorf("store: pings: %w", err)
+	}
+	defer rows.Close()
+	var all []Ping
+	for rows.Next() {
+		var first int64
+		var data []byte
+		if err := rows.Scan(&first, &data); err != nil {
+			return nil, fmt.Errorf("store: pings: %w", err)
+		}
+		if all, err = decodePings(all, vehicle, first, data); err != nil {
+			return nil, fmt.Errorf("%w (vehicle %q)", err, vehicle)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: pings: %w", err)
+	}
+	out := all[:0]
+	for _, p := range all {
+		if p.TimeMS >= fromMS && p.TimeMS <= toMS {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b Ping) int { return cmp.Compare(a.TimeMS, b.TimeMS) })
+	return out, nil
+}
+
+// CountPings returns the number of stored pings.
+func (s *Store) CountPings(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	err := s.r().QueryRowContext(ctx, `SELECT SUM(n) FROM ping_batches`).Scan(&n)
+	return n.Int64, err
+}

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/lastmile/lastmile/internal/pgtest"
+)
+
+// TestPingEncoding round-trips pings through encodePings: times far
+// apart and 1 ms apart, speed and heading present, absent (NaN) and zero,
+// extreme coordinates.
+func TestPingEncoding(t *testing.T) {
+	nan := math.NaN()
+	cases := [][]Ping{
+		{{TimeMS: 1_767_261_600_000, Lon: -8.61, Lat: 41.15, Speed: nan, Heading: nan}},
+		{{TimeMS: 0, Lon: 0, Lat: 0, Speed: 0, Heading: 0}, {TimeMS: 1, Lon: -180, Lat: -90, Speed: 55.5, Heading: nan},
+			{TimeMS: 1 << 50, Lon: 180, Lat: 90, Speed: nan, Heading: 359.9}},
+		{{TimeMS: -5000, Lon: 7.4, Lat: 43.7, Speed: 1e-9, Heading: -0.0}, {TimeMS: 10_000, Lon: math.SmallestNonzeroFloat64, Lat: math.MaxFloat64, Speed: nan, Heading: nan}},
+	}
+	same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+	for i, ps := range cases {
+		for k := range ps {
+			ps[k].Vehicle = "van-1"
+		}
+		got, err := decodePings(nil, "van-1", ps[0].TimeMS, encodePings(ps))
+		if err != nil || len(got) != len(ps) {
+			t.Fatalf("case %d: %d pings, %v", i, len(got), err)
+		}
+		for k := range ps {
+			g, w := got[k], ps[k]
+			if g.Vehicle != w.Vehicle || g.TimeMS != w.TimeMS || g.Lon != w.Lon || g.Lat != w.Lat || !same(g.Speed, w.Speed) || !same(g.Heading, w.Heading) {
+				t.Errorf("case %d ping %d: %+v, want %+v", i, k, g, w)
+			}
+		}
+	}
+	for _, bad := range [][]byte{nil, {}, {2}, {pingFormat, 0}, {pingFormat, 0, 4}, {pingFormat, 0x80}, {pingFormat, 0, 0, 1, 2, 3}} {
+		if _, err := decodePings(nil, "v", 0, bad); err == nil {
+			t.Errorf("%v decoded", bad)
+		}
+	}
+}
+
+// FuzzDecodePings: any data decodes or fails without a panic, and what
+// decodes encodes to data that decodes the same.
+func FuzzDecodePings(f *testing.F) {
+	f.Add(encodePings([]Ping{{TimeMS: 5, Lon: 1, Lat: 2, Speed: 3, Heading: math.NaN()}, {TimeMS: 900, Lon: 1, Lat: 2, Speed: math.NaN(), Heading: 4}}))
+	f.Add([]byte{pingFormat, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ps, err := decodePings(nil, "v", 0, data)
+		if err != nil || len(ps) == 0 {
+			return
+		}
+		again, err := decodePings(nil, "v", ps[0].TimeMS, encodePings(ps))
+		if err != nil || len(again) != len(ps) {
+			t.Fatalf("%x: %d pings, re-encoded %d, %v", data, len(ps), len(again), err)
+		}
+		for i, p := range ps {
+			q := again[i]
+			if p.TimeMS != q.TimeMS || !same(p.Lon, q.Lon) || !same(p.Lat, q.Lat) || !same(p.Speed, q.Speed) || !same(p.Heading, q.Heading) {
+				t.Fatalf("%x: ping %d %+v re-encoded as %+v", data, i, p, q)
+			}
+		}
+	})
+}
+
+// TestInsertPingsDedup: pings already stored, or given twice, or out of
+// order, are stored once; vehicles do not mix; a range read cuts batches.
+func TestInsertPingsDedup(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		mk := func(v string, times ...int64) []Ping {
+			var out []Ping
+			for _, ms := range times {
+				out = append(out, Ping{Vehicle: v, TimeMS: ms, Lon: float64(ms), Lat: 1, Speed: math.NaN(), Heading: math.NaN()})
+			}
+			return out
+		}
+		steps := []struct {
+			pings []Ping
+			want  int64
+		}{
+			{mk("a", 10, 20, 30), 3},
+			{append(mk("a", 30, 25, 20, 40, 40), mk("b", 20, 10)...), 4}, // 25, 40 new for a; 10, 20 for b
+			{mk("a", 10, 20, 25, 30, 40), 0},
+			{mk("a", 5, 35, 50), 3},
+		}
+		for i, st := range steps {
+			var n int64
+			tx(t, s, func(tx *Tx) error {
+				for _, v := range []string{"a", "b"} {
+					if _, err := tx.LockVehicle(v); err != nil {
+						return err
+					}
+				}
+				var err error
+				n, err = tx.InsertPings(st.pings)
+				return err
+			})
+			if n != st.want {
+				t.Errorf("step %d: %d new, want %d", i, n, st.want)
+			}
+		}
+		ctx := context.Background()
+		times := func(ps []Ping, err error) []int64 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []int64
+			for _, p := range ps {
+				if p.Lon != float64(p.TimeMS) {
+					t.Errorf("ping %+v: another ping's position", p)
+				}
+				out = append(out, p.TimeMS)
+			}
+			return out
+		}
+		if got := times(s.PingsBetween(ctx, "a", 0, 100)); !slices.Equal(got, []int64{5, 10, 20, 25, 30, 35, 40, 50}) {
+			t.Errorf("a: %v", got)
+		}
+		if got := times(s.PingsBetween(ctx, "a", 21, 39)); !slices.Equal(got, []int64{25, 30, 35}) {
+			t.Errorf("a 21-39: %v", got)
+		}
+		if got := times(s.PingsBetween(ctx, "b", 0, 100)); !slices.Equal(got, []int64{10, 20}) {
+			t.Errorf("b: %v", got)
+		}
+		if n, err := s.CountPings(ctx); err != nil || n != 10 {
+			t.Errorf("count %d %v, want 10", n, err)
+		}
+	})
+}
+
+// TestMigratePings upgrades a database of schema 12 with pings stored a
+// row each: they read back the same after migration 13, and new ones
+// beside them are deduplicated against them.
+func TestMigratePings(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dsn := filepath.Join(t.TempDir(), "lastmile.db")
+			if name == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			ring := testRing(t)
+			ctx := context.Background()
+			old, err := Open(ctx, dsn, Options{Ring: ring, schema: 12})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []Ping
+			for i := range 600 { // more than batchPings of one vehicle
+				p := Ping{Vehicle: "van-1", TimeMS: int64(1000 * i), Lon: -8.6 + float64(i)*1e-5, Lat: 41.1, Speed: math.NaN(), Heading: math.NaN()}
+				if i%3 == 0 {
+					p.Speed, p.Heading = float64(i%17), float64(i%360)
+				}
+				want = append(want, p)
+			}
+			want = append(want, Ping{Vehicle: "van-2", TimeMS: 7, Lon: 1, Lat: 2, Speed: math.NaN(), Heading: math.NaN()})
+			tx(t, old, func(tx *Tx) error {
+				for _, p := range want {
+					if _, err := tx.q().ExecContext(ctx, `INSERT INTO pings (vehicle, time_ms, lon, lat, speed, heading) VALUES ($1, $2, $3, $4, $5, $6)`,
+						p.Vehicle, p.TimeMS, p.Lon, p.Lat, nullFloat(p.Speed), nullFloat(p.Heading)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			old.Close()
+			s, err := Open(ctx, dsn, Options{Ring: ring})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			got, err := s.PingsBetween(ctx, "van-1", 0, 1<<50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got2, err := s.PingsBetween(ctx, "van-2", 0, 1<<50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, got2...)
+			same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+			if len(got) != len(want) {
+				t.Fatalf("%d pings after the migration, want %d", len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.Vehicle != w.Vehicle || g.TimeMS != w.TimeMS || g.Lon != w.Lon || g.Lat != w.Lat || !same(g.Speed, w.Speed) || !same(g.Heading, w.Heading) {
+					t.Fatalf("ping %d: %+v, want %+v", i, g, w)
+				}
+			}
+			var n int64
+			tx(t, s, func(tx *Tx) error {
+				if _, err := tx.LockVehicle("van-1"); err != nil {
+					return err
+				}
+				var err error
+				n, err = tx.InsertPings([]Ping{want[10], want[599], {Vehicle: "van-1", TimeMS: 600_000, Speed: math.NaN(), Heading: math.NaN()}})
+				return err
+			})
+			if n != 1 {
+				t.Errorf("%d new of 2 stored and 1 new", n)
+			}
+			var tables int
+			q := `SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'pings'`
+			if s.dialect == SQLite {
+				q = `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'pings'`
+			}
+			if err := s.rdb.QueryRowContext(ctx, q).Scan(&tables); err != nil || tables != 0 {
+				t.Errorf("the pings table: %d, %v", tables, err)
+			}
+		})
+	}
+}
