@@ -470,7 +470,12 @@ func (s *Store) row(b *strings.Builder, first, n int, casts ...string) {
 			ph = "$" + strconv.Itoa(first+i+1)
 		}
 		if i < len(casts) && casts[i] != "" {
-			ph = fmt.Sprintf(casts[i], ph)
+			// casts[i] wraps the placeholder: "CAST(%s AS BIGINT)".
+			pre, post, _ := strings.Cut(casts[i], "%s")
+			b.WriteString(pre)
+			b.WriteString(ph)
+			b.WriteString(post)
+			continue
 		}
 		b.WriteString(ph)
 	}
