@@ -83,6 +83,10 @@ type IngestResult struct {
 	Elapsed         time.Duration
 	PingsPerSec     float64
 	P50, P99, Max   time.Duration
+	// SecondP50 and SecondP99: the requests sent in the load's second
+	// half, past the start of the day (every van leaves the depot in the
+	// first second, out_for_delivery and first ETAs for all its stops).
+	SecondP50, SecondP99 time.Duration
 	// Events is how many events the load produced; SimMinutes the
 	// simulated time each van advanced.
 	Events     int64
@@ -239,6 +243,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	var (
 		mu        sync.Mutex
 		lat       []time.Duration
+		late      []time.Duration
 		sent, acc atomic.Int64
 		errs      atomic.Int64
 		firstErr  atomic.Value
@@ -264,7 +269,8 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				Location [2]float64 `json:"location"`
 			}
 			var local []time.Duration
-			mySent := 0.0 // pings this client sent, for the pace
+			var localLate []time.Duration // sent in the load's second half
+			mySent := 0.0                 // pings this client sent, for the pace
 			for k := 0; time.Now().Before(deadline) && (cfg.MaxPings <= 0 || sent.Load() < cfg.MaxPings); k += cfg.VansPerBatch {
 				if cfg.Rate > 0 {
 					// Client cl starts cl/Clients of a request's
@@ -305,6 +311,9 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				}
 				status, out, err := post("/v1/positions", body)
 				local = append(local, time.Since(rt))
+				if rt.Sub(t1) >= cfg.Duration/2 {
+					localLate = append(localLate, time.Since(rt))
+				}
 				sent.Add(int64(len(batch)))
 				mySent += float64(len(batch))
 				if err != nil || status != 200 {
@@ -318,6 +327,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 			}
 			mu.Lock()
 			lat = append(lat, local...)
+			late = append(late, localLate...)
 			mu.Unlock()
 		}()
 	}
@@ -335,6 +345,10 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	}
+	slices.Sort(late)
+	if len(late) > 0 {
+		res.SecondP50, res.SecondP99 = late[len(late)/2], late[len(late)*99/100]
 	}
 	var adv int
 	for _, v := range vans {
@@ -454,9 +468,10 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
 	}
-	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d\n",
+	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d second-half p50 %.1fms p99 %.1fms\n",
 		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,
-		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0))
+		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0),
+		float64(r.SecondP50.Microseconds())/1000, float64(r.SecondP99.Microseconds())/1000)
 	if r.Hook != "" {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		fmt.Fprintf(w, "webhooks: receiver %s received %d distinct %d deliveries/s %.0f drain %.1fs pending %d arriving_soon %d p50 %.1fms p99 %.1fms max %.1fms second-half %d p50 %.1fms p99 %.1fms\n",
