@@ -240,17 +240,8 @@ func (c *keyChecker) value(t reflect.Type) error {
 				return err
 			}
 			c.path = c.path[:at]
-			c.ws()
-			if c.i >= len(c.b) {
-				return errKeyScan
-			}
-			c.i++
-			switch c.b[c.i-1] {
-			case ',':
-			case ']':
-				return nil
-			default:
-				return errKeyScan
+			if done, err := c.sep(']'); done || err != nil {
+				return err
 			}
 		}
 	case '"':
@@ -333,19 +324,27 @@ func (c *keyChecker) object(t reflect.Type) error {
 			return err
 		}
 		c.path = c.path[:at]
-		c.ws()
-		if c.i >= len(c.b) {
-			return errKeyScan
-		}
-		c.i++
-		switch c.b[c.i-1] {
-		case ',':
-		case '}':
-			return nil
-		default:
-			return errKeyScan
+		if done, err := c.sep('}'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// sep reads the comma or the closing bracket after a member or an
+// element; done is true at the closing one.
+func (c *keyChecker) sep(closing byte) (done bool, err error) {
+	c.ws()
+	if c.i >= len(c.b) {
+		return false, errKeyScan
+	}
+	c.i++
+	switch c.b[c.i-1] {
+	case ',':
+		return false, nil
+	case closing:
+		return true, nil
+	}
+	return false, errKeyScan
 }
 
 // jsonFields maps the JSON names of t's fields (as encoding/json names

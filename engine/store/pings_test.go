@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/lastmile/lastmile/internal/pgtest"
 )
 
 // TestPingEncoding round-trips pings through encodePings: times far
@@ -139,16 +136,8 @@ func TestInsertPingsDedup(t *testing.T) {
 func TestMigratePings(t *testing.T) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "lastmile.db")
-			if name == "postgres" {
-				dsn = pgtest.DSN(t)
-			}
-			ring := testRing(t)
+			old, dsn, ring := openAtSchema(t, name, 12)
 			ctx := context.Background()
-			old, err := Open(ctx, dsn, Options{Ring: ring, schema: 12})
-			if err != nil {
-				t.Fatal(err)
-			}
 			var want []Ping
 			for i := range 600 { // more than batchPings of one vehicle
 				p := Ping{Vehicle: "van-1", TimeMS: int64(1000 * i), Lon: -8.6 + float64(i)*1e-5, Lat: 41.1, Speed: math.NaN(), Heading: math.NaN()}
@@ -167,12 +156,7 @@ func TestMigratePings(t *testing.T) {
 				}
 				return nil
 			})
-			old.Close()
-			s, err := Open(ctx, dsn, Options{Ring: ring})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := reopen(t, old, dsn, ring)
 			got, err := s.PingsBetween(ctx, "van-1", 0, 1<<50)
 			if err != nil {
 				t.Fatal(err)

@@ -25,6 +25,40 @@ type backend struct {
 	open func(t *testing.T) (*Store, string) // store and, for SQLite, its file
 }
 
+// openAtSchema opens a new store of the dialect name migrated up to
+// schema only, for a migration test; it returns the store, where it is
+// and its key ring, to open it again with every migration.
+func openAtSchema(t *testing.T, name string, schema int) (*Store, string, *seal.Ring) {
+	t.Helper()
+	dsn := filepath.Join(t.TempDir(), "lastmile.db")
+	if name == "postgres" {
+		dsn = pgtest.DSN(t)
+	}
+	ring := testRing(t)
+	s, err := Open(context.Background(), dsn, Options{Ring: ring, schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dsn, ring
+}
+
+// reopen closes a store of openAtSchema and opens it again with every
+// migration.
+func reopen(t *testing.T, old *Store, dsn string, ring *seal.Ring) *Store {
+	t.Helper()
+	old.Close()
+	ctx := context.Background()
+	s, err := Open(ctx, dsn, Options{Ring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if v, err := s.Version(ctx); err != nil || v != len(migrations) {
+		t.Fatalf("version %d, %v; want %d", v, err, len(migrations))
+	}
+	return s
+}
+
 func testRing(t testing.TB) *seal.Ring {
 	r, err := seal.NewRing(seal.GenerateKey(1))
 	if err != nil {
@@ -227,16 +261,8 @@ func TestEventSequenceAndCursor(t *testing.T) {
 func TestMigrateEventLog(t *testing.T) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "lastmile.db")
-			if name == "postgres" {
-				dsn = pgtest.DSN(t)
-			}
-			ring := testRing(t)
+			old, dsn, ring := openAtSchema(t, name, 8)
 			ctx := context.Background()
-			old, err := Open(ctx, dsn, Options{Ring: ring, schema: 8})
-			if err != nil {
-				t.Fatal(err)
-			}
 			if v, err := old.Version(ctx); err != nil || v != 8 {
 				t.Fatalf("version %d, %v; want 8", v, err)
 			}
@@ -265,15 +291,7 @@ func TestMigrateEventLog(t *testing.T) {
 				}
 				return nil
 			})
-			old.Close()
-			s, err := Open(ctx, dsn, Options{Ring: ring})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if v, err := s.Version(ctx); err != nil || v != len(migrations) {
-				t.Fatalf("version %d, %v; want %d", v, err, len(migrations))
-			}
+			s := reopen(t, old, dsn, ring)
 			got, err := s.EventsAfter(ctx, 0, 10)
 			if err != nil {
 				t.Fatal(err)
