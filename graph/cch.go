@@ -395,6 +395,15 @@ func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
 	return ng, nil
 }
 
+// yieldRanks: customization yields its processor (runtime.Gosched) after
+// this many ranks (emit: eight times as many nodes), about every 0.1 ms.
+// It runs beside a server's requests, and a goroutine that is not
+// blocked otherwise keeps its processor for the scheduler's 10 ms time
+// slice: with live traffic customized every 1.5-3 s under 10,000 pings/s,
+// the requests' p99 in the second half of bench ingest's load was 42-88
+// ms without yielding and 34-48 ms with it (4 alternating pairs).
+const yieldRanks = 128
+
 // lowerTriangles is the basic customization (Dibbelt et al. 2016, §5.1):
 // in rank order, every arc v–u is improved by the paths v→x→u and u→x→v
 // through each common lower neighbour x, whose arcs are final by then.
@@ -407,8 +416,11 @@ func (c *CCH) lowerTriangles(cu *customization) {
 		if idx == nil {
 			idx = make([]uint32, n)
 		}
-		for _, v := range ranks {
+		for i, v := range ranks {
 			c.relaxNode(cu, v, idx)
+			if i%yieldRanks == yieldRanks-1 {
+				runtime.Gosched()
+			}
 		}
 		cu.scratch.Put(idx)
 	})
@@ -487,8 +499,11 @@ func (c *CCH) perfect(cu *customization) {
 	cu.exUp = slices.Clone(cu.up)
 	cu.exDown = slices.Clone(cu.down)
 	c.byLevels(cu.workers, true, func(ranks []uint32) {
-		for _, x := range ranks {
+		for i, x := range ranks {
 			c.exactNode(cu, x)
+			if i%yieldRanks == yieldRanks-1 {
+				runtime.Gosched()
+			}
 		}
 	})
 }
@@ -541,6 +556,9 @@ func (c *CCH) emit(ng *Graph, cu *customization) {
 		u.Head, u.Weight, u.Mid = append(u.Head, h), append(u.Weight, w), append(u.Mid, mid)
 	}
 	for v := range n {
+		if v%(8*yieldRanks) == 8*yieldRanks-1 {
+			runtime.Gosched()
+		}
 		r := c.rank[v]
 		for a := c.first[r]; a < c.first[r+1]; a++ {
 			cu.fwdIdx[a], cu.bwdIdx[a] = noNode, noNode
