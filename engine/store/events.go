@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -59,10 +60,13 @@ func (tx *Tx) Emit(e Event) {
 	tx.events = append(tx.events, e)
 }
 
-// flushEvents writes the queued events: per shipment (in id order, the
-// lock order) it takes the next sequence numbers from the shipment row,
-// then the cursors from the counter row, which stays locked until commit
-// so that cursors follow commit order.
+// flushEvents writes the queued events: the shipments' next sequence
+// numbers from their counters (event_seqs, taken in shipment id order,
+// the lock order), then the cursors from the counter row, which stays
+// locked until commit so that cursors follow commit order. Both the
+// counters and the events are written by multi-row statements
+// (eventRows at a time): one statement per event and shipment cost 20 µs
+// an event on SQLite, most of it the statement's own overhead.
 func (tx *Tx) flushEvents() error {
 	if len(tx.events) == 0 {
 		return nil
@@ -76,16 +80,42 @@ func (tx *Tx) flushEvents() error {
 		byShipment[e.Shipment] = append(byShipment[e.Shipment], i)
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
-		idx := byShipment[id]
-		var last int64
-		err := tx.q().QueryRowContext(tx.ctx, `INSERT INTO event_seqs (shipment, seq) VALUES ($1, $2)
-			ON CONFLICT (shipment) DO UPDATE SET seq = event_seqs.seq + excluded.seq RETURNING seq`, id, len(idx)).Scan(&last)
-		if err != nil {
-			return fmt.Errorf("store: event sequence of shipment %d: %w", id, err)
+	for start := 0; start < len(ids); start += eventRows {
+		part := ids[start:min(start+eventRows, len(ids))]
+		var b strings.Builder
+		args := make([]any, 0, 2*len(part))
+		b.WriteString(`INSERT INTO event_seqs (shipment, seq) VALUES `)
+		for k, id := range part {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			tx.s.row(&b, 2*k, 2)
+			args = append(args, id, len(byShipment[id]))
 		}
-		for k, i := range idx {
-			tx.events[i].Seq = last - int64(len(idx)-1-k)
+		b.WriteString(` ON CONFLICT (shipment) DO UPDATE SET seq = event_seqs.seq + excluded.seq RETURNING shipment, seq`)
+		rows, err := tx.q().QueryContext(tx.ctx, b.String(), args...)
+		if err != nil {
+			return fmt.Errorf("store: event sequences: %w", err)
+		}
+		got := 0
+		for rows.Next() {
+			var id, last int64
+			if err := rows.Scan(&id, &last); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: event sequences: %w", err)
+			}
+			idx := byShipment[id]
+			for k, i := range idx {
+				tx.events[i].Seq = last - int64(len(idx)-1-k)
+			}
+			got++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: event sequences: %w", err)
+		}
+		if got != len(part) {
+			return fmt.Errorf("store: event sequences: %d counters for %d shipments", got, len(part))
 		}
 	}
 	var top int64
@@ -96,16 +126,31 @@ func (tx *Tx) flushEvents() error {
 	}
 	first := top - int64(len(tx.events)) + 1
 	for i := range tx.events {
-		e := &tx.events[i]
-		e.Cursor = first + int64(i)
-		_, err := tx.q().ExecContext(tx.ctx, `INSERT INTO events (cursor, id, shipment, seq, type, time, data, caller_id, created)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			e.Cursor, e.ID, e.Shipment, e.Seq, e.Type, e.Time, e.Data, nullString(e.CallerID), e.Created)
+		tx.events[i].Cursor = first + int64(i)
+	}
+	const per = 9
+	for start := 0; start < len(tx.events); start += eventRows {
+		part := tx.events[start:min(start+eventRows, len(tx.events))]
+		var b strings.Builder
+		args := make([]any, 0, per*len(part))
+		b.WriteString(`INSERT INTO events (cursor, id, shipment, seq, type, time, data, caller_id, created) VALUES `)
+		for k, e := range part {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			tx.s.row(&b, per*k, per)
+			args = append(args, e.Cursor, e.ID, e.Shipment, e.Seq, e.Type, e.Time, e.Data, nullString(e.CallerID), e.Created)
+		}
+		_, err := tx.q().ExecContext(tx.ctx, b.String(), args...)
 		if uniqueViolation(err) {
+			e := part[0]
+			if len(part) > 1 {
+				return fmt.Errorf("store: events of shipments %d and others: %w", e.Shipment, ErrExists)
+			}
 			return fmt.Errorf("store: event %s of shipment %d: %w", e.Type, e.Shipment, ErrExists)
 		}
 		if err != nil {
-			return fmt.Errorf("store: insert event: %w", err)
+			return fmt.Errorf("store: insert events: %w", err)
 		}
 	}
 	tx.committed, tx.events = tx.events, nil
@@ -116,6 +161,10 @@ func (tx *Tx) flushEvents() error {
 	}
 	return nil
 }
+
+// eventRows is the most rows of one multi-row statement of flushEvents
+// (9 parameters each: 900 of SQLite's 32,766 and PostgreSQL's 65,535).
+const eventRows = 100
 
 const eventColumns = `e.cursor, e.id, e.shipment, s.tracking, e.seq, e.type, e.time, e.data, e.caller_id, e.created`
 
