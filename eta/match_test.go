@@ -1120,3 +1120,35 @@ func TestMatchCached(t *testing.T) {
 	}
 	t.Logf("%d calls, %d with earlier pings cached", calls, reused)
 }
+
+// TestMMHeap checks the matcher's heap against sorting: random pushes
+// and pops interleaved, ties included, pop the distances in order.
+func TestMMHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var h []mmItem
+	var ref []float64
+	for step := range 20000 {
+		if len(h) == 0 || rng.IntN(3) > 0 {
+			d := float64(rng.IntN(500)) // ties
+			h = mmPush(h, mmItem{d, uint32(step)})
+			ref = append(ref, d)
+			continue
+		}
+		var it mmItem
+		h, it = mmPop(h)
+		slices.Sort(ref)
+		if it.dist != ref[0] {
+			t.Fatalf("step %d: popped %v, want %v", step, it.dist, ref[0])
+		}
+		ref = ref[1:]
+	}
+	for len(h) > 0 {
+		var it mmItem
+		h, it = mmPop(h)
+		slices.Sort(ref)
+		if it.dist != ref[0] {
+			t.Fatalf("drain: popped %v, want %v", it.dist, ref[0])
+		}
+		ref = ref[1:]
+	}
+}
