@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -363,53 +365,77 @@ var migrations = []string{
 
 // migrationSteps are the migrations (by index in migrations) that go on
 // in Go after their SQL, in the same transaction.
-var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
-	12: movePings,
+var migrationSteps = map[int]func(s *Store, ctx context.Context, tx *sql.Tx) error{
+	12: (*Store).movePings,
 }
 
 // movePings moves the rows of the pings table into ping_batches, up to
-// batchPings of a vehicle to a row, and drops the table.
-func movePings(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT vehicle, time_ms, lon, lat, speed, heading FROM pings ORDER BY vehicle, time_ms`)
-	if err != nil {
-		return err
-	}
-	var ps []Ping
-	for rows.Next() {
-		var p Ping
-		var speed, heading sql.NullFloat64
-		if err := rows.Scan(&p.Vehicle, &p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
-			rows.Close()
+// batchPings of a vehicle to a row, and drops the table. It reads the
+// table in key order a page of s.movePage rows at a time, so that its
+// memory does not grow with the table.
+func (s *Store) movePings(ctx context.Context, tx *sql.Tx) error {
+	var ps []Ping // read, not yet moved: the tail of one vehicle's pings
+	after := Ping{Vehicle: "", TimeMS: math.MinInt64}
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT vehicle, time_ms, lon, lat, speed, heading FROM pings
+			WHERE vehicle > $1 OR (vehicle = $1 AND time_ms > $2) ORDER BY vehicle, time_ms LIMIT `+strconv.Itoa(s.movePage),
+			after.Vehicle, after.TimeMS)
+		if err != nil {
 			return err
 		}
-		p.Speed, p.Heading = math.NaN(), math.NaN()
-		if speed.Valid {
-			p.Speed = speed.Float64
-		}
-		if heading.Valid {
-			p.Heading = heading.Float64
-		}
-		ps = append(ps, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for len(ps) > 0 {
-		n := 1
-		for n < len(ps) && n < batchPings && ps[n].Vehicle == ps[0].Vehicle {
+		n := 0
+		for rows.Next() {
+			var p Ping
+			var speed, heading sql.NullFloat64
+			if err := rows.Scan(&p.Vehicle, &p.TimeMS, &p.Lon, &p.Lat, &speed, &heading); err != nil {
+				rows.Close()
+				return err
+			}
+			p.Speed, p.Heading = math.NaN(), math.NaN()
+			if speed.Valid {
+				p.Speed = speed.Float64
+			}
+			if heading.Valid {
+				p.Heading = heading.Float64
+			}
+			ps = append(ps, p)
 			n++
 		}
-		part := ps[:n]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
-			part[0].Vehicle, part[0].TimeMS, part[n-1].TimeMS, n, encodePings(part)); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		ps = ps[n:]
+		last := n < s.movePage
+		if n > 0 {
+			after = ps[len(ps)-1]
+		}
+		// Move every full batch, and the rest once no more can follow.
+		for len(ps) > 0 {
+			k := 1
+			for k < len(ps) && k < batchPings && ps[k].Vehicle == ps[0].Vehicle {
+				k++
+			}
+			if k < batchPings && k == len(ps) && !last {
+				break // the vehicle's pings may go on in the next page
+			}
+			part := ps[:k]
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
+				part[0].Vehicle, part[0].TimeMS, part[k-1].TimeMS, k, encodePings(part)); err != nil {
+				return err
+			}
+			ps = ps[k:]
+		}
+		ps = slices.Clip(ps)
+		if last {
+			break
+		}
 	}
-	_, err = tx.ExecContext(ctx, `DROP TABLE pings`)
+	_, err := tx.ExecContext(ctx, `DROP TABLE pings`)
 	return err
 }
+
+// movePage is the rows movePings reads at a time (Options.movePage).
+const movePage = 50_000
 
 // postgresMigrations replaces, on PostgreSQL, the migrations (by index in
 // migrations) whose SQL differs there.
@@ -489,7 +515,7 @@ func (s *Store) migrate(ctx context.Context, upto int) error {
 			return fmt.Errorf("store: migrate to %d: %w", v+1, err)
 		}
 		if step := migrationSteps[v]; step != nil {
-			if err := step(ctx, tx); err != nil {
+			if err := step(s, ctx, tx); err != nil {
 				tx.Rollback()
 				return fmt.Errorf("store: migrate to %d: %w", v+1, err)
 			}

@@ -156,7 +156,9 @@ func TestMigratePings(t *testing.T) {
 				}
 				return nil
 			})
-			s := reopen(t, old, dsn, ring)
+			// Pages of 250 rows end inside a vehicle's pings and inside
+			// a batch.
+			s := reopen(t, old, dsn, Options{Ring: ring, movePage: 250})
 			got, err := s.PingsBetween(ctx, "van-1", 0, 1<<50)
 			if err != nil {
 				t.Fatal(err)

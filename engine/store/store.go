@@ -23,6 +23,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -93,6 +94,8 @@ type Store struct {
 	// queued (queue.go; set once before use).
 	webhookFanout WebhookFanout
 	urgentTypes   []string
+	// movePage is the rows migration 13 reads at a time (movePings).
+	movePage int
 }
 
 // Options configure Open.
@@ -103,8 +106,10 @@ type Options struct {
 	// connections (default 4).
 	MaxConns int
 	// schema, when positive, stops the migrations at that version (tests
-	// of a migration on an older database).
-	schema int
+	// of a migration on an older database); movePage, when positive,
+	// replaces movePings's page size (tests of its paging).
+	schema   int
+	movePage int
 }
 
 // Open opens the store named by dsn, creating and migrating it as needed:
@@ -169,6 +174,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store: connect %s: %w", s.dialect, err)
 	}
+	s.movePage = cmp.Or(opt.movePage, movePage)
 	if err := s.migrate(ctx, opt.schema); err != nil {
 		s.Close()
 		return nil, err

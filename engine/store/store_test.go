@@ -44,11 +44,11 @@ func openAtSchema(t *testing.T, name string, schema int) (*Store, string, *seal.
 
 // reopen closes a store of openAtSchema and opens it again with every
 // migration.
-func reopen(t *testing.T, old *Store, dsn string, ring *seal.Ring) *Store {
+func reopen(t *testing.T, old *Store, dsn string, opt Options) *Store {
 	t.Helper()
 	old.Close()
 	ctx := context.Background()
-	s, err := Open(ctx, dsn, Options{Ring: ring})
+	s, err := Open(ctx, dsn, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestMigrateEventLog(t *testing.T) {
 				}
 				return nil
 			})
-			s := reopen(t, old, dsn, ring)
+			s := reopen(t, old, dsn, Options{Ring: ring})
 			got, err := s.EventsAfter(ctx, 0, 10)
 			if err != nil {
 				t.Fatal(err)
