@@ -418,9 +418,7 @@ func (s *Store) movePings(ctx context.Context, tx *sql.Tx) error {
 			if k < batchPings && k == len(ps) && !last {
 				break // the vehicle's pings may go on in the next page
 			}
-			part := ps[:k]
-			if _, err := tx.ExecContext(ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
-				part[0].Vehicle, part[0].TimeMS, part[k-1].TimeMS, k, encodePings(part)); err != nil {
+			if err := insertPingBatch(ctx, tx, ps[:k]); err != nil {
 				return err
 			}
 			ps = ps[k:]

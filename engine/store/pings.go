@@ -164,15 +164,25 @@ func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
 		}
 		for start := 0; start < len(fresh); start += batchPings {
 			part := fresh[start:min(start+batchPings, len(fresh))]
-			if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
-				part[0].Vehicle, part[0].TimeMS, part[len(part)-1].TimeMS, len(part), encodePings(part)); err != nil {
-				return total, fmt.Errorf("store: insert pings: %w", err)
+			if err := insertPingBatch(tx.ctx, tx.q(), part); err != nil {
+				return total, err
 			}
 			total += int64(len(part))
 		}
 		ps = ps[n:]
 	}
 	return total, nil
+}
+
+// insertPingBatch stores pings (one vehicle's, time order, at most
+// batchPings) as one ping_batches row.
+func insertPingBatch(ctx context.Context, q querier, ps []Ping) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO ping_batches (vehicle, first_ms, last_ms, n, data) VALUES ($1, $2, $3, $4, $5)`,
+		ps[0].Vehicle, ps[0].TimeMS, ps[len(ps)-1].TimeMS, len(ps), encodePings(ps))
+	if err != nil {
+		return fmt.Errorf("store: insert pings: %w", err)
+	}
+	return nil
 }
 
 // freshPings returns those of one vehicle's pings (time order, distinct)
