@@ -75,13 +75,10 @@ type Store struct {
 	dialect Dialect
 	rdb     *sql.DB // reads outside transactions
 	wdb     *sql.DB // transactions
-	// wgate admits SQLite's transactions to its one writer connection in
-	// the order they asked (nil on PostgreSQL): database/sql hands a
-	// freed connection to a random waiter (connRequestSet.TakeRandom), so
-	// under load some requests waited for many turns while later ones
-	// went first. A goroutine blocked sending on a full channel is woken
-	// in arrival order.
-	wgate chan struct{}
+	// group queues SQLite's transactions for its one writer connection
+	// and commits them in groups, in the order they asked (group.go; nil
+	// on PostgreSQL).
+	group *groupCommit
 	ring  *seal.Ring
 	// Prepared statements by SQL text, on SQLite (pgx caches its own):
 	// parsing a statement costs more than running most of ours.
@@ -159,7 +156,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		}
 		s.wdb.SetMaxOpenConns(1)
 		s.wdb.SetConnMaxLifetime(0)
-		s.wgate = make(chan struct{}, 1)
+		s.group = &groupCommit{}
 		if s.rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
 			s.wdb.Close()
 			return nil, fmt.Errorf("store: open %s: %w", dsn, err)
@@ -247,22 +244,9 @@ func (s *Store) Tx(ctx context.Context, f func(tx *Tx) error) ([]Event, error) {
 }
 
 func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, err error) {
-	held := false // the writer's turn (wgate), released at the commit
-	if s.wgate != nil {
-		select {
-		case s.wgate <- struct{}{}:
-			held = true
-		case <-ctx.Done():
-			return nil, fmt.Errorf("store: begin: %w", ctx.Err())
-		}
+	if s.group != nil {
+		return s.groupTx(ctx, f)
 	}
-	release := func() {
-		if held {
-			held = false
-			<-s.wgate
-		}
-	}
-	defer release()
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
@@ -272,7 +256,6 @@ func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, e
 	defer func() {
 		if !ended { // an error, or a panic in f
 			_ = sqlTx.Rollback()
-			release()
 		}
 	}()
 	if err = f(tx); err != nil {
@@ -282,9 +265,7 @@ func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, e
 		return nil, err
 	}
 	ended = true
-	err = sqlTx.Commit()
-	release()
-	if err != nil {
+	if err = sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
 	if len(tx.committed) > 0 {
