@@ -312,6 +312,7 @@ type customization struct {
 	upL, upR, downL, downR []uint32
 	fwdIdx, bwdIdx         []uint32
 	workers                int
+	yield                  func()
 	scratch                sync.Pool
 }
 
@@ -321,6 +322,13 @@ type customization struct {
 // Every other value must be positive and finite. The result answers
 // queries and matrices exactly like a graph built for these durations.
 func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
+	return c.CustomizeYield(dur, workers, runtime.Gosched)
+}
+
+// CustomizeYield is Customize calling yield (from every worker) after
+// each yieldRanks ranks, where the work may pause to let other goroutines
+// run; Customize yields with runtime.Gosched.
+func (c *CCH) CustomizeYield(dur []float64, workers int, yield func()) (*Graph, error) {
 	g := c.base
 	if len(dur) != len(g.weight) {
 		return nil, fmt.Errorf("graph: customize: %d durations for %d edges", len(dur), len(g.weight))
@@ -359,7 +367,7 @@ func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
 	cu := &customization{
 		up: make([]int64, na), down: make([]int64, na),
 		upL: make([]uint32, na), upR: make([]uint32, na), downL: make([]uint32, na), downR: make([]uint32, na),
-		workers: workers,
+		workers: workers, yield: yield,
 	}
 	for a := range na {
 		cu.up[a], cu.down[a] = infWeight, infWeight
@@ -395,9 +403,9 @@ func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
 	return ng, nil
 }
 
-// yieldRanks: customization yields its processor (runtime.Gosched) after
-// this many ranks (emit: eight times as many nodes), about every 0.1 ms.
-// It runs beside a server's requests, and a goroutine that is not
+// yieldRanks: customization yields its processor (its yield function;
+// Customize: runtime.Gosched) after this many ranks (emit: eight times as
+// many nodes), about every 0.1 ms. It runs beside a server's requests, and a goroutine that is not
 // blocked otherwise keeps its processor for the scheduler's 10 ms time
 // slice: with live traffic customized every 1.5-3 s under 10,000 pings/s,
 // the requests' p99 in the second half of bench ingest's load was 42-88
@@ -419,7 +427,7 @@ func (c *CCH) lowerTriangles(cu *customization) {
 		for i, v := range ranks {
 			c.relaxNode(cu, v, idx)
 			if i%yieldRanks == yieldRanks-1 {
-				runtime.Gosched()
+				cu.yield()
 			}
 		}
 		cu.scratch.Put(idx)
@@ -502,7 +510,7 @@ func (c *CCH) perfect(cu *customization) {
 		for i, x := range ranks {
 			c.exactNode(cu, x)
 			if i%yieldRanks == yieldRanks-1 {
-				runtime.Gosched()
+				cu.yield()
 			}
 		}
 	})
@@ -557,7 +565,7 @@ func (c *CCH) emit(ng *Graph, cu *customization) {
 	}
 	for v := range n {
 		if v%(8*yieldRanks) == 8*yieldRanks-1 {
-			runtime.Gosched()
+			cu.yield()
 		}
 		r := c.rank[v]
 		for a := c.first[r]; a < c.first[r+1]; a++ {
