@@ -61,6 +61,10 @@ type IngestConfig struct {
 	MaxPings int64
 	// CPUProfile, when set, receives a CPU profile of the load phase.
 	CPUProfile string
+	// Trace, when set, receives a line per request: when it was sent and
+	// how long it took, in µs (after a first line "T0" and the load's
+	// start in Unix µs), to find what the slow ones ran beside.
+	Trace string
 	// Hook, when set, is the mode of a webhook receiver on loopback
 	// (HookModes) that Hooks subscriptions (default 1) to every event
 	// point at, to measure ingest with deliveries running and the
@@ -132,7 +136,12 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	log := cfg.Logger
 	t0 := time.Now()
 	g := cfg.Graph
-	start := time.Now().UTC().Truncate(24 * time.Hour).Add(8 * time.Hour)
+	// The vans leave 25 minutes ago, so that the traversals their pings
+	// report are within the live traffic's horizon of the server's clock
+	// and every re-customization carries them. (The day started at 08:00
+	// UTC before: run after about 08:45 UTC, the bench had customizations
+	// that reproduced the same weights.)
+	start := time.Now().UTC().Add(-25 * time.Minute).Truncate(time.Minute)
 	w, err := sim.NewWorld(g.Road, sim.DefaultConfig(start.Truncate(24*time.Hour), 1, cfg.Seed))
 	if err != nil {
 		return nil, err
@@ -250,7 +259,18 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		deadline  = time.Now().Add(cfg.Duration)
 	)
 	perVan := cfg.Batch / cfg.VansPerBatch
+	var traceF *os.File
+	var traceMu sync.Mutex
+	if cfg.Trace != "" {
+		if traceF, err = os.Create(cfg.Trace); err != nil {
+			return nil, err
+		}
+		defer traceF.Close()
+	}
 	t1 := time.Now()
+	if traceF != nil {
+		fmt.Fprintf(traceF, "T0 %d\n", t1.UnixMicro())
+	}
 	var wg sync.WaitGroup
 	for cl := range cfg.Clients {
 		wg.Add(1)
@@ -311,6 +331,11 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				}
 				status, out, err := post("/v1/positions", body)
 				local = append(local, time.Since(rt))
+				if traceF != nil {
+					traceMu.Lock()
+					fmt.Fprintf(traceF, "%d %d\n", rt.Sub(t1).Microseconds(), time.Since(rt).Microseconds())
+					traceMu.Unlock()
+				}
 				if rt.Sub(t1) >= cfg.Duration/2 {
 					localLate = append(localLate, time.Since(rt))
 				}

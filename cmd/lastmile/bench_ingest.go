@@ -28,6 +28,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Float64("rate", 0, "pings per second in all, paced (0: as fast as the server answers)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phase to this file")
+	trace := fs.String("trace", "", "write each request's send time and latency (µs) to this file")
 	keep := fs.String("keep", "", "keep the SQLite state in this folder (to time a restart on it)")
 	maxPings := fs.Int64("pings", 0, "stop after this many pings (0: at --duration)")
 	interval := fs.Duration("interval", 10*time.Second, "simulated time between a van's pings")
@@ -51,7 +52,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res, err := bench.Ingest(bench.IngestConfig{Graph: r.Current(), DB: *db, Vans: *vans, Stops: *stops, Batch: *batch,
-		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Rate: *rate, Seed: *seed, CPUProfile: *cpuprofile, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
+		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Rate: *rate, Seed: *seed, CPUProfile: *cpuprofile, Trace: *trace, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
 		Hook: *hook, Hooks: *hooks, Logger: newLogger(stderr, false)})
 	if err != nil {
 		return err
