@@ -428,11 +428,9 @@ const (
 // yieldToRequests is the live customization's yield
 // (graph.CCH.CustomizeYield); it returns the time it slept.
 func yieldToRequests() time.Duration {
-	sample := []rtmetrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}}
 	var slept time.Duration
 	for range backoffSteps {
-		rtmetrics.Read(sample)
-		if sample[0].Value.Kind() != rtmetrics.KindUint64 || sample[0].Value.Uint64() == 0 {
+		if !runnable() {
 			break
 		}
 		t := time.Now()
@@ -440,6 +438,14 @@ func yieldToRequests() time.Duration {
 		slept += time.Since(t)
 	}
 	return slept
+}
+
+// runnable reports whether goroutines wait for a processor
+// (/sched/goroutines/runnable), for background work to give way.
+func runnable() bool {
+	sample := []rtmetrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}}
+	rtmetrics.Read(sample)
+	return sample[0].Value.Kind() == rtmetrics.KindUint64 && sample[0].Value.Uint64() > 0
 }
 
 // changed records accepted changes and wakes the update loop; it returns

@@ -382,6 +382,10 @@ func newServer(r *Router, cfg ServerConfig, rows []endpoint) (*Server, error) {
 		}
 		s.bgDone.Add(1)
 		go s.eraseLoop()
+		if s.R != nil {
+			s.bgDone.Add(1)
+			go s.warmTiles()
+		}
 	}
 	if s.live != nil {
 		s.live.Start(s.warmed) // nil without a store: at once

@@ -479,10 +479,30 @@ func TestDriverAppAndProof(t *testing.T) {
 
 func TestTiles(t *testing.T) {
 	f := newTrackFixture(t, "sqlite")
-	// The tile of z14 over Monaco's centre.
+	// A server with tracking pages seeds the tile cache with the whole
+	// extent at start, before any tile request.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, m, _ := f.get(t, "/metrics")
+		if strings.Contains(m, "\nlastmile_tiles_seeded 1\n") {
+			if c := f.tiler.current().CacheStats(); c.Entries < 40 {
+				t.Errorf("seeded, with %d tiles cached", c.Entries)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tile cache not seeded within 30 s: %s", m[strings.Index(m, "# HELP lastmile_tiles"):])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The tile of z14 over Monaco's centre, from the cache.
+	before0 := f.tiler.current().CacheStats()
 	code, body, h := f.get(t, "/tiles/14/8529/5974.mvt")
 	if code != 200 || h.Get("Content-Type") != "application/vnd.mapbox-vector-tile" || len(body) < 100 {
 		t.Fatalf("tile: %d %s %d bytes", code, h.Get("Content-Type"), len(body))
+	}
+	if c := f.tiler.current().CacheStats(); c.Hits != before0.Hits+1 || c.Misses != before0.Misses {
+		t.Errorf("the first tile: %d hits, %d misses; want it from the cache", c.Hits-before0.Hits, c.Misses-before0.Misses)
 	}
 	for _, p := range []string{"/tiles/40/1/1.mvt", "/tiles/14/8529/5974.png", "/tiles/a/b/c.mvt"} {
 		if code, _, _ := f.get(t, p); code != 404 {
@@ -505,20 +525,5 @@ func TestTiles(t *testing.T) {
 	}
 	if f.tiler.t != tiler {
 		t.Error("a new customization of the graph rebuilt the tiler")
-	}
-	// The first tile started seeding the cache with the whole extent.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, m, _ := f.get(t, "/metrics")
-		if strings.Contains(m, "\nlastmile_tiles_seeded 1\n") {
-			if c := tiler.CacheStats(); c.Entries < 40 {
-				t.Errorf("seeded, with %d tiles cached", c.Entries)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the tile cache not seeded within 30 s: %s", m[strings.Index(m, "lastmile_tiles"):])
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

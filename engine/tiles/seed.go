@@ -31,10 +31,11 @@ const SeedShare = 0.5
 // uncached tiles asked at once on 2 cores waited for each other's renders
 // (p99 23-37 ms at zooms 13-16, bench/RESULTS.md). Seed renders one tile
 // at a time on the calling goroutine and waits while any Tile call is in
-// progress, so that requests go first. It returns when done, when stop is
-// closed, or when the cache holds SeedShare of its budget; without a cache
-// it does nothing.
-func (t *Tiler) Seed(stop <-chan struct{}) SeedStats {
+// progress, or busy (when not nil) reports other work waiting, so that
+// requests go first. It returns when done, when stop is closed, or when
+// the cache holds SeedShare of its budget; without a cache it does
+// nothing.
+func (t *Tiler) Seed(stop <-chan struct{}, busy func() bool) SeedStats {
 	start := time.Now()
 	var st SeedStats
 	if t.cache == nil {
@@ -51,7 +52,7 @@ func (t *Tiler) Seed(stop <-chan struct{}) SeedStats {
 		y0, y1 := clampTile(lo[1]*n, last), clampTile(hi[1]*n, last)
 		for x := x0; x <= x1; x++ {
 			for y := y0; y <= y1; y++ {
-				for t.active.Load() > 0 {
+				for t.active.Load() > 0 || (busy != nil && busy()) {
 					wait.Reset(time.Millisecond)
 					select {
 					case <-stop:

@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"bytes"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,7 +29,7 @@ func TestSeed(t *testing.T) {
 	n := loadNetwork(t, "monaco.osm.pbf")
 	tl := newTiler(t, n, Options{})
 	ref := newTiler(t, n, Options{CacheBytes: -1})
-	st := tl.Seed(nil)
+	st := tl.Seed(nil, nil)
 	ks := extentTiles(tl)
 	if !st.Complete || st.Tiles != len(ks) || st.Rendered == 0 || st.Rendered > st.Tiles {
 		t.Fatalf("seed %+v, want complete over the %d tiles of the extent", st, len(ks))
@@ -63,7 +64,7 @@ func TestSeed(t *testing.T) {
 	t.Logf("Monaco: %+v, %d bytes cached", st, c.Bytes)
 
 	// Again: nothing left to render.
-	if again := tl.Seed(nil); !again.Complete || again.Rendered != 0 {
+	if again := tl.Seed(nil, nil); !again.Complete || again.Rendered != 0 {
 		t.Errorf("second seed %+v, want complete with no render", again)
 	}
 }
@@ -73,25 +74,25 @@ func TestSeedStops(t *testing.T) {
 	// Closed stop: nothing.
 	stop := make(chan struct{})
 	close(stop)
-	if st := newTiler(t, n, Options{}).Seed(stop); st.Complete || st.Rendered != 0 {
+	if st := newTiler(t, n, Options{}).Seed(stop, nil); st.Complete || st.Rendered != 0 {
 		t.Errorf("seed with stop closed: %+v", st)
 	}
 	// A small cache: the seed stops at SeedShare of it.
 	small := newTiler(t, n, Options{CacheBytes: 40 << 10})
-	st := small.Seed(nil)
+	st := small.Seed(nil, nil)
 	c := small.CacheStats()
 	if st.Complete || st.Rendered == 0 || float64(c.Bytes) > SeedShare*float64(c.Budget)+float64(c.Budget)/2 {
 		t.Errorf("seed into a 40 kB cache: %+v, %d bytes cached", st, c.Bytes)
 	}
 	// No cache: nothing.
-	if st := newTiler(t, n, Options{CacheBytes: -1}).Seed(nil); st.Tiles != 0 {
+	if st := newTiler(t, n, Options{CacheBytes: -1}).Seed(nil, nil); st.Tiles != 0 {
 		t.Errorf("seed without a cache: %+v", st)
 	}
 	// A Tile call in progress holds the seed back.
 	tl := newTiler(t, n, Options{})
 	tl.active.Add(1)
 	done := make(chan SeedStats, 1)
-	go func() { done <- tl.Seed(nil) }()
+	go func() { done <- tl.Seed(nil, nil) }()
 	time.Sleep(50 * time.Millisecond)
 	if m := tl.CacheStats().Misses; m != 0 {
 		t.Errorf("%d renders while a request was in progress", m)
@@ -104,5 +105,23 @@ func TestSeedStops(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("seed did not resume")
+	}
+	// So does other work waiting (busy).
+	tl = newTiler(t, n, Options{})
+	var busy atomic.Bool
+	busy.Store(true)
+	go func() { done <- tl.Seed(nil, busy.Load) }()
+	time.Sleep(50 * time.Millisecond)
+	if m := tl.CacheStats().Misses; m != 0 {
+		t.Errorf("%d renders while busy", m)
+	}
+	busy.Store(false)
+	select {
+	case st := <-done:
+		if !st.Complete || st.Rendered == 0 {
+			t.Errorf("seed once not busy: %+v", st)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("seed did not resume once not busy")
 	}
 }
