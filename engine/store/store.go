@@ -225,7 +225,10 @@ const maxTxAttempts = 8
 
 // Tx runs f in a transaction and commits it when f returns nil. On
 // PostgreSQL a serialization failure or deadlock retries f from the start
-// (f must not have effects outside the transaction). It returns the events
+// (f must not have effects outside the transaction). On SQLite f may
+// share its transaction with other callers' (group commit, group.go),
+// behind a savepoint of its own: it is rolled back alone when it fails,
+// and Tx returns once the whole group committed. It returns the events
 // the transaction emitted, with their cursors.
 func (s *Store) Tx(ctx context.Context, f func(tx *Tx) error) ([]Event, error) {
 	var err error
