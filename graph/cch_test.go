@@ -6,7 +6,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // metrics returns named duration vectors for n: the free-flow durations,
@@ -46,8 +48,16 @@ func TestCCHMatchesDijkstra(t *testing.T) {
 			}
 			t.Logf("ch nodes %d, cch arcs %d, triangles %d", len(g.edgeOfCH), c.Arcs(), c.Triangles)
 			rev := reverseEdges(n)
+			// The customizations yield (CustomizeYield) with a sleep
+			// now and then, so that the workers interleave.
+			var yields atomic.Int64
+			yield := func() {
+				if yields.Add(1)%7 == 0 {
+					time.Sleep(time.Microsecond)
+				}
+			}
 			for _, m := range testMetrics(n, tc.seed) {
-				ng, err := c.Customize(m.dur, 2)
+				ng, err := c.CustomizeYield(m.dur, 2, yield)
 				if err != nil {
 					t.Fatalf("%s: Customize: %v", m.name, err)
 				}
@@ -122,6 +132,9 @@ func TestCCHMatchesDijkstra(t *testing.T) {
 						}
 					}
 				}
+			}
+			if len(g.edgeOfCH) >= 2*8*yieldRanks && yields.Load() == 0 {
+				t.Errorf("%d nodes customized without a yield", len(g.edgeOfCH))
 			}
 		})
 	}
