@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -82,18 +81,10 @@ func (tx *Tx) flushEvents() error {
 	slices.Sort(ids)
 	for start := 0; start < len(ids); start += eventRows {
 		part := ids[start:min(start+eventRows, len(ids))]
-		var b strings.Builder
-		args := make([]any, 0, 2*len(part))
-		b.WriteString(`INSERT INTO event_seqs (shipment, seq) VALUES `)
-		for k, id := range part {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			tx.s.row(&b, 2*k, 2)
-			args = append(args, id, len(byShipment[id]))
-		}
-		b.WriteString(` ON CONFLICT (shipment) DO UPDATE SET seq = event_seqs.seq + excluded.seq RETURNING shipment, seq`)
-		rows, err := tx.q().QueryContext(tx.ctx, b.String(), args...)
+		q, args := tx.s.values(`INSERT INTO event_seqs (shipment, seq) VALUES `, len(part), 2,
+			` ON CONFLICT (shipment) DO UPDATE SET seq = event_seqs.seq + excluded.seq RETURNING shipment, seq`,
+			func(k int, args []any) []any { return append(args, part[k], len(byShipment[part[k]])) })
+		rows, err := tx.q().QueryContext(tx.ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("store: event sequences: %w", err)
 		}
@@ -131,17 +122,12 @@ func (tx *Tx) flushEvents() error {
 	const per = 9
 	for start := 0; start < len(tx.events); start += eventRows {
 		part := tx.events[start:min(start+eventRows, len(tx.events))]
-		var b strings.Builder
-		args := make([]any, 0, per*len(part))
-		b.WriteString(`INSERT INTO events (cursor, id, shipment, seq, type, time, data, caller_id, created) VALUES `)
-		for k, e := range part {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			tx.s.row(&b, per*k, per)
-			args = append(args, e.Cursor, e.ID, e.Shipment, e.Seq, e.Type, e.Time, e.Data, nullString(e.CallerID), e.Created)
-		}
-		_, err := tx.q().ExecContext(tx.ctx, b.String(), args...)
+		q, args := tx.s.values(`INSERT INTO events (cursor, id, shipment, seq, type, time, data, caller_id, created) VALUES `, len(part), per, "",
+			func(k int, args []any) []any {
+				e := &part[k]
+				return append(args, e.Cursor, e.ID, e.Shipment, e.Seq, e.Type, e.Time, e.Data, nullString(e.CallerID), e.Created)
+			})
+		_, err := tx.q().ExecContext(tx.ctx, q, args...)
 		if uniqueViolation(err) {
 			e := part[0]
 			if len(part) > 1 {

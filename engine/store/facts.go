@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 )
 
 // Fact is what happened at one ended stop attempt (delivered or failed),
@@ -97,27 +96,13 @@ func (tx *Tx) InsertFacts(fs []Fact) (int, error) {
 	batch := tx.batchRows(factColumnCount)
 	for start := 0; start < len(fs); start += batch {
 		part := fs[start:min(start+batch, len(fs))]
-		var b strings.Builder
-		args := make([]any, 0, factColumnCount*len(part))
-		b.WriteString(`INSERT INTO stop_facts (` + factColumns + `) VALUES `)
-		for i := range part {
-			f := &part[i]
-			f.Seq = first + int64(start+i)
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('(')
-			for c := range factColumnCount {
-				if c > 0 {
-					b.WriteByte(',')
-				}
-				fmt.Fprintf(&b, "$%d", len(args)+c+1)
-			}
-			b.WriteByte(')')
-			args = append(args, f.args()...)
-		}
-		b.WriteString(` ON CONFLICT (key) DO NOTHING`)
-		res, err := tx.q().ExecContext(tx.ctx, b.String(), args...)
+		q, args := tx.s.values(`INSERT INTO stop_facts (`+factColumns+`) VALUES `, len(part), factColumnCount, ` ON CONFLICT (key) DO NOTHING`,
+			func(i int, args []any) []any {
+				f := &part[i]
+				f.Seq = first + int64(start+i)
+				return append(args, f.args()...)
+			})
+		res, err := tx.q().ExecContext(tx.ctx, q, args...)
 		if err != nil {
 			return n, fmt.Errorf("store: insert facts: %w", err)
 		}
@@ -241,18 +226,12 @@ func (tx *Tx) ReplaceRollups(day int64, rows []Rollup) error {
 	batch := tx.batchRows(cols)
 	for start := 0; start < len(rows); start += batch {
 		part := rows[start:min(start+batch, len(rows))]
-		var b strings.Builder
-		args := make([]any, 0, cols*len(part))
-		b.WriteString(`INSERT INTO rollups (level, day, hour, plan, vehicle, driver, class, cell, data) VALUES `)
-		for i, r := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			n := len(args)
-			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-			args = append(args, r.Level, day, r.Hour, r.Plan, r.Vehicle, r.Driver, r.Class, r.Cell, r.Data)
-		}
-		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
+		q, args := tx.s.values(`INSERT INTO rollups (level, day, hour, plan, vehicle, driver, class, cell, data) VALUES `, len(part), cols, "",
+			func(i int, args []any) []any {
+				r := &part[i]
+				return append(args, r.Level, day, r.Hour, r.Plan, r.Vehicle, r.Driver, r.Class, r.Cell, r.Data)
+			})
+		if _, err := tx.q().ExecContext(tx.ctx, q, args...); err != nil {
 			return fmt.Errorf("store: rollups of %d: %w", day, err)
 		}
 	}

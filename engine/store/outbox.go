@@ -95,27 +95,21 @@ func (tx *Tx) putDeliveries(ds []Delivery, onConflict string) error {
 	const batch = 200 // rows per statement (11 parameters each)
 	for len(ds) > 0 {
 		n := min(len(ds), batch)
-		var b strings.Builder
-		args := make([]any, 0, n*11)
-		b.WriteString(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error, urgent, done_at) VALUES `)
-		for i, d := range ds[:n] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			tx.s.row(&b, len(args), 11)
-			state := d.State
-			if state == "" {
-				state = DeliveryPending
-			}
-			urgent := 0
-			if d.Urgent {
-				urgent = 1
-			}
-			args = append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError, urgent,
-				nullInt(d.DoneAt))
-		}
-		b.WriteString(` ON CONFLICT (channel, target, dedupe) DO ` + onConflict)
-		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
+		q, args := tx.s.values(`INSERT INTO deliveries (event, shipment, channel, target, dedupe, state, next_at, created, last_error, urgent, done_at) VALUES `,
+			n, 11, ` ON CONFLICT (channel, target, dedupe) DO `+onConflict, func(i int, args []any) []any {
+				d := &ds[i]
+				state := d.State
+				if state == "" {
+					state = DeliveryPending
+				}
+				urgent := 0
+				if d.Urgent {
+					urgent = 1
+				}
+				return append(args, d.Event, d.Shipment, d.Channel, d.Target, d.Dedupe, state, d.NextAt, d.Created, d.LastError, urgent,
+					nullInt(d.DoneAt))
+			})
+		if _, err := tx.q().ExecContext(tx.ctx, q, args...); err != nil {
 			return fmt.Errorf("store: queue deliveries: %w", err)
 		}
 		if err := tx.promote(ds[:n]); err != nil {

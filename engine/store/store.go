@@ -441,6 +441,24 @@ func nullString(s string) any {
 	return s
 }
 
+// values builds one multi-row statement: head, then n rows of cols
+// placeholders (row), then tail; add appends the cols values of row i to
+// args and returns them.
+func (s *Store) values(head string, n, cols int, tail string, add func(i int, args []any) []any) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, n*cols)
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		s.row(&b, len(args), cols)
+		args = add(i, args)
+	}
+	b.WriteString(tail)
+	return b.String(), args
+}
+
 // row writes a row of a multi-row VALUES list (or an IN list): n
 // placeholders for the arguments first+1 to first+n, each wrapped in
 // casts[i] when given (a "%s" format such as "CAST(%s AS BIGINT)").
