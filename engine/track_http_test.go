@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -137,6 +138,39 @@ func TestTrackPage(t *testing.T) {
 			}
 			if h.Get("Content-Security-Policy") != web.CSP || h.Get("Referrer-Policy") != "no-referrer" {
 				t.Errorf("headers: %v", h)
+			}
+			// Compressed when the browser accepts it, the same page.
+			for _, enc := range []string{"gzip", "identity"} {
+				req, _ := http.NewRequest("GET", f.url+"/track/"+f.tok1, nil)
+				req.Header.Set("Accept-Encoding", enc)
+				resp, err := noRedirect.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := raw
+				if got := resp.Header.Get("Content-Encoding"); enc == "gzip" {
+					zr, err := gzip.NewReader(bytes.NewReader(raw))
+					if got != "gzip" || err != nil {
+						t.Fatalf("Accept-Encoding gzip: Content-Encoding %q (%v)", got, err)
+					}
+					if body, err = io.ReadAll(zr); err != nil {
+						t.Fatal(err)
+					}
+					if len(raw)*2 > len(body) {
+						t.Errorf("gzip: %d bytes for %d", len(raw), len(body))
+					}
+				} else if got != "" {
+					t.Errorf("Accept-Encoding identity: Content-Encoding %q", got)
+				}
+				formID := regexp.MustCompile(`name="id" value="[^"]*"`)
+				if a, b := formID.ReplaceAllString(string(body), ""), formID.ReplaceAllString(page, ""); a != b {
+					t.Errorf("%s: the page differs (%d bytes, %d)", enc, len(a), len(b))
+				}
+				if !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+					t.Errorf("%s: Vary %q", enc, resp.Header.Get("Vary"))
+				}
 			}
 			// The first paint holds the state, the ETA window and the stops
 			// before, as the API has them.

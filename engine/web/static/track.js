@@ -11,6 +11,7 @@
   var status = root.getAttribute('data-status');
   var base = '/track/' + encodeURIComponent(token);
   var map = null;
+  var early = null; // the last update that came before the map was drawn
   var mapEl = document.getElementById('map');
 
   function num(el, name) {
@@ -36,6 +37,22 @@
     z = Math.max(8, Math.min(maxZoom, Math.floor(Math.round(z * 100) / 100)));
     var lat = Math.atan(Math.sinh(Math.PI * (1 - (y0 + y1)))) * 180 / Math.PI;
     return {center: [(a[0] + b[0]) / 2, lat], zoom: z};
+  }
+
+  // mapStyles applies the map's stylesheets, fetched ahead by the page
+  // as preloads, then calls done (at once when there are none).
+  function mapStyles(done) {
+    var links = document.querySelectorAll('link[rel="preload"][as="style"]');
+    var left = links.length, called = false;
+    function one() {
+      if (--left <= 0 && !called) { called = true; done(); }
+    }
+    if (!left) { done(); return; }
+    Array.prototype.forEach.call(links, function (l) {
+      l.addEventListener('load', one);
+      l.addEventListener('error', one);
+      l.rel = 'stylesheet';
+    });
   }
 
   function initMap() {
@@ -95,6 +112,7 @@
       item.appendChild(p);
       return item;
     });
+    if (!map) early = u;
     var van = u.view && u.view.van;
     var note = document.getElementById('map-note');
     if (map && van) {
@@ -152,6 +170,9 @@
     };
   }
 
-  initMap();
+  mapStyles(function () {
+    initMap();
+    if (map && early) { var u = early; early = null; apply(u); }
+  });
   if (status !== 'delivered' && status !== 'cancelled') connect();
 })();
