@@ -1125,6 +1125,17 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 			}
 		}
 		rt, err := q.Route(eps[i], eps[i+1])
+		if i == 0 && start != nil && errors.Is(err, graph.ErrNoRoute) {
+			// No route leaves the van's matched edge in its direction:
+			// every exit ahead is closed, and the edge-based graph allows
+			// a U-turn only at a dead end. Start from the edges near the
+			// van in both directions, as a driver turning round would;
+			// else its ETAs would stay as they were (on a simulated Porto
+			// day, a stop 93 s late warned 50 s after its window closed).
+			if alt, _, serr := l.r.Snap(pts[:1]); serr == nil {
+				rt, err = q.Route(alt[0], eps[1])
+			}
+		}
 		if err != nil {
 			if errors.Is(err, graph.ErrNoRoute) {
 				return nil, &Error{"NoRoute", fmt.Sprintf("stops[%d]: no route from the previous point", i)}

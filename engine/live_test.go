@@ -555,3 +555,79 @@ func TestMatchedAtRing(t *testing.T) {
 		}
 	}
 }
+
+// TestETATurnsRoundAtClosure closes every road leaving the end of the edge
+// a van drives on but the way back: the edge-based graph forbids that
+// U-turn (the node is no dead end), so no route leaves the van's matched
+// edge in its direction. The ETA starts from the edges near the van in
+// both directions instead, as a driver turning round would, and answers.
+func TestETATurnsRoundAtClosure(t *testing.T) {
+	ts, clock := startLive(t)
+	road := ts.R.G.Road
+	_, b, r := longRoute(t, ts)
+	pings := pingsAlong(r, "van-1", clock.Now().Add(-10*time.Minute), 8, 5*time.Second)
+	// The van stops part way, on a two-way edge whose end has other exits.
+	var last Position
+	var ep graph.EdgePoint
+	var exits []uint32
+	for k := len(pings) / 3; k < len(pings)*2/3 && exits == nil; k++ {
+		if ans := ts.do(t, "POST", "/v1/positions", mustJSON(PositionsRequest{Positions: pings[:k+1]})); ans.status != 200 {
+			t.Fatalf("positions: %d %s", ans.status, ans.body)
+		}
+		last = pings[k]
+		ts.live.mu.Lock()
+		v := ts.live.vehicles["van-1"]
+		ts.live.mu.Unlock()
+		v.mu.Lock()
+		var ok bool
+		ep, ok = v.matchedAt(last.Location)
+		v.mu.Unlock()
+		if !ok {
+			continue
+		}
+		e := road.Edges[ep.Edge]
+		back, others := false, []uint32(nil)
+		for x, ed := range road.Edges {
+			switch {
+			case ed.From != e.To:
+			case ed.To == e.From && ed.WayID == e.WayID:
+				back = true
+			default:
+				others = append(others, uint32(x))
+			}
+		}
+		if back && len(others) > 0 {
+			exits = others
+		}
+	}
+	if exits == nil {
+		t.Skip("no two-way edge with other exits along the route")
+	}
+	eta := func() int {
+		ans := ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "location": last.Location,
+			"time": int64(last.Time), "stops": []any{map[string]any{"location": b}}}))
+		return ans.status
+	}
+	if code := eta(); code != 200 {
+		t.Fatalf("eta before the closure: %d", code)
+	}
+	until := float64(clock.Now().Unix() + 3600)
+	var cl []TrafficClosure
+	for _, x := range exits {
+		cl = append(cl, TrafficClosure{Edge: &x, Until: &until})
+	}
+	if ans := ts.do(t, "POST", "/v1/traffic?wait=true", mustJSON(TrafficRequest{Observations: []TrafficObservation{}, Closures: cl})); ans.status != 200 {
+		t.Fatalf("traffic: %d %s", ans.status, ans.body)
+	}
+	q := ts.R.Current().NewQuery()
+	eps, _, err := ts.R.Snap([]LonLat{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Route(graph.Endpoint{Points: []graph.EdgePoint{ep}}, eps[0]); err == nil {
+		t.Fatalf("a route still leaves edge %d ahead of the closures", ep.Edge)
+	}
+	if code := eta(); code != 200 {
+		t.Fatalf("eta after the closure ahead: %d, want 200 (turning round)", code)
+	}
+}
