@@ -11,9 +11,12 @@ import (
 	"github.com/lastmile/lastmile/bench"
 )
 
+// benchNames are the benchmarks of lastmile bench, for its usage line.
+const benchNames = "route|vrp|eta|match|http|scale|traffic|gate|ingest|reroute|restart|dispatch|page|track|analytics"
+
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: lastmile bench route|vrp|http|scale|traffic|ingest|reroute|restart|gate [flags]")
+		return usagef("usage: lastmile bench %s [flags]", benchNames)
 	}
 	switch args[0] {
 	case "route":
@@ -47,7 +50,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	case "analytics":
 		return benchAnalytics(args[1:], stdout, stderr)
 	}
-	return usagef("lastmile bench: unknown benchmark %q (route, vrp, http, scale, traffic, ingest, reroute, restart, gate)", args[0])
+	return usagef("lastmile bench: unknown benchmark %q (%s)", args[0], strings.ReplaceAll(benchNames, "|", ", "))
 }
 
 func benchRoute(args []string, stdout, stderr io.Writer) error {

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"flag"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +53,20 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("got pos %q out %q n %d v %v", pos, *out, *n, *v)
 			}
 		})
+	}
+}
+
+// TestBenchNames asks every benchmark the usage line lists for its help:
+// each is known, and an unknown one is answered with the same list.
+func TestBenchNames(t *testing.T) {
+	for _, name := range strings.Split(benchNames, "|") {
+		err := cmdBench([]string{name, "--help"}, io.Discard, io.Discard)
+		if err == nil || strings.Contains(err.Error(), "unknown benchmark") {
+			t.Errorf("bench %s --help: %v", name, err)
+		}
+	}
+	err := cmdBench([]string{"nope"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "analytics") {
+		t.Errorf("bench nope: %v", err)
 	}
 }
