@@ -180,6 +180,9 @@ type Matcher struct {
 	// edgeLen is the length of each edge's polyline in metres (the same
 	// measure as segAlong, so that fractions are consistent).
 	edgeLen []float64
+	// tail is the position (lat, lon) of each edge's start: the goal
+	// distance of the searches (mmGoal) is measured from it.
+	tail [][2]float64
 
 	// Edge-based graph of the allowed turns between routable edges, CSR:
 	// the edges that may follow edge e are turnHead[turnFirst[e]:turnFirst[e+1]].
@@ -210,7 +213,7 @@ func NewMatcher(g *graph.Graph, opt MatchOptions) (*Matcher, error) {
 		return nil, err
 	}
 	n := g.Road
-	m := &Matcher{g: g, net: n, opt: opt, edgeLen: make([]float64, len(n.Edges))}
+	m := &Matcher{g: g, net: n, opt: opt, edgeLen: make([]float64, len(n.Edges)), tail: make([][2]float64, len(n.Edges))}
 	nodes := len(n.Lat)
 	if len(n.Lon) != nodes {
 		return nil, fmt.Errorf("eta: NewMatcher: %d latitudes, %d longitudes", nodes, len(n.Lon))
@@ -252,6 +255,7 @@ func NewMatcher(g *graph.Graph, opt MatchOptions) (*Matcher, error) {
 			plat, plon = qlat, qlon
 		}
 		m.edgeLen[e] = along
+		m.tail[e] = [2]float64{n.Lat[ed.From], n.Lon[ed.From]}
 		outEdge[fill[ed.From]] = uint32(e)
 		fill[ed.From]++
 	}
@@ -387,8 +391,9 @@ type mmState struct {
 	dist   []float64
 	parent []uint32 // edge before e on the route
 	stamp  []uint32
-	done   []uint32 // stamp of settled nodes
-	target []uint32 // stamp of target nodes
+	done   []uint32  // stamp of settled nodes
+	target []uint32  // stamp of target nodes
+	h      []float64 // goal distance of e (mmGoal.h), set with stamp
 	cur    uint32
 	heap   []mmItem
 
@@ -414,7 +419,7 @@ type mmState struct {
 func (m *Matcher) newState() *mmState {
 	n := len(m.net.Edges)
 	return &mmState{dist: make([]float64, n), parent: make([]uint32, n), stamp: make([]uint32, n),
-		done: make([]uint32, n), target: make([]uint32, n)}
+		done: make([]uint32, n), target: make([]uint32, n), h: make([]float64, n)}
 }
 
 // candidates appends to dst the MaxCandidates nearest edge positions within
@@ -480,12 +485,51 @@ func (m *Matcher) candAt(e, s uint32, t, d, plat, plon, qlat, qlon float64) mmCa
 	return mmCand{edge: e, frac: f, dist: d, lat: plat + t*(qlat-plat), lon: plon + t*(qlon-plon)}
 }
 
-// search runs Dijkstra over the turn graph from the end of edge src,
-// rem metres ahead, until every edge marked as target in this round is
-// reached or the distance exceeds bound. The distance to the start of an
-// edge e is left in st.dist[e] for edges with st.done[e] == st.cur; src
-// itself is only reached again through a loop.
-func (m *Matcher) search(st *mmState, src uint32, rem, bound float64, targets int) {
+// mmGoal is where a search heads: every position it looks for lies within
+// r metres of (lat, lon). Its h is a lower bound on the route distance from
+// the start of an edge to any of them, so that the searches run as A*
+// (Hart, Nilsson and Raphael 1968) and explore an ellipse around the two
+// pings instead of a disc of the whole bound; the distances they settle
+// are the same.
+type mmGoal struct {
+	lat, lon, kx, r float64
+}
+
+// newGoal is the goal around (lat, lon) within r metres.
+func newGoal(lat, lon, r float64) mmGoal {
+	return mmGoal{lat: lat, lon: lon, kx: math.Cos(lat * mmDegToRad), r: r}
+}
+
+// mmGoalSlack scales the straight-line distance of mmGoal.h down, so that
+// it stays below the route distance the edges' lengths give: those are
+// measured per segment at the segment's own latitude (mmPlanarDist), h at
+// the goal's, which differ by far less than this over a search's extent.
+const mmGoalSlack = 0.995
+
+// dist is the planar distance in metres from (lat, lon) to the goal's
+// centre, at the goal's latitude.
+func (g *mmGoal) dist(lat, lon float64) float64 {
+	x := (lon - g.lon) * g.kx
+	y := lat - g.lat
+	return mmEarthRadius * mmDegToRad * math.Sqrt(x*x+y*y)
+}
+
+// h is the lower bound from a position to the goal's positions: the
+// straight line to its centre, scaled by mmGoalSlack, less r.
+func (g *mmGoal) h(ll [2]float64) float64 {
+	return max(0, g.dist(ll[0], ll[1])*mmGoalSlack-g.r)
+}
+
+// search runs A* over the turn graph from the end of edge src, rem metres
+// ahead, toward goal, until every edge marked as target in this round is
+// reached or no route within bound is left. The distance to the start of
+// an edge e is left in st.dist[e] for edges with st.done[e] == st.cur
+// (exact: h is consistent, see mmGoal); src itself is only reached again
+// through a loop. A target position on edge t at fraction f is at most
+// f·edgeLen[t] beyond the start of t and within goal.r of its centre, so
+// h(t) is at most that f·edgeLen[t]: no target route within bound is
+// cut off by the A* order or by the pruning on dist + h.
+func (m *Matcher) search(st *mmState, src uint32, rem, bound float64, targets int, goal *mmGoal) {
 	st.heap = st.heap[:0]
 	cur := st.cur
 	if rem > bound {
@@ -496,16 +540,13 @@ func (m *Matcher) search(st *mmState, src uint32, rem, bound float64, targets in
 		if m.turnU[k] {
 			d += m.uTurnPenalty
 		}
-		if st.stamp[e] != cur || d < st.dist[e] {
-			st.stamp[e], st.dist[e], st.parent[e] = cur, d, src
-			st.heap = mmPush(st.heap, mmItem{d, e})
-		}
+		m.push(st, e, d, src, bound, goal)
 	}
 	for len(st.heap) > 0 && targets > 0 {
 		var it mmItem
 		st.heap, it = mmPop(st.heap)
 		u := it.node
-		if st.done[u] == cur || it.dist > st.dist[u] {
+		if st.done[u] == cur || it.dist > st.dist[u]+st.h[u] {
 			continue
 		}
 		if it.dist > bound {
@@ -515,7 +556,7 @@ func (m *Matcher) search(st *mmState, src uint32, rem, bound float64, targets in
 		if st.target[u] == cur {
 			targets--
 		}
-		d := it.dist + m.edgeLen[u]
+		d := st.dist[u] + m.edgeLen[u]
 		if d > bound {
 			continue
 		}
@@ -524,12 +565,26 @@ func (m *Matcher) search(st *mmState, src uint32, rem, bound float64, targets in
 			if m.turnU[k] {
 				de += m.uTurnPenalty
 			}
-			if st.stamp[e] != cur || de < st.dist[e] {
-				st.stamp[e], st.dist[e], st.parent[e] = cur, de, u
-				st.heap = mmPush(st.heap, mmItem{de, e})
-			}
+			m.push(st, e, de, u, bound, goal)
 		}
 	}
+}
+
+// push offers edge e at route distance d, reached from edge from, to the
+// search: kept when it improves e and its dist + h is within bound.
+func (m *Matcher) push(st *mmState, e uint32, d float64, from uint32, bound float64, goal *mmGoal) {
+	cur := st.cur
+	if st.stamp[e] != cur {
+		st.h[e] = goal.h(m.tail[e])
+	} else if d >= st.dist[e] {
+		return
+	}
+	f := d + st.h[e]
+	if f > bound {
+		return // not entered (an entered e had a larger d within bound)
+	}
+	st.stamp[e], st.dist[e], st.parent[e] = cur, d, from
+	st.heap = mmPush(st.heap, mmItem{f, e})
 }
 
 func (st *mmState) nextRound() {
@@ -889,12 +944,15 @@ func (m *Matcher) routes(st *mmState, pings []Ping, s int, score []float64, dst 
 	for i := range out {
 		out[i] = float32(math.Inf(1))
 	}
-	// Targets: the candidate edges of s.
+	// Targets: the candidate edges of s, all within goal.r of its ping.
 	st.nextRound()
 	st.tgtEdges = st.tgtEdges[:0]
+	goal := newGoal(pb.Lat, pb.Lon, 0)
 	for j := b0; j < b1; j++ {
-		st.target[st.cands[j].edge] = st.cur
-		st.tgtEdges = append(st.tgtEdges, st.cands[j].edge)
+		c := &st.cands[j]
+		st.target[c.edge] = st.cur
+		st.tgtEdges = append(st.tgtEdges, c.edge)
+		goal.r = max(goal.r, goal.dist(c.lat, c.lon))
 	}
 	// One search per candidate of s-1 (they lie on distinct edges); its
 	// distances are read before the next search.
@@ -908,7 +966,7 @@ func (m *Matcher) routes(st *mmState, pings []Ping, s int, score []float64, dst 
 			m.retarget(st)
 		}
 		searched = true
-		m.search(st, ca.edge, (1-ca.frac)*m.edgeLen[ca.edge], bound, len(st.tgtEdges))
+		m.search(st, ca.edge, (1-ca.frac)*m.edgeLen[ca.edge], bound, len(st.tgtEdges), &goal)
 		row := out[(ia-a0)*nb : (ia-a0+1)*nb]
 		for jb := b0; jb < b1; jb++ {
 			cb := &st.cands[jb]
@@ -944,7 +1002,8 @@ func (m *Matcher) routeEdges(st *mmState, out []uint32, a, b *mmCand, bound floa
 	}
 	st.nextRound()
 	st.target[b.edge] = st.cur
-	m.search(st, a.edge, (1-a.frac)*m.edgeLen[a.edge], bound, 1)
+	goal := newGoal(b.lat, b.lon, 0)
+	m.search(st, a.edge, (1-a.frac)*m.edgeLen[a.edge], bound, 1, &goal)
 	if st.done[b.edge] != st.cur {
 		return out, 0, false
 	}

@@ -1152,3 +1152,109 @@ func TestMMHeap(t *testing.T) {
 		ref = ref[1:]
 	}
 }
+
+// TestMatchSearchAgainstDijkstra checks the A* of the transition searches
+// (mmGoal) against a plain Dijkstra over the same turn graph: from random
+// candidate positions, toward the candidates of a point 20-400 m away,
+// every target within the bound gets the same route distance, and none is
+// found that Dijkstra does not find.
+func TestMatchSearchAgainstDijkstra(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		load func(testing.TB) *graph.Graph
+	}{{"monaco", mmMonaco}, {"porto", mmPorto}} {
+		t.Run(c.name, func(t *testing.T) {
+			m := mmNewMatcher(t, c.load(t), MatchOptions{})
+			st := m.newState()
+			n := len(m.edgeLen)
+			ref := make([]float64, n)
+			rng := rand.New(rand.NewPCG(11, 12))
+			compared, found := 0, 0
+			for trial := 0; trial < 300; trial++ {
+				src := uint32(rng.IntN(n))
+				if m.edgeLen[src] == 0 {
+					continue
+				}
+				a := mmCand{edge: src, frac: rng.Float64()}
+				a.lat, a.lon = m.tail[src][0], m.tail[src][1]
+				// Targets: the candidates around a point near a.
+				dist := 20 + 380*rng.Float64()
+				ang := 2 * math.Pi * rng.Float64()
+				plat := a.lat + dist*math.Cos(ang)/(mmEarthRadius*mmDegToRad)
+				plon := a.lon + dist*math.Sin(ang)/(mmEarthRadius*mmDegToRad*math.Cos(a.lat*mmDegToRad))
+				cands := m.candidates(nil, plat, plon)
+				if len(cands) == 0 {
+					continue
+				}
+				bound := m.bound(dist, 0)
+				st.nextRound()
+				goal := newGoal(plat, plon, 0)
+				for _, cb := range cands {
+					st.target[cb.edge] = st.cur
+					goal.r = max(goal.r, goal.dist(cb.lat, cb.lon))
+				}
+				m.search(st, src, (1-a.frac)*m.edgeLen[src], bound, len(cands), &goal)
+				mmDijkstra(m, ref, src, (1-a.frac)*m.edgeLen[src])
+				for _, cb := range cands {
+					want := ref[cb.edge] + cb.frac*m.edgeLen[cb.edge]
+					got, ok := math.Inf(1), st.done[cb.edge] == st.cur
+					if ok {
+						got = st.dist[cb.edge] + cb.frac*m.edgeLen[cb.edge]
+					}
+					if want > bound && (!ok || got > bound) {
+						continue // beyond the bound either way
+					}
+					compared++
+					if !ok || math.Abs(got-want) > 1e-6*max(1, want) {
+						t.Fatalf("trial %d: edge %d -> candidate on edge %d: A* %v (settled %v), Dijkstra %v, bound %v",
+							trial, src, cb.edge, got, ok, want, bound)
+					}
+					found++
+				}
+			}
+			if compared < 100 {
+				t.Fatalf("only %d targets within the bound compared", compared)
+			}
+			t.Logf("%d targets within the bound, all at Dijkstra's distance", found)
+		})
+	}
+}
+
+// mmDijkstra fills dist with the route distance from the end of edge src
+// (rem metres ahead) to the start of every edge: a plain Dijkstra over the
+// matcher's turn graph, the reference of TestMatchSearchAgainstDijkstra.
+func mmDijkstra(m *Matcher, dist []float64, src uint32, rem float64) {
+	for i := range dist {
+		dist[i] = math.Inf(1)
+	}
+	var h []mmItem
+	for k := m.turnFirst[src]; k < m.turnFirst[src+1]; k++ {
+		e, d := m.turnHead[k], rem
+		if m.turnU[k] {
+			d += m.uTurnPenalty
+		}
+		if d < dist[e] {
+			dist[e] = d
+			h = mmPush(h, mmItem{d, e})
+		}
+	}
+	for len(h) > 0 {
+		var it mmItem
+		h, it = mmPop(h)
+		u := it.node
+		if it.dist > dist[u] || it.dist > 5000 {
+			continue
+		}
+		d := it.dist + m.edgeLen[u]
+		for k := m.turnFirst[u]; k < m.turnFirst[u+1]; k++ {
+			e, de := m.turnHead[k], d
+			if m.turnU[k] {
+				de += m.uTurnPenalty
+			}
+			if de < dist[e] {
+				dist[e] = de
+				h = mmPush(h, mmItem{de, e})
+			}
+		}
+	}
+}
