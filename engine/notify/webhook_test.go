@@ -224,9 +224,18 @@ func TestDeliveryFaults(t *testing.T) {
 				}
 			}
 			mu.Unlock()
-			snap, err := s.Snapshot(context.Background())
-			if err != nil {
-				t.Fatal(err)
+			// The receiver counts a delivery when it answers; the service
+			// records it once it has read the answer: wait for that.
+			var snap Snapshot
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if snap, err = s.Snapshot(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if snap.Outcomes[[2]string{"webhook", "sent"}] >= int64(len(evs)) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 			if snap.Outcomes[[2]string{"webhook", "sent"}] < int64(len(evs)) || snap.Retries == 0 {
 				t.Errorf("metrics: %+v", snap)
