@@ -1228,24 +1228,8 @@ func mmDijkstra(m *Matcher, dist []float64, src uint32, rem float64) {
 		dist[i] = math.Inf(1)
 	}
 	var h []mmItem
-	for k := m.turnFirst[src]; k < m.turnFirst[src+1]; k++ {
-		e, d := m.turnHead[k], rem
-		if m.turnU[k] {
-			d += m.uTurnPenalty
-		}
-		if d < dist[e] {
-			dist[e] = d
-			h = mmPush(h, mmItem{d, e})
-		}
-	}
-	for len(h) > 0 {
-		var it mmItem
-		h, it = mmPop(h)
-		u := it.node
-		if it.dist > dist[u] || it.dist > 5000 {
-			continue
-		}
-		d := it.dist + m.edgeLen[u]
+	// relax offers the edges that may follow u, d metres from the start.
+	relax := func(u uint32, d float64) {
 		for k := m.turnFirst[u]; k < m.turnFirst[u+1]; k++ {
 			e, de := m.turnHead[k], d
 			if m.turnU[k] {
@@ -1255,6 +1239,14 @@ func mmDijkstra(m *Matcher, dist []float64, src uint32, rem float64) {
 				dist[e] = de
 				h = mmPush(h, mmItem{de, e})
 			}
+		}
+	}
+	relax(src, rem)
+	for len(h) > 0 {
+		var it mmItem
+		h, it = mmPop(h)
+		if u := it.node; it.dist <= dist[u] && it.dist <= 5000 {
+			relax(u, it.dist+m.edgeLen[u])
 		}
 	}
 }
