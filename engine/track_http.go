@@ -163,8 +163,8 @@ func (s *Server) renderTrack(ctx *fasthttp.RequestCtx, sh store.Shipment, token,
 }
 
 // renderTrackPage writes the tracking page, gzip-compressed when the
-// client accepts it (a third of the bytes: 45 ms less on a slow 4G
-// link). Compressing a page is safe from BREACH-style guessing of its
+// client accepts it (10.3 kB -> 4.1 kB on the wire: 30 ms less at
+// 1.6 Mbit/s). Compressing a page is safe from BREACH-style guessing of its
 // secret from response sizes because that secret, the link's token, is
 // in the URL too: whoever could make a browser ask for the page already
 // has it. The driver's and the dashboard's pages, with CSRF tokens,

@@ -43,9 +43,9 @@
   // as preloads, then calls done (at once when there are none).
   function mapStyles(done) {
     var links = document.querySelectorAll('link[rel="preload"][as="style"]');
-    var left = links.length, called = false;
+    var left = links.length;
     function one() {
-      if (--left <= 0 && !called) { called = true; done(); }
+      if (--left === 0) done(); // each link fires load or error, once
     }
     if (!left) { done(); return; }
     Array.prototype.forEach.call(links, function (l) {
