@@ -42,6 +42,9 @@ type CCH struct {
 	// to the CCH arc it sets, with cchDown marking the downward direction;
 	// noNode for a loop.
 	turnArc []uint32
+	// turnDirs marks, per arc, the directions an original turn sets
+	// (arcTurnUp, arcTurnDown): an arc's weight before its triangles.
+	turnDirs []uint8
 	// level of each rank in the elimination tree (leaves 0), and the ranks
 	// grouped by level, for parallel customization.
 	levelFirst []uint32
@@ -53,6 +56,14 @@ type CCH struct {
 }
 
 const cchDown = 1 << 31
+
+// Directions of an arc lo→hi that an original turn sets: upward the turn
+// order[lo]→order[hi], which costs entering order[hi]; downward
+// order[hi]→order[lo], which costs entering order[lo].
+const (
+	arcTurnUp   = 1
+	arcTurnDown = 2
+)
 
 // NewCCH computes the metric-independent part of a customizable
 // contraction hierarchy for g's edge-based graph: the nested dissection
@@ -137,6 +148,7 @@ func NewCCH(g *Graph, workers int) (*CCH, error) {
 	}
 	// Turn arcs to CCH arcs.
 	c.turnArc = make([]uint32, len(g.turnHead))
+	c.turnDirs = make([]uint8, len(c.head))
 	for v := range n {
 		for k := g.turnFirst[v]; k < g.turnFirst[v+1]; k++ {
 			h := g.turnHead[k]
@@ -153,6 +165,11 @@ func NewCCH(g *Graph, workers int) (*CCH, error) {
 				return nil, fmt.Errorf("graph: cch: turn %d->%d has no arc", v, h)
 			}
 			c.turnArc[k] = a | dir
+			if dir == 0 {
+				c.turnDirs[a] |= arcTurnUp
+			} else {
+				c.turnDirs[a] |= arcTurnDown
+			}
 		}
 	}
 	// Elimination tree levels for parallel customization: a rank depends
@@ -303,6 +320,20 @@ func (c *CCH) findArc(lo, hi uint32) (uint32, bool) {
 // Arcs returns the number of arcs of the chordal supergraph.
 func (c *CCH) Arcs() int { return len(c.head) }
 
+// originalArc returns the weights of arc a's original turns upward and
+// downward under the node weights nodeW, infWeight where a direction has
+// no turn or enters a closed edge.
+func (c *CCH) originalArc(nodeW []int64, a uint32) (up, down int64) {
+	up, down = infWeight, infWeight
+	if c.turnDirs[a]&arcTurnUp != 0 {
+		up = min(nodeW[c.order[c.head[a]]], infWeight)
+	}
+	if c.turnDirs[a]&arcTurnDown != 0 {
+		down = min(nodeW[c.order[c.tail[a]]], infWeight)
+	}
+	return up, down
+}
+
 // customization is the per-arc state of one customization: the weight of
 // each direction and, for a weight that comes from a lower triangle, the
 // two CCH arcs it is made of (left = the first part in travel direction).
@@ -310,10 +341,17 @@ type customization struct {
 	up, down               []int64
 	exUp, exDown           []int64 // exact weights (perfect customization)
 	upL, upR, downL, downR []uint32
-	fwdIdx, bwdIdx         []uint32
-	workers                int
-	yield                  func()
-	scratch                sync.Pool
+	// fwdIdx and bwdIdx are each arc's index in the snapshot's forward
+	// and backward up graphs (noNode where infinite); fwdSearched and
+	// bwdSearched each node's searched range's end when emit laid them
+	// out, mirrors how many mirror slots it left and promoted how many of
+	// them updates have made searched since (see emit).
+	fwdIdx, bwdIdx           []uint32
+	fwdSearched, bwdSearched []uint32
+	mirrors, promoted        int
+	workers                  int
+	yield                    func()
+	scratch                  sync.Pool
 }
 
 // Customize returns a new Graph for the base graph's topology with each
@@ -329,12 +367,19 @@ func (c *CCH) Customize(dur []float64, workers int) (*Graph, error) {
 // each yieldRanks ranks, where the work may pause to let other goroutines
 // run; Customize yields with runtime.Gosched.
 func (c *CCH) CustomizeYield(dur []float64, workers int, yield func()) (*Graph, error) {
+	z, err := c.NewCustomization(dur, workers, yield)
+	if err != nil {
+		return nil, err
+	}
+	return z.g, nil
+}
+
+// edgeWeights converts durations in seconds to packed edge weights,
+// keeping each edge's distance; +Inf closes an edge.
+func (c *CCH) edgeWeights(dur []float64) ([]int64, error) {
 	g := c.base
 	if len(dur) != len(g.weight) {
 		return nil, fmt.Errorf("graph: customize: %d durations for %d edges", len(dur), len(g.weight))
-	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
 	}
 	weight := make([]int64, len(g.weight))
 	for e, d := range dur {
@@ -349,6 +394,21 @@ func (c *CCH) CustomizeYield(dur []float64, workers int, yield func()) (*Graph, 
 		_, cm := unpackWeight(g.weight[e])
 		weight[e] = packWeight(max(int64(ms), 1), cm)
 	}
+	return weight, nil
+}
+
+// NewCustomization customizes the hierarchy for the durations dur, as
+// CustomizeYield, and keeps every arc's weights so that Update can
+// re-customize for later durations where they changed only.
+func (c *CCH) NewCustomization(dur []float64, workers int, yield func()) (*Customization, error) {
+	g := c.base
+	weight, err := c.edgeWeights(dur)
+	if err != nil {
+		return nil, err
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	n := len(c.rank)
 	ng := &Graph{Road: g.Road, weight: weight, chOfEdge: g.chOfEdge, edgeOfCH: g.edgeOfCH,
 		turnFirst: g.turnFirst, turnHead: g.turnHead, rturnFirst: g.rturnFirst, rturnHead: g.rturnHead}
@@ -357,8 +417,7 @@ func (c *CCH) CustomizeYield(dur []float64, workers int, yield func()) (*Graph, 
 	// large separator cliques costs more: measured 1.4x against 1.9x the
 	// static CH's query time without and with stalling.
 	ng.noStall = true
-	ng.rank = make([]uint32, n)
-	copy(ng.rank, c.rank)
+	ng.rank = c.rank
 	ng.nodeW = make([]int64, n)
 	for v, e := range g.edgeOfCH {
 		ng.nodeW[v] = weight[e]
@@ -369,28 +428,10 @@ func (c *CCH) CustomizeYield(dur []float64, workers int, yield func()) (*Graph, 
 		upL: make([]uint32, na), upR: make([]uint32, na), downL: make([]uint32, na), downR: make([]uint32, na),
 		workers: workers, yield: yield,
 	}
-	for a := range na {
-		cu.up[a], cu.down[a] = infWeight, infWeight
-		cu.upL[a], cu.downL[a] = noNode, noNode
-	}
 	// Original arcs: the turn v→h costs entering h.
-	for v := range n {
-		for k := g.turnFirst[v]; k < g.turnFirst[v+1]; k++ {
-			ta := c.turnArc[k]
-			if ta == noNode {
-				continue
-			}
-			w := ng.nodeW[g.turnHead[k]]
-			if w >= infWeight {
-				continue
-			}
-			a := ta &^ cchDown
-			if ta&cchDown == 0 {
-				cu.up[a] = min(cu.up[a], w)
-			} else {
-				cu.down[a] = min(cu.down[a], w)
-			}
-		}
+	for a := range na {
+		cu.up[a], cu.down[a] = c.originalArc(ng.nodeW, uint32(a))
+		cu.upL[a], cu.downL[a] = noNode, noNode
 	}
 	c.lowerTriangles(cu)
 	c.perfect(cu)
@@ -398,9 +439,9 @@ func (c *CCH) CustomizeYield(dur []float64, workers int, yield func()) (*Graph, 
 	if err := ng.validateSnapshot(); err != nil {
 		return nil, err
 	}
-	ng.stats = g.stats
-	ng.countStats()
-	return ng, nil
+	z := &Customization{c: c, cu: cu, g: ng, Last: UpdateStats{Edges: len(weight), Basic: n, Exact: n, Arcs: na, Full: true}}
+	z.recycle(ng)
+	return z, nil
 }
 
 // yieldRanks: customization yields its processor (its yield function;
@@ -536,57 +577,85 @@ func (c *CCH) exactNode(cu *customization, x uint32) {
 
 // emit writes the customized weights as the snapshot's upward forward and
 // backward graphs over CH node ids, leaving out infinite arcs, and links
-// every shortcut to its two parts.
+// every shortcut to its two parts. Each node's arcs are laid out as
+// [searched | mirrors | unsearched]: the arcs queries search (exact
+// weights), a copy of each unsearched arc in the same order, then the
+// unsearched arcs, which only unpacking needs and which shortcuts' links
+// refer to. When an update (Customization.Update) finds the k-th
+// unsearched arc exact, the searched range grows over the mirrors up to
+// its copy: every arc keeps its index and Head does not change; the other
+// mirrors it takes in are searched too, harmless, as their weights are
+// paths' (they are kept equal to their arcs'). The up graphs have no Mid:
+// a snapshot is never saved, and Unpack holds the middle nodes.
 func (c *CCH) emit(ng *Graph, cu *customization) {
 	n := len(c.rank)
 	na := len(c.head)
 	cu.fwdIdx = make([]uint32, na)
 	cu.bwdIdx = make([]uint32, na)
-	nf, nb := 0, 0
+	// Slots of each graph: its arcs and their mirrors; and the shortcuts.
+	var nf, nb, shortcuts int
+	count := func(slots *int, w, ex int64, l uint32) {
+		if w < infWeight {
+			*slots++
+			if ex != w {
+				*slots++
+			}
+			if l != noNode {
+				shortcuts++
+			}
+		}
+	}
 	for a := range na {
-		if cu.up[a] < infWeight {
-			nf++
-		}
-		if cu.down[a] < infWeight {
-			nb++
-		}
+		count(&nf, cu.up[a], cu.exUp[a], cu.upL[a])
+		count(&nb, cu.down[a], cu.exDown[a], cu.downL[a])
 	}
-	fwd := upGraph{First: make([]uint32, n+1), End: make([]uint32, n), Head: make([]uint32, 0, nf), Weight: make([]int64, 0, nf), Mid: make([]uint32, 0, nf)}
-	bwd := upGraph{First: make([]uint32, n+1), End: make([]uint32, n), Head: make([]uint32, 0, nb), Weight: make([]int64, 0, nb), Mid: make([]uint32, 0, nb)}
-	// Per node: the arcs queries search (exact weights) first, then those
-	// only unpacking needs.
-	add := func(u *upGraph, idx []uint32, a uint32, h uint32, w int64, right uint32, via bool) {
+	fwd := upGraph{First: make([]uint32, n+1), End: make([]uint32, n), Head: make([]uint32, 0, nf), Weight: make([]int64, 0, nf)}
+	bwd := upGraph{First: make([]uint32, n+1), End: make([]uint32, n), Head: make([]uint32, 0, nb), Weight: make([]int64, 0, nb)}
+	add := func(u *upGraph, idx []uint32, a uint32, h uint32, w int64) {
 		idx[a] = uint32(len(u.Head))
-		mid := uint32(noNode)
-		if via {
-			mid = c.order[c.tail[right]]
-		}
-		u.Head, u.Weight, u.Mid = append(u.Head, h), append(u.Weight, w), append(u.Mid, mid)
+		u.Head, u.Weight = append(u.Head, h), append(u.Weight, w)
 	}
+	grow := func(u *upGraph, k int) {
+		m := len(u.Head) + k
+		u.Head, u.Weight = u.Head[:m], u.Weight[:m]
+	}
+	mirrors := 0
 	for v := range n {
 		if v%(8*yieldRanks) == 8*yieldRanks-1 {
 			cu.yield()
 		}
 		r := c.rank[v]
+		sf, sb := 0, 0
 		for a := c.first[r]; a < c.first[r+1]; a++ {
 			cu.fwdIdx[a], cu.bwdIdx[a] = noNode, noNode
+			if w := cu.up[a]; w < infWeight && cu.exUp[a] != w {
+				sf++
+			}
+			if w := cu.down[a]; w < infWeight && cu.exDown[a] != w {
+				sb++
+			}
 		}
 		for pass := range 2 {
 			for a := c.first[r]; a < c.first[r+1]; a++ {
 				h := c.order[c.head[a]]
 				if w := cu.up[a]; w < infWeight && (cu.exUp[a] == w) == (pass == 0) {
-					add(&fwd, cu.fwdIdx, a, h, w, cu.upR[a], cu.upL[a] != noNode)
+					add(&fwd, cu.fwdIdx, a, h, w)
 				}
 				if w := cu.down[a]; w < infWeight && (cu.exDown[a] == w) == (pass == 0) {
-					add(&bwd, cu.bwdIdx, a, h, w, cu.downR[a], cu.downL[a] != noNode)
+					add(&bwd, cu.bwdIdx, a, h, w)
 				}
 			}
 			if pass == 0 {
 				fwd.End[v], bwd.End[v] = uint32(len(fwd.Head)), uint32(len(bwd.Head))
+				grow(&fwd, sf)
+				grow(&bwd, sb)
+				mirrors += sf + sb
 			}
 		}
 		fwd.First[v+1], bwd.First[v+1] = uint32(len(fwd.Head)), uint32(len(bwd.Head))
 	}
+	cu.fwdSearched, cu.bwdSearched = slices.Clone(fwd.End), slices.Clone(bwd.End)
+	cu.mirrors, cu.promoted = mirrors, 0
 	// Children: an upward v→u via x is v→x (x's backward graph) then x→u
 	// (x's forward graph); a downward u→v via x is u→x (backward) then x→v
 	// (forward). The CCH arcs were recorded as (left, right) in travel
@@ -595,19 +664,38 @@ func (c *CCH) emit(ng *Graph, cu *customization) {
 	bwd.Unpack = make([]unpackInfo, len(bwd.Head))
 	for a := range na {
 		if i := cu.fwdIdx[a]; i != noNode {
-			fwd.Unpack[i] = unpackInfo{noNode, noNode, noNode}
-			if l := cu.upL[a]; l != noNode {
-				fwd.Unpack[i] = unpackInfo{fwd.Mid[i], cu.bwdIdx[l], cu.fwdIdx[cu.upR[a]]}
-			}
+			fwd.Unpack[i] = c.unpackOf(cu, cu.upL[a], cu.upR[a])
 		}
 		if i := cu.bwdIdx[a]; i != noNode {
-			bwd.Unpack[i] = unpackInfo{noNode, noNode, noNode}
-			if l := cu.downL[a]; l != noNode {
-				bwd.Unpack[i] = unpackInfo{bwd.Mid[i], cu.bwdIdx[l], cu.fwdIdx[cu.downR[a]]}
-			}
+			bwd.Unpack[i] = c.unpackOf(cu, cu.downL[a], cu.downR[a])
 		}
 	}
+	fwd.fillMirrors()
+	bwd.fillMirrors()
 	ng.fwd, ng.bwd = fwd, bwd
+	ng.stats = c.base.stats
+	ng.stats.UpArcs, ng.stats.Shortcuts, ng.stats.TransitNodes = len(fwd.Head)+len(bwd.Head)-mirrors, shortcuts, 0
+}
+
+// unpackOf returns the unpacking links of an arc made of the CCH arcs left
+// then right (left noNode: an original arc).
+func (c *CCH) unpackOf(cu *customization, left, right uint32) unpackInfo {
+	if left == noNode {
+		return unpackInfo{noNode, noNode, noNode}
+	}
+	return unpackInfo{c.order[c.tail[right]], cu.bwdIdx[left], cu.fwdIdx[right]}
+}
+
+// fillMirrors copies each node's unsearched arcs into its mirror slots,
+// which emit left as long as the unsearched range, just before it.
+func (u *upGraph) fillMirrors() {
+	for v := range u.End {
+		k := (u.First[v+1] - u.End[v]) / 2
+		lo, mid, hi := u.End[v], u.End[v]+k, u.First[v+1]
+		copy(u.Head[lo:mid], u.Head[mid:hi])
+		copy(u.Weight[lo:mid], u.Weight[mid:hi])
+		copy(u.Unpack[lo:mid], u.Unpack[mid:hi])
+	}
 }
 
 // validateSnapshot checks the children links of a customized graph.
