@@ -37,8 +37,8 @@ func (l *Live) ClosedAhead(vehicle string, pos LonLat, stops []LonLat, now time.
 	if start != nil {
 		eps = append([]graph.Endpoint{*start}, eps...)
 	}
-	q := l.r.base.queries.Get().(*graph.Query)
-	defer l.r.base.queries.Put(q)
+	q := l.r.base.query()
+	defer l.r.base.release(q)
 	for i := range stops {
 		rt, err := q.Route(eps[i], eps[i+1])
 		if errors.Is(err, graph.ErrNoRoute) {

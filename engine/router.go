@@ -73,23 +73,36 @@ type Router struct {
 	cur        atomic.Pointer[snapshot]
 	// base is G's snapshot: free flow, whatever the traffic.
 	base *snapshot
+	// queries pools the query state of all the router's snapshots.
+	queries *sync.Pool
 }
 
-// snapshot is one metric's graph with the query state pooled for it.
+// snapshot is one metric's graph with the router's pool of query state.
 type snapshot struct {
 	g       *graph.Graph
-	queries sync.Pool
+	queries *sync.Pool // *graph.Query, for any of the router's graphs
 }
 
-func newSnapshot(g *graph.Graph) *snapshot {
-	s := &snapshot{g: g}
-	s.queries.New = func() any { return g.NewQuery() }
-	return s
+func newSnapshot(g *graph.Graph, queries *sync.Pool) *snapshot {
+	return &snapshot{g: g, queries: queries}
 }
+
+// query returns a Query for the snapshot's graph from the pool (its
+// buffers serve every customization of the graph: see graph.Query.For);
+// release gives it back.
+func (s *snapshot) query() *graph.Query {
+	if q, ok := s.queries.Get().(*graph.Query); ok {
+		return q.For(s.g)
+	}
+	return s.g.NewQuery()
+}
+
+func (s *snapshot) release(q *graph.Query) { s.queries.Put(q) }
 
 // NewRouter indexes g's routable roads for snapping.
 func NewRouter(g *graph.Graph, snapRadius float64) *Router {
-	r := &Router{G: g, Snapper: graph.NewSnapper(g.Road, g.Routable), SnapRadius: snapRadius, base: newSnapshot(g)}
+	queries := &sync.Pool{}
+	r := &Router{G: g, Snapper: graph.NewSnapper(g.Road, g.Routable), SnapRadius: snapRadius, base: newSnapshot(g, queries), queries: queries}
 	r.cur.Store(r.base)
 	return r
 }
@@ -97,14 +110,14 @@ func NewRouter(g *graph.Graph, snapRadius float64) *Router {
 // fork returns a Router on the same prepared graph and snapping index with
 // a metric of its own (starting from G's).
 func (r *Router) fork() *Router {
-	f := &Router{G: r.G, Snapper: r.Snapper, SnapRadius: r.SnapRadius, base: r.base}
+	f := &Router{G: r.G, Snapper: r.Snapper, SnapRadius: r.SnapRadius, base: r.base, queries: r.queries}
 	f.cur.Store(r.base)
 	return f
 }
 
 // SetGraph makes g, a customization of G's topology (graph.CCH), the graph
 // later queries use.
-func (r *Router) SetGraph(g *graph.Graph) { r.cur.Store(newSnapshot(g)) }
+func (r *Router) SetGraph(g *graph.Graph) { r.cur.Store(newSnapshot(g, r.queries)) }
 
 // Current returns the graph queries use now.
 func (r *Router) Current() *graph.Graph { return r.cur.Load().g }
@@ -201,8 +214,8 @@ func (r *Router) Route(pts []LonLat, opt RouteOptions) (*RouteResponse, error) {
 		return nil, err
 	}
 	snap := r.cur.Load()
-	q := snap.queries.Get().(*graph.Query)
-	defer snap.queries.Put(q)
+	q := snap.query()
+	defer snap.release(q)
 	var rt Route
 	rt.WeightName = "duration"
 	var line [][2]float64
