@@ -98,6 +98,13 @@ type IngestResult struct {
 	// Setup is the time to draw the tours, create the shipments and store
 	// the plans.
 	Setup time.Duration
+	// TrafficUpdates is how many times live traffic re-customized the
+	// routing graph during the load, for TrafficEdges changed edges in all
+	// and TrafficRanks ranks of the hierarchy recomputed; TrafficLag is
+	// the last update's time from its first change to routing.
+	TrafficUpdates             int
+	TrafficEdges, TrafficRanks int64
+	TrafficLag                 time.Duration
 	// With a webhook receiver: its mode; the deliveries it accepted
 	// (Received, of Distinct event ids) by the end of Drain, the time
 	// after the load until the outbox was empty (or gave up: Pending
@@ -236,6 +243,19 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	var pings pingLog
 	res := &IngestResult{Backend: st.Dialect().String(), Vans: len(vans), Setup: time.Since(t0), Hook: cfg.Hook}
 	log.Info("ingest: plans stored", "seconds", res.Setup.Seconds())
+	// A server with tracking pages renders its tiles at start: the load
+	// begins once that is done, as it would on a server up for a while.
+	if page, err := ss.metrics(); err == nil {
+		if _, ok := metricValue(page, "lastmile_tiles_seeded"); ok {
+			if _, err := waitSeeded(ss.c.Addr, 2*time.Minute); err != nil {
+				return nil, err
+			}
+		}
+	}
+	before, err := ss.metrics()
+	if err != nil {
+		return nil, err
+	}
 
 	// Load.
 	if cfg.CPUProfile != "" {
@@ -363,6 +383,18 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		pprof.StopCPUProfile()
 	}
 	res.Pings, res.Accepted, res.Requests, res.Errors = sent.Load(), acc.Load(), len(lat), int(errs.Load())
+	if after, err := ss.metrics(); err == nil {
+		delta := func(name string) float64 {
+			a, _ := metricValue(after, name)
+			b, _ := metricValue(before, name)
+			return a - b
+		}
+		res.TrafficUpdates = int(delta("lastmile_traffic_updates_total"))
+		res.TrafficEdges = int64(delta("lastmile_traffic_customized_edges_total"))
+		res.TrafficRanks = int64(delta("lastmile_traffic_customized_ranks_total"))
+		lag, _ := metricValue(after, "lastmile_traffic_update_lag_seconds")
+		res.TrafficLag = time.Duration(lag * float64(time.Second))
+	}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
 	}
@@ -497,6 +529,11 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,
 		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0),
 		float64(r.SecondP50.Microseconds())/1000, float64(r.SecondP99.Microseconds())/1000)
+	if r.TrafficUpdates > 0 {
+		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, last lag %.2f s\n",
+			r.TrafficUpdates, r.Elapsed.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
+			float64(r.TrafficRanks)/float64(r.TrafficUpdates), r.TrafficLag.Seconds())
+	}
 	if r.Hook != "" {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		fmt.Fprintf(w, "webhooks: receiver %s received %d distinct %d deliveries/s %.0f drain %.1fs pending %d arriving_soon %d p50 %.1fms p99 %.1fms max %.1fms second-half %d p50 %.1fms p99 %.1fms\n",

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -101,6 +103,32 @@ func (s *stateServer) post(path string, body []byte) (int, []byte, error) {
 		return 0, nil, err
 	}
 	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
+}
+
+// metrics returns the server's /metrics page.
+func (s *stateServer) metrics() (string, error) {
+	status, body, err := fasthttp.Get(nil, "http://"+s.c.Addr+"/metrics")
+	if err != nil {
+		return "", fmt.Errorf("metrics: %w", err)
+	}
+	if status != 200 {
+		return "", fmt.Errorf("metrics: status %d", status)
+	}
+	return string(body), nil
+}
+
+// metricValue returns the value of the unlabelled sample name in a
+// /metrics page, and whether there is one.
+func metricValue(page, name string) (float64, bool) {
+	for line := range strings.Lines(page) {
+		rest, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		return v, err == nil
+	}
+	return 0, false
 }
 
 // close shuts the server down and removes its temporary state.
