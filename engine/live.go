@@ -29,13 +29,14 @@ type LiveConfig struct {
 	// one customization (Porto: about 0.3 s).
 	MinInterval time.Duration
 	// MaxDuty caps the share of the time spent customizing under a
-	// continuous stream of changes (default 0.1): after an update that took
-	// d the next waits at least (1/MaxDuty - 1)·d, so ping ingest keeps
-	// most of the cores, but never more than MaxInterval. An update after
-	// the first recomputes only what the changed edges reach
+	// continuous stream of changes (default 0.05): after an update that
+	// took d the next waits at least (1/MaxDuty - 1)·d, so ping ingest
+	// keeps most of the cores, but never more than MaxInterval. An update
+	// after the first recomputes only what the changed edges reach
 	// (graph.Customization): under bench ingest's 20,000 pings/s on Porto,
-	// one every 0.8-1 s, 2.4-2.8 s of CPU in 30 s, where customizing the
-	// whole hierarchy at 0.2 gave one every 1.5-3 s for 4.8-5.4 s of CPU.
+	// one every 1.1-1.3 s, 1.8-2.0 s of CPU in 30 s, where customizing the
+	// whole hierarchy at 0.2 gave one every 1.5-3 s for 3.9-5.4 s of CPU
+	// (at 0.1, updates came every 0.8 s for as much CPU as before).
 	MaxDuty float64
 	// MaxInterval is the most a pending change waits for the duty cap
 	// (default 5 s): a full customization (the first, or after a road
@@ -89,7 +90,7 @@ func (c LiveConfig) withDefaults() LiveConfig {
 		c.MinInterval = 500 * time.Millisecond
 	}
 	if !(c.MaxDuty > 0 && c.MaxDuty <= 1) {
-		c.MaxDuty = 0.1
+		c.MaxDuty = 0.05
 	}
 	if c.MaxInterval <= 0 {
 		c.MaxInterval = 5 * time.Second
