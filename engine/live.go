@@ -40,8 +40,9 @@ type LiveConfig struct {
 	MaxDuty float64
 	// MaxInterval is the most a pending change waits for the duty cap
 	// (default 5 s): a full customization (the first, or after a road
-	// closed or opened) would otherwise hold the next one back for ten
-	// times its own time.
+	// closed or opened) would otherwise hold the next one back for twenty
+	// times its own time. Traffic posted to the server and closures wait
+	// MinInterval only: the cap is for the pings' stream.
 	MaxInterval time.Duration
 	// Refresh re-customizes this often while live data exists, so that
 	// decayed values leave the routing graph (default 1 min).
@@ -152,6 +153,7 @@ type Live struct {
 	appliedCh chan struct{}
 	pendingAt time.Time // when the oldest unapplied change arrived
 	anyLive   atomic.Bool
+	urgent    atomic.Bool // a pending change was posted traffic or a closure
 
 	kick chan struct{}
 	// durBuf holds the durations of the last update, reused by apply, and
@@ -378,17 +380,29 @@ func (l *Live) run() {
 		}
 		// At most MaxDuty of the time customizing: after an update that
 		// took d, the next waits (1/MaxDuty - 1)·d, at least MinInterval,
-		// at most MaxInterval.
-		gap := min(max(l.cfg.MinInterval, time.Duration(float64(took)*(1/l.cfg.MaxDuty-1))), l.cfg.MaxInterval)
-		if wait := gap - time.Since(last); wait > 0 {
+		// at most MaxInterval; an urgent change only MinInterval.
+		capped := min(max(l.cfg.MinInterval, time.Duration(float64(took)*(1/l.cfg.MaxDuty-1))), l.cfg.MaxInterval)
+	sleep:
+		for {
+			gap := capped
+			if l.urgent.Load() {
+				gap = l.cfg.MinInterval
+			}
+			wait := gap - time.Since(last)
+			if wait <= 0 {
+				break
+			}
 			select {
 			case <-l.stop:
 				return
 			case <-time.After(wait):
+				break sleep
+			case <-l.kick: // an urgent change may shorten the wait
 			}
 		}
+		urgent := l.urgent.Swap(false)
 		last = time.Now()
-		if err := l.apply(c); err != nil {
+		if err := l.apply(c, urgent); err != nil {
 			l.log.Error("traffic update failed", "err", err)
 		}
 		// The time it would have taken without backing off for
@@ -402,14 +416,20 @@ func (l *Live) run() {
 	}
 }
 
-// apply customizes the graph with the traffic now and swaps it in.
-func (l *Live) apply(c *graph.CCH) error {
+// apply customizes the graph with the traffic now and swaps it in. An
+// urgent update (posted traffic, a closure) does not back off for
+// requests: under bench traffic's route load, backing off made 10,000
+// posted observations reach routing in 1.4-1.8 s instead of 0.4-0.6 s.
+func (l *Live) apply(c *graph.CCH, urgent bool) error {
 	l.applyMu.Lock()
 	seq, since := l.seq.Load(), l.pendingAt
 	l.applyMu.Unlock()
 	t0 := time.Now()
 	l.durBuf = l.traffic.Durations(l.cfg.Now(), l.durBuf)
 	yield := func() { l.backedOff.Add(int64(yieldToRequests())) }
+	if urgent {
+		yield = runtime.Gosched
+	}
 	// The first update customizes the whole hierarchy; the later ones
 	// recompute only what the changed edges reach.
 	var g *graph.Graph
@@ -491,12 +511,17 @@ func runnable() bool {
 }
 
 // changed records accepted changes and wakes the update loop; it returns
-// the sequence number a waiter needs applied.
-func (l *Live) changed(n int) uint64 {
+// the sequence number a waiter needs applied. Urgent changes (posted
+// traffic and closures, not the pings' traversals) are applied without
+// waiting for the duty cap.
+func (l *Live) changed(n int, urgent bool) uint64 {
 	if n == 0 {
 		return 0
 	}
 	l.anyLive.Store(true)
+	if urgent {
+		l.urgent.Store(true)
+	}
 	l.applyMu.Lock()
 	seq := l.seq.Add(uint64(n))
 	if l.pendingAt.IsZero() {
@@ -679,7 +704,7 @@ func (l *Live) Observe(req *TrafficRequest) (TrafficResponse, uint64, error) {
 	for k, v := range resp.Rejected {
 		l.reject(k, v)
 	}
-	return resp, l.changed(accepted), nil
+	return resp, l.changed(accepted, true), nil
 }
 
 // rejectReason names a rejection by the eta package's error.
@@ -806,7 +831,7 @@ func (l *Live) PositionsMatched(req *PositionsRequest, out *[]MatchedPing) (Posi
 	for k, n := range resp.Rejected {
 		l.reject(k, n)
 	}
-	return resp, l.changed(changes)
+	return resp, l.changed(changes, false)
 }
 
 // track matches a vehicle's new pings (v.mu held) and returns the pings
