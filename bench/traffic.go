@@ -51,6 +51,14 @@ type TrafficReport struct {
 	// from the new durations to the snapshot ready for queries.
 	Updates   int
 	Customize []time.Duration
+	// Update holds the time of the same updates made incrementally
+	// (graph.Customization.Update, from the round before's), as live
+	// traffic makes them, and UpdateRanks the ranks each recomputed.
+	Update      []time.Duration
+	UpdateRanks []int
+	// IncP50 is the customized query latency on the last incremental
+	// snapshot (its searched ranges took in mirrors: see graph.CCH.emit).
+	IncP50 time.Duration
 	// Query latency (search only, Query.Cost) on the same pairs: the
 	// static CH searched whole (NoTransit) and the customized CCH,
 	// medians of the per-round p50s, and their ratio; StaticTransitP50
@@ -122,6 +130,10 @@ func Traffic(cfg TrafficConfig) (*TrafficReport, error) {
 		dur[e] = net.Edges[e].Duration
 	}
 	var live *graph.Graph
+	z, err := c.NewCustomization(dur, cfg.Workers, func() {})
+	if err != nil {
+		return nil, err
+	}
 	for round := range cfg.Rounds {
 		for range cfg.Updates {
 			e := routable[rng.IntN(len(routable))]
@@ -133,19 +145,29 @@ func Traffic(cfg TrafficConfig) (*TrafficReport, error) {
 			return nil, err
 		}
 		rep.Customize = append(rep.Customize, time.Since(t0))
-		log.Info("customized", "round", round, "edges", cfg.Updates, "elapsed", rep.Customize[round])
+		t0 = time.Now()
+		if _, err := z.Update(dur, func() {}); err != nil {
+			return nil, err
+		}
+		rep.Update = append(rep.Update, time.Since(t0))
+		rep.UpdateRanks = append(rep.UpdateRanks, z.Last.Basic+z.Last.Exact)
+		log.Info("customized", "round", round, "edges", cfg.Updates, "elapsed", rep.Customize[round],
+			"update", rep.Update[round], "ranks", z.Last.Basic+z.Last.Exact)
 	}
+	inc := z.Graph()
 	rep.SearchArcs, _ = live.SearchArcs()
 
 	// Correctness on the live metric, then latency on both graphs.
 	eps := RandomEndpoints(g, rng, 2*cfg.Pairs)
-	q := live.NewQuery()
-	for i := 0; i+1 < len(eps) && rep.Checked < 200; i += 2 {
-		a, _, err1 := q.Cost(eps[i], eps[i+1])
-		dj, err2 := q.Dijkstra(eps[i], eps[i+1])
-		rep.Checked++
-		if (err1 == nil) != (err2 == nil) || (err1 == nil && a != dj.Duration) {
-			rep.Mismatches++
+	for _, gr := range []*graph.Graph{live, inc} {
+		q := gr.NewQuery()
+		for i := 0; i+1 < len(eps) && i < 400; i += 2 {
+			a, _, err1 := q.Cost(eps[i], eps[i+1])
+			dj, err2 := q.Dijkstra(eps[i], eps[i+1])
+			rep.Checked++
+			if (err1 == nil) != (err2 == nil) || (err1 == nil && a != dj.Duration) {
+				rep.Mismatches++
+			}
 		}
 	}
 	p50 := func(gr *graph.Graph, noTransit bool) time.Duration {
@@ -160,18 +182,20 @@ func Traffic(cfg TrafficConfig) (*TrafficReport, error) {
 		slices.Sort(lat)
 		return lat[len(lat)/2]
 	}
-	var st, sx, lv []time.Duration
+	var st, sx, lv, iv []time.Duration
 	var ratios []float64
 	for range 5 { // interleaved rounds: the machine is shared and noisy
-		s, x, l := p50(g, true), p50(g, false), p50(live, false)
-		st, sx, lv = append(st, s), append(sx, x), append(lv, l)
+		s, x, l, i := p50(g, true), p50(g, false), p50(live, false), p50(inc, false)
+		st, sx, lv, iv = append(st, s), append(sx, x), append(lv, l), append(iv, i)
 		ratios = append(ratios, float64(l)/float64(s))
 	}
 	slices.Sort(st)
 	slices.Sort(sx)
 	slices.Sort(lv)
+	slices.Sort(iv)
 	slices.Sort(ratios)
 	rep.StaticP50, rep.StaticTransitP50, rep.LiveP50, rep.LiveOverStatic = st[2], sx[2], lv[2], ratios[2]
+	rep.IncP50 = iv[2]
 
 	if cfg.HTTPDuration > 0 {
 		if err := trafficHTTP(cfg, g, routable, rep, log); err != nil {
@@ -300,7 +324,16 @@ func WriteTraffic(w io.Writer, r *TrafficReport) {
 	cs := slices.Clone(r.Customize)
 	slices.Sort(cs)
 	fmt.Fprintf(w, "customize after %d changed edge weights: p50 %s max %s (%d rounds)\n", r.Updates, fmtSpan(cs[len(cs)/2]), fmtSpan(cs[len(cs)-1]), len(cs))
-	fmt.Fprintf(w, "query p50 (search only): static CH %.1f µs, customized %.1f µs, ratio %.2f\n", us(r.StaticP50), us(r.LiveP50), r.LiveOverStatic)
+	if len(r.Update) > 0 {
+		ups := slices.Clone(r.Update)
+		slices.Sort(ups)
+		ranks := slices.Clone(r.UpdateRanks)
+		slices.Sort(ranks)
+		fmt.Fprintf(w, "the same updates incrementally (from the round before's): p50 %s max %s, %d ranks recomputed (p50)\n",
+			fmtSpan(ups[len(ups)/2]), fmtSpan(ups[len(ups)-1]), ranks[len(ranks)/2])
+	}
+	fmt.Fprintf(w, "query p50 (search only): static CH %.1f µs, customized %.1f µs, ratio %.2f; incrementally updated %.1f µs\n",
+		us(r.StaticP50), us(r.LiveP50), r.LiveOverStatic, us(r.IncP50))
 	fmt.Fprintf(w, "static cost query with its transit table (none on customized graphs): %.1f µs\n", us(r.StaticTransitP50))
 	fmt.Fprintf(w, "customized graph vs Dijkstra: %d mismatches of %d pairs\n", r.Mismatches, r.Checked)
 	if len(r.HTTP) > 0 {

@@ -20,6 +20,9 @@ func TestTrafficMonaco(t *testing.T) {
 	if rep.Mismatches != 0 || rep.Checked == 0 {
 		t.Fatalf("%d mismatches of %d", rep.Mismatches, rep.Checked)
 	}
+	if len(rep.Update) != 2 || rep.UpdateRanks[0] == 0 || rep.IncP50 <= 0 {
+		t.Fatalf("incremental updates: %v, %v ranks, query p50 %v", rep.Update, rep.UpdateRanks, rep.IncP50)
+	}
 	if len(rep.HTTPLags) != 3 {
 		t.Fatalf("%d of 3 updates applied", len(rep.HTTPLags))
 	}
