@@ -631,3 +631,44 @@ func TestETATurnsRoundAtClosure(t *testing.T) {
 		t.Fatalf("eta after the closure ahead: %d, want 200 (turning round)", code)
 	}
 }
+
+// TestUrgentTrafficSkipsDutyCap: with a duty cap that holds the next
+// update back for a minute, a change from the pings' stream waits, and
+// posted traffic, which is urgent, reaches routing at once, waking the
+// waiting loop.
+func TestUrgentTrafficSkipsDutyCap(t *testing.T) {
+	r := monaco(t).fork()
+	l, err := NewLive(r, LiveConfig{MinInterval: 10 * time.Millisecond, MaxDuty: 1e-6, MaxInterval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Start(nil)
+	defer l.Close()
+	for !l.Ready() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	edge := uint32(0)
+	for !r.G.Routable(edge) {
+		edge++
+	}
+	observe := func(speed float64) uint64 {
+		t.Helper()
+		_, seq, err := l.Observe(&TrafficRequest{Observations: []TrafficObservation{{Edge: &edge, Speed: &speed}}})
+		if err != nil || seq == 0 {
+			t.Fatalf("observe: seq %d, %v", seq, err)
+		}
+		return seq
+	}
+	if seq := observe(20); !l.WaitApplied(seq, 30*time.Second) {
+		t.Fatal("first update not applied")
+	}
+	// The pings' stream: held back by the cap.
+	if seq := l.changed(1, false); l.WaitApplied(seq, time.Second) {
+		t.Fatal("a change from the pings was applied within 1 s under a cap of a minute")
+	}
+	t0 := time.Now()
+	if seq := observe(30); !l.WaitApplied(seq, 10*time.Second) {
+		t.Fatal("posted traffic waited for the duty cap")
+	}
+	t.Logf("posted traffic applied after %v", time.Since(t0))
+}
