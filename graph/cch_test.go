@@ -11,12 +11,15 @@ import (
 	"time"
 )
 
-// metrics returns named duration vectors for n: the free-flow durations,
-// random slow-downs and random slow-downs with closed edges.
-func testMetrics(n *Network, seed uint64) []struct {
+// namedMetric is a duration per road edge, named for test messages.
+type namedMetric struct {
 	name string
 	dur  []float64
-} {
+}
+
+// testMetrics returns named duration vectors for n: the free-flow
+// durations, random slow-downs and random slow-downs with closed edges.
+func testMetrics(n *Network, seed uint64) []namedMetric {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	free := make([]float64, len(n.Edges))
 	slow := make([]float64, len(n.Edges))
@@ -29,10 +32,7 @@ func testMetrics(n *Network, seed uint64) []struct {
 			closed[e] = math.Inf(1)
 		}
 	}
-	return []struct {
-		name string
-		dur  []float64
-	}{{"free", free}, {"slow", slow}, {"closed", closed}}
+	return []namedMetric{{"free", free}, {"slow", slow}, {"closed", closed}}
 }
 
 // TestCCHMatchesDijkstra customizes the hierarchy with several metrics and

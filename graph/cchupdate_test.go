@@ -15,19 +15,13 @@ import (
 // updateSteps returns a day of metrics for n, each from the one before:
 // a few edges slower or faster, many, closures, the same closures lifted,
 // every edge changed, no change at all, and free flow again.
-func updateSteps(n *Network, seed uint64) []struct {
-	name string
-	dur  []float64
-} {
+func updateSteps(n *Network, seed uint64) []namedMetric {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	free := make([]float64, len(n.Edges))
 	for e, ed := range n.Edges {
 		free[e] = ed.Duration
 	}
-	var steps []struct {
-		name string
-		dur  []float64
-	}
+	var steps []namedMetric
 	add := func(name string, f func(dur []float64)) {
 		dur := free
 		if len(steps) > 0 {
@@ -35,10 +29,7 @@ func updateSteps(n *Network, seed uint64) []struct {
 		}
 		dur = slices.Clone(dur)
 		f(dur)
-		steps = append(steps, struct {
-			name string
-			dur  []float64
-		}{name, dur})
+		steps = append(steps, namedMetric{name, dur})
 	}
 	perturb := func(share float64) func([]float64) {
 		return func(dur []float64) {
