@@ -105,6 +105,9 @@ type IngestResult struct {
 	TrafficUpdates             int
 	TrafficEdges, TrafficRanks int64
 	TrafficLag                 time.Duration
+	// TrafficRecycled counts the updates that wrote into the arrays of an
+	// unreferenced earlier graph.
+	TrafficRecycled int
 	// With a webhook receiver: its mode; the deliveries it accepted
 	// (Received, of Distinct event ids) by the end of Drain, the time
 	// after the load until the outbox was empty (or gave up: Pending
@@ -392,6 +395,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		res.TrafficUpdates = int(delta("lastmile_traffic_updates_total"))
 		res.TrafficEdges = int64(delta("lastmile_traffic_customized_edges_total"))
 		res.TrafficRanks = int64(delta("lastmile_traffic_customized_ranks_total"))
+		res.TrafficRecycled = int(delta("lastmile_traffic_recycled_total"))
 		lag, _ := metricValue(after, "lastmile_traffic_update_lag_seconds")
 		res.TrafficLag = time.Duration(lag * float64(time.Second))
 	}
@@ -530,9 +534,9 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0),
 		float64(r.SecondP50.Microseconds())/1000, float64(r.SecondP99.Microseconds())/1000)
 	if r.TrafficUpdates > 0 {
-		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, last lag %.2f s\n",
+		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, %d into recycled arrays, last lag %.2f s\n",
 			r.TrafficUpdates, r.Elapsed.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
-			float64(r.TrafficRanks)/float64(r.TrafficUpdates), r.TrafficLag.Seconds())
+			float64(r.TrafficRanks)/float64(r.TrafficUpdates), r.TrafficRecycled, r.TrafficLag.Seconds())
 	}
 	if r.Hook != "" {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

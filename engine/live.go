@@ -169,7 +169,7 @@ type Live struct {
 
 	// Counters for /metrics.
 	updates            atomic.Uint64
-	customized         struct{ edges, ranks, full atomic.Uint64 }
+	customized         struct{ edges, ranks, full, recycled atomic.Uint64 }
 	lastCustomizeNanos atomic.Int64
 	lastLagNanos       atomic.Int64
 	obsAccepted        atomic.Uint64
@@ -450,6 +450,9 @@ func (l *Live) apply(c *graph.CCH, urgent bool) error {
 	l.customized.ranks.Add(uint64(st.Basic + st.Exact))
 	if st.Full {
 		l.customized.full.Add(1)
+	}
+	if st.Recycled {
+		l.customized.recycled.Add(1)
 	}
 	l.r.SetGraph(g)
 	l.lastCustomizeNanos.Store(int64(time.Since(t0)))
@@ -1365,6 +1368,7 @@ func (l *Live) appendMetrics(b []byte) []byte {
 	counter("lastmile_traffic_updates_total", "Routing graph re-customizations applied.", l.updates.Load())
 	counter("lastmile_traffic_customized_edges_total", "Edges whose travel time changed in the re-customizations.", l.customized.edges.Load())
 	counter("lastmile_traffic_customized_ranks_total", "Hierarchy ranks recomputed by the re-customizations (bottom-up and top-down passes).", l.customized.ranks.Load())
+	counter("lastmile_traffic_recycled_total", "Re-customizations that wrote into the arrays of an unreferenced earlier graph (not fresh memory).", l.customized.recycled.Load())
 	counter("lastmile_traffic_full_customizations_total", "Re-customizations that laid the hierarchy's arcs out afresh (the first, and after an edge closed or opened).", l.customized.full.Load())
 	gauge("lastmile_traffic_customize_seconds", "Duration of the last re-customization.", time.Duration(l.lastCustomizeNanos.Load()).Seconds())
 	gauge("lastmile_traffic_update_lag_seconds", "Time from the first change of the last applied update to its use by routing.", time.Duration(l.lastLagNanos.Load()).Seconds())
