@@ -522,22 +522,23 @@ func parallel(k, n int, f func(i int) error) error {
 	return nil
 }
 
-// WriteIngest prints an ingest result with a last line for scripts.
+// WriteIngest prints an ingest result with a line for scripts, last but
+// for the webhook receiver's.
 func WriteIngest(w io.Writer, r *IngestResult) {
 	fmt.Fprintf(w, "backend %s, %d vans, setup %.1f s, %d requests (%d errors), %.1f simulated minutes per van, %d events\n",
 		r.Backend, r.Vans, r.Setup.Seconds(), r.Requests, r.Errors, r.SimMinutes, r.Events)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
 	}
-	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d second-half p50 %.1fms p99 %.1fms\n",
-		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,
-		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0),
-		float64(r.SecondP50.Microseconds())/1000, float64(r.SecondP99.Microseconds())/1000)
 	if r.TrafficUpdates > 0 {
 		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, %d into recycled arrays, last lag %.2f s\n",
 			r.TrafficUpdates, r.Elapsed.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
 			float64(r.TrafficRanks)/float64(r.TrafficUpdates), r.TrafficRecycled, r.TrafficLag.Seconds())
 	}
+	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d second-half p50 %.1fms p99 %.1fms\n",
+		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,
+		float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000, float64(r.Max.Microseconds())/1000, runtime.GOMAXPROCS(0),
+		float64(r.SecondP50.Microseconds())/1000, float64(r.SecondP99.Microseconds())/1000)
 	if r.Hook != "" {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		fmt.Fprintf(w, "webhooks: receiver %s received %d distinct %d deliveries/s %.0f drain %.1fs pending %d arriving_soon %d p50 %.1fms p99 %.1fms max %.1fms second-half %d p50 %.1fms p99 %.1fms\n",
