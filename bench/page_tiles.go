@@ -533,16 +533,11 @@ func WritePageTiles(w io.Writer, r *PageTilesResult) {
 func waitSeeded(addr string, limit time.Duration) (time.Duration, error) {
 	t0 := time.Now()
 	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
+		page, status, err := getMetrics(addr)
 		if err != nil {
-			return 0, fmt.Errorf("bench: tiles: metrics: %w", err)
+			return 0, fmt.Errorf("bench: tiles: %w", err)
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return 0, fmt.Errorf("bench: tiles: metrics: %w", err)
-		}
-		if strings.Contains(string(body), "\nlastmile_tiles_seeded 1\n") {
+		if v, ok := metricValue(page, "lastmile_tiles_seeded"); status == 200 && ok && v == 1 {
 			return time.Since(t0), nil
 		}
 		if time.Since(t0) > limit {

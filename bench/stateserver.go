@@ -107,14 +107,23 @@ func (s *stateServer) post(path string, body []byte) (int, []byte, error) {
 
 // metrics returns the server's /metrics page.
 func (s *stateServer) metrics() (string, error) {
-	status, body, err := fasthttp.Get(nil, "http://"+s.c.Addr+"/metrics")
+	page, status, err := getMetrics(s.c.Addr)
 	if err != nil {
-		return "", fmt.Errorf("metrics: %w", err)
+		return "", err
 	}
 	if status != 200 {
 		return "", fmt.Errorf("metrics: status %d", status)
 	}
-	return string(body), nil
+	return page, nil
+}
+
+// getMetrics fetches the /metrics page of the server at addr.
+func getMetrics(addr string) (page string, status int, err error) {
+	status, body, err := fasthttp.Get(nil, "http://"+addr+"/metrics")
+	if err != nil {
+		return "", 0, fmt.Errorf("metrics: %w", err)
+	}
+	return string(body), status, nil
 }
 
 // metricValue returns the value of the unlabelled sample name in a
