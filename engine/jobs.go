@@ -20,9 +20,10 @@ import (
 // Asynchronous solves (POST /v1/solve with "async": true, GET and DELETE
 // /v1/jobs/{id}).
 //
-// A job is queued on submission and run by one of JobWorkers goroutines of
-// its own pool, outside the MaxComputations slots of routes and tables, so
-// that a batch solve does not starve the routing endpoints. At most MaxJobs
+// A job is queued on submission and run, in submission order, in one of
+// JobWorkers slots of its own pool, outside the MaxComputations slots of
+// routes and tables, so that a batch solve does not starve the routing
+// endpoints. At most MaxJobs
 // jobs are queued or running at once; a submission beyond is refused with
 // 429 TooManyJobs. A finished job (done or failed) stays readable for JobTTL,
 // and at most MaxFinishedJobs finished jobs are kept (the oldest are dropped
@@ -56,6 +57,7 @@ type job struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	solve   solveFunc
+	start   chan struct{} // closed when the job is given a worker slot
 
 	mu       sync.Mutex
 	status   string
@@ -109,8 +111,11 @@ type jobAccepted struct {
 const jobsPath = "/v1/jobs/"
 
 // jobQueue holds the jobs of a server: a map by id, the finished ones in
-// finishing order (for TTL and count eviction), a semaphore of JobWorkers
-// slots, and a wait group over job goroutines for shutdown.
+// finishing order (for TTL and count eviction), JobWorkers slots given to
+// the queued jobs first in, first out, and a wait group over job
+// goroutines for shutdown.
+//
+// Invariant (under mu): free > 0 only when waiting is empty.
 type jobQueue struct {
 	maxJobs, maxFinished int
 	ttl                  time.Duration
@@ -121,9 +126,10 @@ type jobQueue struct {
 	finished []*job // oldest first
 	pending  int    // queued + running
 	closed   bool
+	waiting  []*job // queued, oldest first
+	free     int    // worker slots not held by a job
 
-	sem chan struct{}
-	wg  sync.WaitGroup
+	wg sync.WaitGroup
 
 	queued, running atomic.Int64
 	done, failed    atomic.Uint64
@@ -134,7 +140,7 @@ type jobQueue struct {
 func newJobQueue(cfg ServerConfig, log *slog.Logger) *jobQueue {
 	return &jobQueue{
 		maxJobs: cfg.MaxJobs, maxFinished: cfg.MaxFinishedJobs, ttl: cfg.JobTTL, log: log,
-		jobs: map[string]*job{}, sem: make(chan struct{}, cfg.JobWorkers),
+		jobs: map[string]*job{}, free: cfg.JobWorkers,
 	}
 }
 
@@ -161,29 +167,68 @@ func (q *jobQueue) submit(limit time.Duration, solve solveFunc) (*job, error) {
 		return nil, &Error{"TooManyJobs", fmt.Sprintf("%d jobs queued or running, at most %d: retry later", q.pending, q.maxJobs)}
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	j := &job{id: newJobID(), created: now, limit: limit, ctx: ctx, cancel: cancel, solve: solve, status: jobQueued}
+	j := &job{id: newJobID(), created: now, limit: limit, ctx: ctx, cancel: cancel, solve: solve, status: jobQueued, start: make(chan struct{})}
 	for q.jobs[j.id] != nil { // 2^-128: never, but cheap to rule out
 		j.id = newJobID()
 	}
 	q.jobs[j.id] = j
 	q.pending++
 	q.queued.Add(1)
+	q.waiting = append(q.waiting, j)
+	q.dispatchLocked()
 	q.wg.Add(1)
 	go q.run(j)
 	return j, nil
 }
 
-// run waits for a worker slot, solves and records the outcome.
+// dispatchLocked gives the free worker slots to the oldest queued jobs.
+func (q *jobQueue) dispatchLocked() {
+	for q.free > 0 && len(q.waiting) > 0 {
+		j := q.waiting[0]
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
+		q.free--
+		close(j.start)
+	}
+}
+
+// release returns a worker slot, which goes to the oldest queued job.
+func (q *jobQueue) release() {
+	q.mu.Lock()
+	q.free++
+	q.dispatchLocked()
+	q.mu.Unlock()
+}
+
+// unqueue removes j from the waiting list and reports whether it was
+// there; false means it has been given a slot.
+func (q *jobQueue) unqueue(j *job) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, w := range q.waiting {
+		if w == j {
+			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// run waits for a worker slot (jobs get them in submission order), solves
+// and records the outcome.
 func (q *jobQueue) run(j *job) {
 	defer q.wg.Done()
 	select {
-	case q.sem <- struct{}{}:
+	case <-j.start:
 	case <-j.ctx.Done():
-		q.queued.Add(-1)
-		q.finish(j, nil, cancelled(j.ctx))
-		return
+		if q.unqueue(j) {
+			q.queued.Add(-1)
+			q.finish(j, nil, cancelled(j.ctx))
+			return
+		}
+		<-j.start // given a slot as it was cancelled: the check below ends it
 	}
-	defer func() { <-q.sem }()
+	defer q.release()
 	q.queued.Add(-1)
 	if j.ctx.Err() != nil {
 		q.finish(j, nil, cancelled(j.ctx))

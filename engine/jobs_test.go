@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -555,5 +558,59 @@ func TestJobMetricsExposition(t *testing.T) {
 	}
 	if len(q.syncSolves.buckets) != len(solveBuckets)+1 {
 		t.Fatalf("%d histogram slots for %d buckets", len(q.syncSolves.buckets), len(solveBuckets))
+	}
+}
+
+// TestJobQueueFirstInFirstOut checks that queued jobs get the worker slot
+// in submission order, and that a queued job cancelled before its turn
+// neither runs nor holds the slot.
+func TestJobQueueFirstInFirstOut(t *testing.T) {
+	cfg := ServerConfig{JobWorkers: 1}.withDefaults()
+	q := newJobQueue(cfg, slog.New(slog.DiscardHandler))
+	var (
+		mu    sync.Mutex
+		order []int
+	)
+	unblock := make(chan struct{})
+	first, err := q.submit(time.Second, func(ctx context.Context, _ func(int64, int, int64)) ([]byte, error) {
+		<-unblock
+		return []byte("{}"), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []*job
+	for i := range 8 {
+		j, err := q.submit(time.Second, func(ctx context.Context, _ func(int64, int, int64)) ([]byte, error) {
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			return []byte("{}"), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	q.remove(jobs[3].id) // cancelled while queued
+	for q.view(jobs[3]).Status != jobFailed {
+		time.Sleep(time.Millisecond)
+	}
+	close(unblock)
+	for _, j := range append([]*job{first}, jobs...) {
+		for s := q.view(j).Status; s != jobDone && s != jobFailed; s = q.view(j).Status {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if want := []int{0, 1, 2, 4, 5, 6, 7}; !slices.Equal(order, want) {
+		t.Fatalf("jobs ran in the order %v, want %v", order, want)
+	}
+	if v := q.view(jobs[3]); v.Error == nil || v.Error.Code != "Cancelled" || v.Started != nil {
+		t.Fatalf("cancelled queued job: %+v", v)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.free != 1 || len(q.waiting) != 0 || q.queued.Load() != 0 || q.running.Load() != 0 {
+		t.Fatalf("after the jobs: %d free slots, %d waiting, gauges %d queued %d running", q.free, len(q.waiting), q.queued.Load(), q.running.Load())
 	}
 }
