@@ -108,6 +108,11 @@ type IngestResult struct {
 	// TrafficRecycled counts the updates that wrote into the arrays of an
 	// unreferenced earlier graph.
 	TrafficRecycled int
+	// On SQLite: the transactions committed during the load, the request
+	// bodies they held, the writer's wall time in them and the part in
+	// COMMIT.
+	Commits, Bodies        int64
+	WriterBusy, CommitTime time.Duration
 	// With a webhook receiver: its mode; the deliveries it accepted
 	// (Received, of Distinct event ids) by the end of Drain, the time
 	// after the load until the outbox was empty (or gave up: Pending
@@ -398,6 +403,10 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		res.TrafficRecycled = int(delta("lastmile_traffic_recycled_total"))
 		lag, _ := metricValue(after, "lastmile_traffic_update_lag_seconds")
 		res.TrafficLag = time.Duration(lag * float64(time.Second))
+		res.Commits = int64(delta("lastmile_store_commits_total"))
+		res.Bodies = int64(delta("lastmile_store_commit_bodies_total"))
+		res.WriterBusy = time.Duration(delta("lastmile_store_writer_seconds_total") * float64(time.Second))
+		res.CommitTime = time.Duration(delta("lastmile_store_commit_seconds_total") * float64(time.Second))
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
@@ -534,6 +543,11 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, %d into recycled arrays, last lag %.2f s\n",
 			r.TrafficUpdates, r.Elapsed.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
 			float64(r.TrafficRanks)/float64(r.TrafficUpdates), r.TrafficRecycled, r.TrafficLag.Seconds())
+	}
+	if r.Commits > 0 {
+		fmt.Fprintf(w, "writer: %d commits of %.1f bodies each, busy %.0f %% of the load, %.2f ms per commit of which %.2f ms in COMMIT\n",
+			r.Commits, float64(r.Bodies)/float64(r.Commits), 100*r.WriterBusy.Seconds()/r.Elapsed.Seconds(),
+			float64(r.WriterBusy.Microseconds())/1000/float64(r.Commits), float64(r.CommitTime.Microseconds())/1000/float64(r.Commits))
 	}
 	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d second-half p50 %.1fms p99 %.1fms\n",
 		r.Backend, r.Pings, r.Accepted, r.Elapsed.Seconds(), r.PingsPerSec,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // groupCommit runs SQLite's transactions in groups: callers queue their
@@ -30,8 +31,10 @@ type groupCommit struct {
 	mu      sync.Mutex
 	queue   []*txJob
 	leading bool
-	// commits counts the groups committed, bodies the bodies in them.
-	commits, bodies atomic.Int64
+	// commits counts the groups committed, bodies the bodies in them;
+	// busy is the writer's wall time in groups and commit the part in
+	// COMMIT (its page writes and fsync), in nanoseconds.
+	commits, bodies, busy, commit atomic.Int64
 }
 
 // txJob is one caller's transaction body in the group queue.
@@ -86,7 +89,9 @@ func (s *Store) leadGroup() {
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	g.mu.Unlock()
 
+	t0 := time.Now()
 	s.runGroup(jobs)
+	g.busy.Add(int64(time.Since(t0)))
 
 	g.mu.Lock()
 	var next *txJob
@@ -166,7 +171,10 @@ func (s *Store) runGroup(jobs []*txJob) {
 		_ = sqlTx.Rollback()
 		return
 	}
-	if err := sqlTx.Commit(); err != nil {
+	t0 := time.Now()
+	err = sqlTx.Commit()
+	s.group.commit.Add(int64(time.Since(t0)))
+	if err != nil {
 		fail(fmt.Errorf("store: commit: %w", err))
 		return
 	}
@@ -199,8 +207,24 @@ func runBody(tx *Tx, j *txJob) (err error) {
 // GroupCommits returns the transactions committed on SQLite's writer and
 // the bodies (Tx calls) they held; both 0 on PostgreSQL.
 func (s *Store) GroupCommits() (commits, bodies int64) {
-	if s.group == nil {
-		return 0, 0
+	w := s.Writer()
+	return w.Commits, w.Bodies
+}
+
+// WriterStats are the cumulative figures of SQLite's writer.
+type WriterStats struct {
+	// Commits is the transactions committed, Bodies the Tx calls they held.
+	Commits, Bodies int64
+	// Busy is the wall time the writer spent running groups, Commit the
+	// part of it in COMMIT (page writes and fsync).
+	Busy, Commit time.Duration
+}
+
+// Writer returns the writer's figures; zero on PostgreSQL.
+func (s *Store) Writer() WriterStats {
+	g := s.group
+	if g == nil {
+		return WriterStats{}
 	}
-	return s.group.commits.Load(), s.group.bodies.Load()
+	return WriterStats{Commits: g.commits.Load(), Bodies: g.bodies.Load(), Busy: time.Duration(g.busy.Load()), Commit: time.Duration(g.commit.Load())}
 }
