@@ -76,8 +76,8 @@ func (c *runCache) drop(vehicle string) {
 
 // persisted returns what save wrote for the run, as the store now holds
 // it (the same as loadRun would read after the commit), and whether it is
-// known: the dirty stops whole, the others as loaded with the ETA columns
-// SetETAs wrote, in position order; the route as written; the vehicle with
+// known: the dirty stops whole, the others as loaded with the ETAs
+// SetRouteETAs wrote, in position order; the route as written; the vehicle with
 // the version PutVehicle gave it.
 func (run *routeRun) persisted() (cachedRun, bool) {
 	byID := make(map[int64]int, len(run.loaded))
@@ -95,7 +95,7 @@ func (run *routeRun) persisted() (cachedRun, bool) {
 			return cachedRun{}, false
 		}
 		o := run.loaded[k]
-		if run.etas && open(st.Status) && st.ETA > 0 {
+		if run.writesETAs() && st.ETA != 0 {
 			o.ETA, o.P10, o.P90 = st.ETA, st.P10, st.P90
 		}
 		stops = append(stops, o)

@@ -160,14 +160,14 @@ func (run *routeRun) save(tx *store.Tx) error {
 			}
 		}
 	}
-	if run.etas {
+	if run.writesETAs() {
 		var etas []store.Stop
-		for i, st := range run.stops {
-			if !run.dirty[i] && open(st.Status) && st.ETA > 0 {
+		for _, st := range run.stops {
+			if st.ETA != 0 {
 				etas = append(etas, st)
 			}
 		}
-		if err := tx.SetETAs(etas); err != nil {
+		if err := tx.SetRouteETAs(run.route.ID, etas); err != nil {
 			return err
 		}
 	}
@@ -185,6 +185,13 @@ func (run *routeRun) save(tx *store.Tx) error {
 		tx.Emit(e)
 	}
 	return nil
+}
+
+// writesETAs reports whether save writes the route's ETAs
+// (store.Tx.SetRouteETAs): after an ETA update, and with any stop written,
+// as the route's ETA row overrides the stops' own columns.
+func (run *routeRun) writesETAs() bool {
+	return run.etas || slices.Contains(run.dirty, true)
 }
 
 // loadedStop returns the stop with this id as the store held it when the

@@ -361,6 +361,14 @@ var migrations = []string{
 		data {blob} NOT NULL
 	);
 	CREATE INDEX ping_batches_vehicle ON ping_batches (vehicle, last_ms);`,
+	// 14: a route's ETAs packed in a row of their own (Tx.SetRouteETAs).
+	// Writing the eta, p10 and p90 columns of every open stop at each ETA
+	// update was 7 % of the CPU of ping ingest on SQLite, and a fifth of
+	// the writer's time (postgresMigrations[13] is PostgreSQL's form).
+	`CREATE TABLE route_etas (
+		route INTEGER PRIMARY KEY REFERENCES routes (id),
+		etas BLOB NOT NULL
+	);`,
 }
 
 // migrationSteps are the migrations (by index in migrations) that go on
@@ -446,6 +454,10 @@ var postgresMigrations = map[int]string{
 	);
 	INSERT INTO event_seqs (shipment, seq) SELECT id, seq FROM shipments WHERE seq > 0;
 	ALTER TABLE shipments DROP COLUMN seq;`,
+	13: `CREATE TABLE route_etas (
+		route BIGINT PRIMARY KEY REFERENCES routes (id),
+		etas BYTEA NOT NULL
+	);`,
 }
 
 // migrationSQL returns migration v (an index in migrations) written for d.

@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Route statuses.
@@ -192,27 +192,52 @@ func (tx *Tx) MoveStop(id, position int64) error {
 	return nil
 }
 
-// SetETAs writes the ETA columns of many stops in one statement.
-func (tx *Tx) SetETAs(stops []Stop) error {
-	for start := 0; start < len(stops); start += 200 {
-		part := stops[start:min(start+200, len(stops))]
-		var b strings.Builder
-		args := make([]any, 0, 4*len(part))
-		b.WriteString(`UPDATE stops SET eta = v.column2, p10 = v.column3, p90 = v.column4 FROM (VALUES `)
-		for i, st := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			const big = "CAST(%s AS BIGINT)"
-			tx.s.row(&b, 4*i, 4, big, big, big, big)
-			args = append(args, st.ID, st.ETA, st.P10, st.P90)
-		}
-		b.WriteString(`) AS v WHERE stops.id = v.column1`)
-		if _, err := tx.q().ExecContext(tx.ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("store: set ETAs: %w", err)
-		}
+// SetRouteETAs stores the ETAs (eta, p10, p90) of a route's stops in one
+// row of route_etas: stops lists every stop of the route whose ETA is not
+// 0. Readers take a stop's ETA from there when the route's row lists it,
+// else from the stop's own columns (queryStops), so every write of a
+// route's stops that changes an ETA writes this row as well. One packed
+// row per route instead of three columns of every open stop: an ETA
+// update rewrote a row, and on SQLite about a page, of the stops table
+// per two of them.
+func (tx *Tx) SetRouteETAs(route int64, stops []Stop) error {
+	b := make([]byte, 0, 16*len(stops))
+	for _, st := range stops {
+		b = appendETA(b, st)
+	}
+	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO route_etas (route, etas) VALUES ($1, $2)
+		ON CONFLICT (route) DO UPDATE SET etas = excluded.etas`, route, b); err != nil {
+		return fmt.Errorf("store: set ETAs of route %d: %w", route, err)
 	}
 	return nil
+}
+
+// appendETA appends a stop's id and ETAs to a route_etas row: the id and
+// ETA, then P10 and P90 less the ETA, as signed varints.
+func appendETA(b []byte, st Stop) []byte {
+	b = binary.AppendVarint(b, st.ID)
+	b = binary.AppendVarint(b, st.ETA)
+	b = binary.AppendVarint(b, st.P10-st.ETA)
+	return binary.AppendVarint(b, st.P90-st.ETA)
+}
+
+// routeETA finds stop id in a route_etas row; ok is false when the row
+// does not list it (or is malformed, then the stop's columns stand).
+func routeETA(b []byte, id int64) (eta, p10, p90 int64, ok bool) {
+	for len(b) > 0 {
+		var v [4]int64
+		for k := range v {
+			x, n := binary.Varint(b)
+			if n <= 0 {
+				return 0, 0, 0, false
+			}
+			v[k], b = x, b[n:]
+		}
+		if v[0] == id {
+			return v[1], v[1] + v[2], v[1] + v[3], true
+		}
+	}
+	return 0, 0, 0, false
 }
 
 const stopColumns = `st.id, st.route, st.shipment, sh.tracking, st.position, st.attempt, st.status, st.reason, st.planned,
@@ -220,28 +245,35 @@ const stopColumns = `st.id, st.route, st.shipment, sh.tracking, st.position, st.
 	st.planned_drive, st.planned_dist, st.eta60, st.eta30, st.eta10, st.soon_at, st.soon_p10, st.soon_p90,
 	sh.lon, sh.lat, sh.tw_start, sh.tw_end, sh.service, sh.tz`
 
-func scanStop(row interface{ Scan(...any) error }) (Stop, error) {
+// scanStop scans a row of stopColumns and then the route's route_etas row
+// into etas (nil without one).
+func scanStop(row interface{ Scan(...any) error }, etas *[]byte) (Stop, error) {
 	var st Stop
 	var arrived, done sql.NullInt64
 	err := row.Scan(&st.ID, &st.Route, &st.Shipment, &st.Tracking, &st.Position, &st.Attempt, &st.Status, &st.Reason,
 		&st.Planned, &st.ETA, &st.P10, &st.P90, &arrived, &done, &st.AwayFired, &st.SoonFired, &st.Delayed, &st.ETASent,
 		&st.PlannedDrive, &st.PlannedDist, &st.ETA60, &st.ETA30, &st.ETA10, &st.SoonAt, &st.SoonP10, &st.SoonP90,
-		&st.Location[0], &st.Location[1], &st.Window[0], &st.Window[1], &st.Service, &st.TZ)
+		&st.Location[0], &st.Location[1], &st.Window[0], &st.Window[1], &st.Service, &st.TZ, etas)
 	st.ArrivedAt, st.DoneAt = arrived.Int64, done.Int64
 	return st, err
 }
 
 func queryStops(ctx context.Context, q querier, where string, args ...any) ([]Stop, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+stopColumns+` FROM stops st JOIN shipments sh ON sh.id = st.shipment WHERE `+where, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+stopColumns+`, re.etas FROM stops st JOIN shipments sh ON sh.id = st.shipment
+		LEFT JOIN route_etas re ON re.route = st.route WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: stops: %w", err)
 	}
 	defer rows.Close()
 	var out []Stop
+	var etas []byte
 	for rows.Next() {
-		st, err := scanStop(rows)
+		st, err := scanStop(rows, &etas)
 		if err != nil {
 			return nil, fmt.Errorf("store: stops: %w", err)
+		}
+		if eta, p10, p90, ok := routeETA(etas, st.ID); ok {
+			st.ETA, st.P10, st.P90 = eta, p10, p90
 		}
 		out = append(out, st)
 	}

@@ -503,7 +503,7 @@ func TestPlansStopsPingsVehicles(t *testing.T) {
 		})
 		tx(t, s, func(tx *Tx) error {
 			st.ETA, st.P10, st.P90 = 600, 550, 700
-			if err := tx.SetETAs([]Stop{st}); err != nil {
+			if err := tx.SetRouteETAs(r.ID, []Stop{st}); err != nil {
 				return err
 			}
 			got, err := tx.Stop(st.ID)
@@ -511,13 +511,44 @@ func TestPlansStopsPingsVehicles(t *testing.T) {
 				return err
 			}
 			if got.ETA != 600 || got.P10 != 550 || got.P90 != 700 || got.Tracking != "P1" || got.Planned != 500 {
-				return fmt.Errorf("after SetETAs: %+v", got)
+				return fmt.Errorf("after SetRouteETAs: %+v", got)
 			}
 			got.Status, got.ArrivedAt, got.SoonFired = "arrived", 610, 1
 			return tx.UpdateStop(got)
 		})
+		// A stop the route's ETA row does not list keeps its columns.
+		var st2 Stop
+		tx(t, s, func(tx *Tx) error {
+			sh2 := newShipment("P2")
+			if err := tx.InsertShipment(sh2); err != nil {
+				return err
+			}
+			st2 = Stop{Route: r.ID, Shipment: sh2.ID, Position: 1, Attempt: 1, Status: "planned", Planned: 800}
+			if err := tx.InsertStop(&st2); err != nil {
+				return err
+			}
+			st2.ETA, st2.P10, st2.P90 = 900, 880, 950
+			return tx.UpdateStop(st2)
+		})
+		if got, err := s.RouteStops(context.Background(), r.ID); err != nil || len(got) != 2 || got[0].ETA != 600 || got[0].P90 != 700 ||
+			got[1].ETA != 900 || got[1].P10 != 880 || got[1].P90 != 950 {
+			t.Fatalf("stops with and without a route ETA: %+v %v", got, err)
+		}
+		tx(t, s, func(tx *Tx) error {
+			st.ETA, st.P10, st.P90 = 610, 610, 610
+			st2.ETA, st2.P10, st2.P90 = 1000, 960, 1100
+			return tx.SetRouteETAs(r.ID, []Stop{st, st2})
+		})
+		if got, err := s.RouteStops(context.Background(), r.ID); err != nil || len(got) != 2 || got[0].ETA != 610 || got[0].P10 != 610 ||
+			got[1].ETA != 1000 || got[1].P10 != 960 || got[1].P90 != 1100 || got[1].Planned != 800 {
+			t.Fatalf("after a second SetRouteETAs: %+v %v", got, err)
+		}
+		tx(t, s, func(tx *Tx) error {
+			st.ETA, st.P10, st.P90 = 600, 550, 700 // as before, for what follows
+			return tx.SetRouteETAs(r.ID, []Stop{st})
+		})
 		stops, err := s.RouteStops(context.Background(), r.ID)
-		if err != nil || len(stops) != 1 || stops[0].Status != "arrived" || stops[0].ArrivedAt != 610 || stops[0].SoonFired != 1 {
+		if err != nil || len(stops) != 2 || stops[0].Status != "arrived" || stops[0].ArrivedAt != 610 || stops[0].SoonFired != 1 {
 			t.Fatalf("%+v %v", stops, err)
 		}
 		if latest, err := s.LatestStop(context.Background(), sh.ID); err != nil || latest.ID != st.ID {
@@ -702,4 +733,47 @@ func TestSQLiteWriterOrder(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the writer was not given back after a panic")
 	}
+}
+
+// TestRouteETAsCodec checks the packing of a route_etas row: every stop
+// it lists is found with its ETAs, others and malformed rows are not.
+func TestRouteETAsCodec(t *testing.T) {
+	stops := []Stop{
+		{ID: 1, ETA: 1_796_580_000, P10: 1_796_579_400, P90: 1_796_581_200},
+		{ID: 7, ETA: 1_796_583_000, P10: 1_796_583_000, P90: 1_796_583_000},
+		{ID: 1 << 40, ETA: 5, P10: 9, P90: 2}, // P10 after the ETA: kept as given
+		{ID: -3, ETA: -1, P10: -2, P90: 0},
+	}
+	var b []byte
+	for _, st := range stops {
+		b = appendETA(b, st)
+	}
+	for _, st := range stops {
+		eta, p10, p90, ok := routeETA(b, st.ID)
+		if !ok || eta != st.ETA || p10 != st.P10 || p90 != st.P90 {
+			t.Errorf("stop %d: %d %d %d %v, want %d %d %d", st.ID, eta, p10, p90, ok, st.ETA, st.P10, st.P90)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		row  []byte
+		id   int64
+	}{
+		{"absent", b, 8},
+		{"empty", nil, 1},
+		{"cut short", b[:len(b)-1], -3},
+		{"overlong varint", []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}, 0},
+	} {
+		if _, _, _, ok := routeETA(c.row, c.id); ok {
+			t.Errorf("%s: stop %d found", c.name, c.id)
+		}
+	}
+}
+
+// FuzzRouteETA: any route_etas row is read without a panic.
+func FuzzRouteETA(f *testing.F) {
+	f.Add(appendETA(nil, Stop{ID: 3, ETA: 100, P10: 90, P90: 130}), int64(3))
+	f.Fuzz(func(t *testing.T, row []byte, id int64) {
+		routeETA(row, id)
+	})
 }
