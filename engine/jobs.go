@@ -23,12 +23,11 @@ import (
 // A job is queued on submission and run, in submission order, in one of
 // JobWorkers slots of its own pool, outside the MaxComputations slots of
 // routes and tables, so that a batch solve does not starve the routing
-// endpoints. At most MaxJobs
-// jobs are queued or running at once; a submission beyond is refused with
-// 429 TooManyJobs. A finished job (done or failed) stays readable for JobTTL,
-// and at most MaxFinishedJobs finished jobs are kept (the oldest are dropped
-// first); expired jobs are dropped lazily, on the next request touching the
-// job table.
+// endpoints. At most MaxJobs jobs are queued or running at once; a
+// submission beyond is refused with 429 TooManyJobs. A finished job (done
+// or failed) stays readable for JobTTL, and at most MaxFinishedJobs
+// finished jobs are kept (the oldest are dropped first); expired jobs are
+// dropped lazily, on the next request touching the job table.
 //
 // Cancellation: DELETE of a queued or running job cancels it (the solver
 // stops at its next check, every 32 iterations) and the job ends failed

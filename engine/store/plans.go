@@ -198,8 +198,7 @@ func (tx *Tx) MoveStop(id, position int64) error {
 // else from the stop's own columns (queryStops), so every write of a
 // route's stops that changes an ETA writes this row as well. One packed
 // row per route instead of three columns of every open stop: an ETA
-// update rewrote a row, and on SQLite about a page, of the stops table
-// per two of them.
+// update rewrote the row of each of them.
 func (tx *Tx) SetRouteETAs(route int64, stops []Stop) error {
 	b := make([]byte, 0, 16*len(stops))
 	for _, st := range stops {
