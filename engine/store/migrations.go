@@ -369,6 +369,24 @@ var migrations = []string{
 		route INTEGER PRIMARY KEY REFERENCES routes (id),
 		etas BLOB NOT NULL
 	);`,
+	// 15: a vehicle's ping batches chained from its row, newest first
+	// (pings.go), instead of indexed by (vehicle, last_ms): the index took
+	// an entry into the middle of its B-tree per vehicle and transaction,
+	// 14 of the 62 pages an ingest commit wrote on SQLite. The existing
+	// batches are chained in the order they were written.
+	`ALTER TABLE ping_batches ADD COLUMN prev BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE ping_batches ADD COLUMN reach BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE vehicles ADD COLUMN ping_head BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE vehicles ADD COLUMN ping_reach BIGINT NOT NULL DEFAULT 0;
+	UPDATE ping_batches SET prev = c.prev, reach = c.reach FROM (
+		SELECT id, COALESCE(LAG(id) OVER w, 0) AS prev, MAX(last_ms) OVER w AS reach FROM ping_batches
+		WINDOW w AS (PARTITION BY vehicle ORDER BY id)) AS c
+		WHERE ping_batches.id = c.id;
+	INSERT INTO vehicles (id) SELECT DISTINCT vehicle FROM ping_batches WHERE true ON CONFLICT (id) DO NOTHING;
+	UPDATE vehicles SET ping_head = h.head, ping_reach = h.reach FROM (
+		SELECT vehicle, MAX(id) AS head, MAX(last_ms) AS reach FROM ping_batches GROUP BY vehicle) AS h
+		WHERE vehicles.id = h.vehicle;
+	DROP INDEX ping_batches_vehicle;`,
 }
 
 // migrationSteps are the migrations (by index in migrations) that go on
@@ -426,7 +444,7 @@ func (s *Store) movePings(ctx context.Context, tx *sql.Tx) error {
 			if k < batchPings && k == len(ps) && !last {
 				break // the vehicle's pings may go on in the next page
 			}
-			if err := insertPingBatch(ctx, tx, ps[:k]); err != nil {
+			if err := movePingBatch(ctx, tx, ps[:k]); err != nil {
 				return err
 			}
 			ps = ps[k:]

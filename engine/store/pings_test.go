@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -197,6 +199,135 @@ func TestMigratePings(t *testing.T) {
 			}
 			if err := s.rdb.QueryRowContext(ctx, q).Scan(&tables); err != nil || tables != 0 {
 				t.Errorf("the pings table: %d, %v", tables, err)
+			}
+		})
+	}
+}
+
+// TestPingChainRandom inserts random batches of two vehicles' pings, late
+// ones (a phone's backlog) and resent ones among them, and compares
+// PingsBetween over random ranges with the pings kept aside, after every
+// insert.
+func TestPingChainRandom(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, _ string) {
+		rng := rand.New(rand.NewPCG(5, 8))
+		ctx := context.Background()
+		ref := map[string]map[int64]bool{"a": {}, "b": {}}
+		check := func(step int) {
+			t.Helper()
+			for range 6 {
+				v := []string{"a", "b"}[rng.IntN(2)]
+				from := rng.Int64N(12_000)
+				to := from + rng.Int64N(4_000)
+				var want []int64
+				for ms := range ref[v] {
+					if ms >= from && ms <= to {
+						want = append(want, ms)
+					}
+				}
+				slices.Sort(want)
+				got, err := s.PingsBetween(ctx, v, from, to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var times []int64
+				for _, p := range got {
+					times = append(times, p.TimeMS)
+				}
+				if !slices.Equal(times, want) {
+					t.Fatalf("step %d: %s %d-%d: %v, want %v", step, v, from, to, times, want)
+				}
+			}
+		}
+		for step := range 60 {
+			var batch []Ping
+			var want int64
+			seen := map[string]map[int64]bool{"a": {}, "b": {}}
+			for range 1 + rng.IntN(8) {
+				v := []string{"a", "b"}[rng.IntN(2)]
+				start := rng.Int64N(12_000) // anywhere: new, late or stored
+				for k := range 1 + rng.IntN(30) {
+					ms := start + int64(k)*int64(1+rng.IntN(40))
+					batch = append(batch, Ping{Vehicle: v, TimeMS: ms, Lon: float64(ms), Lat: 1, Speed: math.NaN(), Heading: math.NaN()})
+					if !ref[v][ms] && !seen[v][ms] {
+						seen[v][ms] = true
+						want++
+					}
+				}
+			}
+			var n int64
+			tx(t, s, func(tx *Tx) error {
+				var err error
+				n, err = tx.InsertPings(batch)
+				return err
+			})
+			if n != want {
+				t.Fatalf("step %d: %d new, want %d", step, n, want)
+			}
+			for v, m := range seen {
+				for ms := range m {
+					ref[v][ms] = true
+				}
+			}
+			check(step)
+		}
+	})
+}
+
+// TestMigratePingChain upgrades a database of schema 14, whose ping
+// batches were indexed by vehicle and time, some written out of time
+// order: they read back the same once chained, and new ones are
+// deduplicated against them.
+func TestMigratePingChain(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			old, dsn, ring := openAtSchema(t, name, 14)
+			ctx := context.Background()
+			mk := func(v string, from, to int64) []Ping {
+				var out []Ping
+				for ms := from; ms <= to; ms += 10 {
+					out = append(out, Ping{Vehicle: v, TimeMS: ms, Lon: float64(ms), Lat: 1, Speed: math.NaN(), Heading: math.NaN()})
+				}
+				return out
+			}
+			// Written in this order: a late batch of van-1 after newer ones.
+			batches := [][]Ping{mk("van-1", 100, 200), mk("van-2", 0, 50), mk("van-1", 500, 600), mk("van-1", 300, 400), mk("van-1", 700, 750)}
+			tx(t, old, func(tx *Tx) error {
+				for _, b := range batches {
+					if err := movePingBatch(ctx, tx.q(), b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			s := reopen(t, old, dsn, Options{Ring: ring})
+			for _, c := range []struct {
+				v        string
+				from, to int64
+				n        int
+			}{
+				{"van-1", 0, 1000, 11 + 11 + 11 + 6},
+				{"van-1", 350, 520, 6 + 3},
+				{"van-1", 201, 299, 0},
+				{"van-2", 0, 1000, 6},
+				{"van-3", 0, 1000, 0},
+			} {
+				got, err := s.PingsBetween(ctx, c.v, c.from, c.to)
+				if err != nil || len(got) != c.n || !slices.IsSortedFunc(got, func(a, b Ping) int { return cmp.Compare(a.TimeMS, b.TimeMS) }) {
+					t.Errorf("%s %d-%d: %d pings (%v), want %d in time order", c.v, c.from, c.to, len(got), err, c.n)
+				}
+			}
+			var n int64
+			tx(t, s, func(tx *Tx) error {
+				if _, err := tx.LockVehicle("van-1"); err != nil {
+					return err
+				}
+				var err error
+				n, err = tx.InsertPings(append(mk("van-1", 390, 420), mk("van-1", 140, 140)...)) // 410, 420 new
+				return err
+			})
+			if got, err := s.PingsBetween(ctx, "van-1", 0, 1000); n != 2 || err != nil || len(got) != 41 {
+				t.Errorf("%d new (want 2), then %d pings (want 41), %v", n, len(got), err)
 			}
 		})
 	}
