@@ -181,10 +181,15 @@ func (tx *Tx) InsertPings(pings []Ping) (int64, error) {
 // order, distinct times) at the head of its chain.
 func (tx *Tx) insertVehiclePings(ps []Ping) (int64, error) {
 	vehicle := ps[0].Vehicle
+	// The row lock (the caller's already, on PostgreSQL) keeps two
+	// writers from chaining batches to the same head.
 	var head, reach int64
-	err := tx.q().QueryRowContext(tx.ctx, `SELECT ping_head, ping_reach FROM vehicles WHERE id = $1`, vehicle).Scan(&head, &reach)
-	if errors.Is(err, sql.ErrNoRows) { // a vehicle's first pings, not locked before
-		_, err = tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, vehicle)
+	lock := `SELECT ping_head, ping_reach FROM vehicles WHERE id = $1` + tx.forUpdate()
+	err := tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&head, &reach)
+	if errors.Is(err, sql.ErrNoRows) { // a vehicle's first pings, its row not made by LockVehicle
+		if _, err = tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, vehicle); err == nil {
+			err = tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&head, &reach)
+		}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("store: insert pings: %w", err)
