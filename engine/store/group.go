@@ -204,13 +204,6 @@ func runBody(tx *Tx, j *txJob) (err error) {
 	return tx.flushEvents()
 }
 
-// GroupCommits returns the transactions committed on SQLite's writer and
-// the bodies (Tx calls) they held; both 0 on PostgreSQL.
-func (s *Store) GroupCommits() (commits, bodies int64) {
-	w := s.Writer()
-	return w.Commits, w.Bodies
-}
-
 // WriterStats are the cumulative figures of SQLite's writer.
 type WriterStats struct {
 	// Commits is the transactions committed, Bodies the Tx calls they held.

@@ -35,7 +35,7 @@ func TestGroupCommit(t *testing.T) {
 		first <- err
 	}()
 	<-held
-	c0, b0 := s.GroupCommits()
+	w0 := s.Writer()
 	const n = 12
 	errBody := errors.New("the body failed")
 	fails := func(i int) bool { return i%4 == 1 }
@@ -75,9 +75,9 @@ func TestGroupCommit(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if c, b := s.GroupCommits(); c-c0 != 2 || b-b0 != 1+n-4 {
+	if w := s.Writer(); w.Commits-w0.Commits != 2 || w.Bodies-w0.Bodies != 1+n-4 {
 		// The held body alone, then one group of the 8 that succeeded.
-		t.Errorf("%d commits of %d bodies; want 2 of %d", c-c0, b-b0, 1+n-4)
+		t.Errorf("%d commits of %d bodies; want 2 of %d", w.Commits-w0.Commits, w.Bodies-w0.Bodies, 1+n-4)
 	}
 	var cursor int64
 	for i, r := range results {
