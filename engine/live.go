@@ -1185,9 +1185,14 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		// A leg between two stops is routed once and reused until a
 		// closure arrives or legTTL passes; the traffic of the moment
 		// times its edges in Predict either way. The first leg, from
-		// where the van is, is routed each time.
+		// where the van is on the road, is routed each time; from a
+		// location snapped here it is a leg like the others: dispatch
+		// predicts from the stop a van is serving, or from its depot
+		// before it leaves (in bench ingest, 34,166 of 37,226 first legs
+		// of 10 s, 8 % of the CPU).
 		key := legKey{pts[i], pts[i+1]}
-		if i > 0 {
+		cached := i > 0 || start == nil
+		if cached {
 			if c, ok := l.legs.get(key, closures); ok {
 				plan.Legs = append(plan.Legs, c.leg)
 				dists[i] = c.dist
@@ -1215,7 +1220,7 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 		leg := eta.RouteLeg(&rt)
 		plan.Legs = append(plan.Legs, leg)
 		dists[i] = rt.Distance
-		if i > 0 {
+		if cached {
 			l.legs.put(key, cachedLeg{leg: leg, dist: rt.Distance, closures: closures})
 		}
 	}

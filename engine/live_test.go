@@ -672,3 +672,49 @@ func TestUrgentTrafficSkipsDutyCap(t *testing.T) {
 	}
 	t.Logf("posted traffic applied after %v", time.Since(t0))
 }
+
+// TestFirstLegCachedFromSnappedLocation: an ETA from a location that is
+// not a vehicle's matched position (dispatch predicts from the stop a
+// van serves, or from its depot) reuses its first leg like the legs
+// between stops, and gives the same answer; from a matched position the
+// first leg is routed each time.
+func TestFirstLegCachedFromSnappedLocation(t *testing.T) {
+	ts, clock := startLive(t)
+	a, b, r := longRoute(t, ts)
+	now := clock.Now()
+	body := mustJSON(map[string]any{"location": a, "time": now.Unix(), "stops": []any{map[string]any{"location": b}}})
+	first := ts.do(t, "POST", "/v1/eta", body)
+	if first.status != 200 {
+		t.Fatalf("eta: %d %s", first.status, first.body)
+	}
+	c, ok := ts.live.legs.get(legKey{a, b}, ts.live.closures.Load())
+	if !ok {
+		t.Fatal("the first leg from a snapped location is not cached")
+	}
+	if c.dist != r.Distance {
+		t.Errorf("cached first leg of %.1f m, the route is %.1f m", c.dist, r.Distance)
+	}
+	if again := ts.do(t, "POST", "/v1/eta", body); again.status != 200 || string(again.body) != string(first.body) {
+		t.Fatalf("eta again: %d %s, want %s", again.status, again.body, first.body)
+	}
+	// A van's matched position: routed from its edge, not cached.
+	pings := pingsAlong(r, "van-1", now.Add(-10*time.Minute), 8, 5*time.Second)
+	if ans := ts.do(t, "POST", "/v1/positions", mustJSON(PositionsRequest{Positions: pings})); ans.status != 200 {
+		t.Fatalf("positions: %d %s", ans.status, ans.body)
+	}
+	for k := len(pings) - 1; k >= 0; k-- {
+		if ts.live.matchedStart("van-1", pings[k].Location) == nil {
+			continue
+		}
+		loc := pings[k].Location
+		if ans := ts.do(t, "POST", "/v1/eta", mustJSON(map[string]any{"vehicle": "van-1", "location": loc, "time": int64(pings[k].Time),
+			"stops": []any{map[string]any{"location": b}}})); ans.status != 200 {
+			t.Fatalf("eta of the van: %d %s", ans.status, ans.body)
+		}
+		if _, ok := ts.live.legs.get(legKey{loc, b}, ts.live.closures.Load()); ok {
+			t.Fatal("the first leg from a matched position was cached")
+		}
+		return
+	}
+	t.Fatal("no ping of the van was matched")
+}
