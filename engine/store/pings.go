@@ -183,17 +183,21 @@ func (tx *Tx) insertVehiclePings(ps []Ping) (int64, error) {
 	vehicle := ps[0].Vehicle
 	// The row lock (the caller's already, on PostgreSQL) keeps two
 	// writers from chaining batches to the same head.
-	var head, reach int64
-	lock := `SELECT ping_head, ping_reach FROM vehicles WHERE id = $1` + tx.forUpdate()
-	err := tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&head, &reach)
-	if errors.Is(err, sql.ErrNoRows) { // a vehicle's first pings, its row not made by LockVehicle
-		if _, err = tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, vehicle); err == nil {
-			err = tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&head, &reach)
+	// A vehicle this transaction locked has its head at hand.
+	h, ok := tx.heads[vehicle]
+	if !ok {
+		lock := `SELECT ping_head, ping_reach FROM vehicles WHERE id = $1` + tx.forUpdate()
+		err := tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&h.head, &h.reach)
+		if errors.Is(err, sql.ErrNoRows) { // a vehicle's first pings, its row not made by LockVehicle
+			if _, err = tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, vehicle); err == nil {
+				err = tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&h.head, &h.reach)
+			}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: insert pings: %w", err)
 		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("store: insert pings: %w", err)
-	}
+	head, reach := h.head, h.reach
 	fresh := ps
 	if ps[0].TimeMS <= reach && head != 0 {
 		// A backlog or a resent batch: drop the times stored already.
@@ -224,8 +228,16 @@ func (tx *Tx) insertVehiclePings(ps []Ping) (int64, error) {
 	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET ping_head = $1, ping_reach = $2 WHERE id = $3`, head, reach, vehicle); err != nil {
 		return 0, fmt.Errorf("store: insert pings: %w", err)
 	}
+	if tx.heads == nil {
+		tx.heads = map[string]pingHead{}
+	}
+	tx.heads[vehicle] = pingHead{head, reach}
 	return int64(len(fresh)), nil
 }
+
+// pingHead is a vehicle's newest ping batch and the latest time stored
+// (vehicles.ping_head, ping_reach).
+type pingHead struct{ head, reach int64 }
 
 // movePingBatch stores pings (one vehicle's, time order, at most
 // batchPings) as one ping_batches row of migration 13, before the rows

@@ -256,11 +256,29 @@ func TestPingChainRandom(t *testing.T) {
 					}
 				}
 			}
+			// Every other step locks the vehicles first (their chain heads
+			// then come from LockVehicle) and stores the batch in two
+			// calls (the second chains to the head the first left).
 			var n int64
 			tx(t, s, func(tx *Tx) error {
-				var err error
-				n, err = tx.InsertPings(batch)
-				return err
+				n = 0
+				parts := [][]Ping{batch}
+				if step%2 == 0 {
+					for _, v := range []string{"a", "b"} {
+						if _, err := tx.LockVehicle(v); err != nil {
+							return err
+						}
+					}
+					parts = [][]Ping{batch[:len(batch)/2], batch[len(batch)/2:]}
+				}
+				for _, part := range parts {
+					k, err := tx.InsertPings(part)
+					n += k
+					if err != nil {
+						return err
+					}
+				}
+				return nil
 			})
 			if n != want {
 				t.Fatalf("step %d: %d new, want %d", step, n, want)

@@ -217,6 +217,9 @@ type Tx struct {
 	// Committed holds the events written, with their cursors and sequence
 	// numbers, once Tx returns nil.
 	committed []Event
+	// heads are the ping chain heads of the vehicles this transaction
+	// locked (LockVehicle), kept current by InsertPings.
+	heads map[string]pingHead
 }
 
 // maxTxAttempts bounds the retries of a transaction that failed on a

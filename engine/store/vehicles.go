@@ -56,15 +56,34 @@ func scanVehicle(row interface{ Scan(...any) error }) (Vehicle, error) {
 
 // LockVehicle reads the vehicle's state, creating an empty one the first
 // time, and on PostgreSQL locks it until the transaction ends: every
-// change of a vehicle's route or tracking state takes this lock first.
+// change of a vehicle's route or tracking state takes this lock first. The
+// row is read first and inserted only when missing (an insert that
+// conflicts costs a statement per vehicle of every ping request); the
+// head of its ping chain is kept for InsertPings in this transaction.
 func (tx *Tx) LockVehicle(id string) (Vehicle, error) {
-	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, id); err != nil {
-		return Vehicle{}, fmt.Errorf("store: vehicle %q: %w", id, err)
+	lock := `SELECT ` + vehicleColumns + `, ping_head, ping_reach FROM vehicles WHERE id = $1` + tx.forUpdate()
+	var h pingHead
+	scan := func() (Vehicle, error) {
+		var v Vehicle
+		var route sql.NullInt64
+		err := tx.q().QueryRowContext(tx.ctx, lock, id).Scan(&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated, &v.Version,
+			&h.head, &h.reach)
+		v.Route = route.Int64
+		return v, err
 	}
-	v, err := scanVehicle(tx.q().QueryRowContext(tx.ctx, `SELECT `+vehicleColumns+` FROM vehicles WHERE id = $1`+tx.forUpdate(), id))
+	v, err := scan()
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err = tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, id); err == nil {
+			v, err = scan()
+		}
+	}
 	if err != nil {
 		return Vehicle{}, fmt.Errorf("store: vehicle %q: %w", id, err)
 	}
+	if tx.heads == nil {
+		tx.heads = map[string]pingHead{}
+	}
+	tx.heads[id] = h
 	return v, nil
 }
 
