@@ -284,11 +284,23 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 	var saved []*routeRun
 	evs, err := s.st.Tx(ctx, func(tx *store.Tx) error {
 		saved = saved[:0]
-		for _, name := range names {
-			veh, err := tx.LockVehicle(name)
-			if err != nil {
+		// The vehicles locked first, their pings stored next: the chain
+		// head InsertPings moves is written with the vehicle's state
+		// (Tx.PutVehicle), not by a statement of its own.
+		vehs := make([]store.Vehicle, len(names))
+		for i, name := range names {
+			var err error
+			if vehs[i], err = tx.LockVehicle(name); err != nil {
 				return err
 			}
+		}
+		n, err := tx.InsertPings(rows)
+		res.Stored = n
+		if err != nil {
+			return err
+		}
+		for i, name := range names {
+			veh := vehs[i]
 			run := runs[name]
 			if run == nil || run.veh.Version != veh.Version {
 				if veh.Route == 0 {
@@ -315,9 +327,7 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 			}
 			saved = append(saved, run)
 		}
-		n, err := tx.InsertPings(rows)
-		res.Stored = n
-		return err
+		return nil
 	})
 	if err != nil {
 		for _, name := range names {

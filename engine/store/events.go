@@ -59,6 +59,15 @@ func (tx *Tx) Emit(e Event) {
 	tx.events = append(tx.events, e)
 }
 
+// flush writes what the transaction deferred: the ping chain heads no
+// PutVehicle wrote, then the queued events.
+func (tx *Tx) flush() error {
+	if err := tx.flushHeads(); err != nil {
+		return err
+	}
+	return tx.flushEvents()
+}
+
 // flushEvents writes the queued events: the shipments' next sequence
 // numbers from their counters (event_seqs, taken in shipment id order,
 // the lock order), then the cursors from the counter row, which stays

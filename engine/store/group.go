@@ -201,7 +201,7 @@ func runBody(tx *Tx, j *txJob) (err error) {
 	if err := j.f(tx); err != nil {
 		return err
 	}
-	return tx.flushEvents()
+	return tx.flush()
 }
 
 // WriterStats are the cumulative figures of SQLite's writer.

@@ -225,19 +225,43 @@ func (tx *Tx) insertVehiclePings(ps []Ping) (int64, error) {
 			return int64(start), fmt.Errorf("store: insert pings: %w", err)
 		}
 	}
-	if _, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET ping_head = $1, ping_reach = $2 WHERE id = $3`, head, reach, vehicle); err != nil {
-		return 0, fmt.Errorf("store: insert pings: %w", err)
-	}
+	// The vehicle's row takes the new head with PutVehicle, or at the
+	// end of the transaction (flushHeads).
 	if tx.heads == nil {
 		tx.heads = map[string]pingHead{}
 	}
-	tx.heads[vehicle] = pingHead{head, reach}
+	tx.heads[vehicle] = pingHead{head: head, reach: reach, dirty: true}
 	return int64(len(fresh)), nil
 }
 
 // pingHead is a vehicle's newest ping batch and the latest time stored
-// (vehicles.ping_head, ping_reach).
-type pingHead struct{ head, reach int64 }
+// (vehicles.ping_head, ping_reach); dirty when its row does not hold them
+// yet.
+type pingHead struct {
+	head, reach int64
+	dirty       bool
+}
+
+// flushHeads writes the chain heads InsertPings moved and no PutVehicle
+// wrote, in vehicle order.
+func (tx *Tx) flushHeads() error {
+	var ids []string
+	for id, h := range tx.heads {
+		if h.dirty {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		h := tx.heads[id]
+		if _, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET ping_head = $1, ping_reach = $2 WHERE id = $3`, h.head, h.reach, id); err != nil {
+			return fmt.Errorf("store: insert pings: %w", err)
+		}
+		h.dirty = false
+		tx.heads[id] = h
+	}
+	return nil
+}
 
 // movePingBatch stores pings (one vehicle's, time order, at most
 // batchPings) as one ping_batches row of migration 13, before the rows

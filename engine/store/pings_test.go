@@ -3,8 +3,10 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -258,16 +260,21 @@ func TestPingChainRandom(t *testing.T) {
 			}
 			// Every other step locks the vehicles first (their chain heads
 			// then come from LockVehicle) and stores the batch in two
-			// calls (the second chains to the head the first left).
+			// calls (the second chains to the head the first left); every
+			// fourth writes the vehicles' state after, which writes the
+			// heads too (else the end of the transaction does).
 			var n int64
 			tx(t, s, func(tx *Tx) error {
 				n = 0
 				parts := [][]Ping{batch}
+				var locked []Vehicle
 				if step%2 == 0 {
 					for _, v := range []string{"a", "b"} {
-						if _, err := tx.LockVehicle(v); err != nil {
+						veh, err := tx.LockVehicle(v)
+						if err != nil {
 							return err
 						}
+						locked = append(locked, veh)
 					}
 					parts = [][]Ping{batch[:len(batch)/2], batch[len(batch)/2:]}
 				}
@@ -276,6 +283,14 @@ func TestPingChainRandom(t *testing.T) {
 					n += k
 					if err != nil {
 						return err
+					}
+				}
+				if step%4 == 0 {
+					for _, veh := range locked {
+						veh.LastMS = int64(step)
+						if err := tx.PutVehicle(veh); err != nil {
+							return err
+						}
 					}
 				}
 				return nil
@@ -390,4 +405,50 @@ func TestInsertPingsConcurrent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkPingRequest is the store's part of a ping request on SQLite:
+// 10 vehicles locked, 10 new pings each stored, each vehicle's state
+// written, in one transaction.
+func BenchmarkPingRequest(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "lastmile.db"), Options{Ring: testRing(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const vans, per = 10, 10
+	ms := int64(0)
+	b.ResetTimer()
+	for i := range b.N {
+		var batch []Ping
+		for v := range vans {
+			for k := range per {
+				t := ms + int64(k)*1000
+				batch = append(batch, Ping{Vehicle: fmt.Sprintf("van-%d", (i*vans+v)%1000), TimeMS: t, Lon: 8.6, Lat: 41.1, Speed: math.NaN(), Heading: math.NaN()})
+			}
+		}
+		ms += per * 1000
+		if _, err := s.Tx(context.Background(), func(tx *Tx) error {
+			var vs []Vehicle
+			for v := range vans {
+				veh, err := tx.LockVehicle(fmt.Sprintf("van-%d", (i*vans+v)%1000))
+				if err != nil {
+					return err
+				}
+				vs = append(vs, veh)
+			}
+			if _, err := tx.InsertPings(batch); err != nil {
+				return err
+			}
+			for _, veh := range vs {
+				veh.LastMS = ms
+				if err := tx.PutVehicle(veh); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -267,7 +267,7 @@ func (s *Store) tryTx(ctx context.Context, f func(tx *Tx) error) (evs []Event, e
 	if err = f(tx); err != nil {
 		return nil, err
 	}
-	if err = tx.flushEvents(); err != nil {
+	if err = tx.flush(); err != nil {
 		return nil, err
 	}
 	ended = true

@@ -83,16 +83,30 @@ func (tx *Tx) LockVehicle(id string) (Vehicle, error) {
 	if tx.heads == nil {
 		tx.heads = map[string]pingHead{}
 	}
-	tx.heads[id] = h
+	if _, ok := tx.heads[id]; !ok { // else InsertPings moved it since
+		tx.heads[id] = h
+	}
 	return v, nil
 }
 
 // PutVehicle writes a vehicle's state (locked by LockVehicle) and bumps
-// its version.
+// its version, with the head of its ping chain when InsertPings moved it
+// in this transaction (one statement instead of two).
 func (tx *Tx) PutVehicle(v Vehicle) error {
-	_, err := tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6,
-		version = version + 1 WHERE id = $7`,
-		nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, v.ID)
+	var err error
+	if h, ok := tx.heads[v.ID]; ok && h.dirty {
+		_, err = tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6,
+			version = version + 1, ping_head = $7, ping_reach = $8 WHERE id = $9`,
+			nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, h.head, h.reach, v.ID)
+		if err == nil {
+			h.dirty = false
+			tx.heads[v.ID] = h
+		}
+	} else {
+		_, err = tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6,
+			version = version + 1 WHERE id = $7`,
+			nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, v.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("store: put vehicle %q: %w", v.ID, err)
 	}
