@@ -1124,7 +1124,7 @@ func (l *Live) ETA(req *ETARequest, maxStops int) (*ETAResponse, error) {
 	default:
 		return nil, &Error{"InvalidQuery", "location: give the vehicle's location or a vehicle with known pings"}
 	}
-	plan := eta.Plan{Now: now, Stops: make([]eta.Stop, len(req.Stops))}
+	plan := eta.Plan{Now: now, Stops: make([]eta.Stop, len(req.Stops)), Legs: make([]eta.Leg, 0, len(req.Stops))}
 	for i, s := range req.Stops {
 		field := "stops[" + strconv.Itoa(i) + "]"
 		if err := s.Location.Check(); err != nil {

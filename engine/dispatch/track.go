@@ -161,13 +161,7 @@ func (run *routeRun) save(tx *store.Tx) error {
 		}
 	}
 	if run.writesETAs() {
-		var etas []store.Stop
-		for _, st := range run.stops {
-			if st.ETA != 0 {
-				etas = append(etas, st)
-			}
-		}
-		if err := tx.SetRouteETAs(run.route.ID, etas); err != nil {
+		if err := tx.SetRouteETAs(run.route.ID, run.stops); err != nil {
 			return err
 		}
 	}

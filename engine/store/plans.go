@@ -193,16 +193,18 @@ func (tx *Tx) MoveStop(id, position int64) error {
 }
 
 // SetRouteETAs stores the ETAs (eta, p10, p90) of a route's stops in one
-// row of route_etas: stops lists every stop of the route whose ETA is not
-// 0. Readers take a stop's ETA from there when the route's row lists it,
+// row of route_etas: every stop of stops whose ETA is not 0 (stops holds
+// all of the route's that have one). Readers take a stop's ETA from there when the route's row lists it,
 // else from the stop's own columns (queryStops), so every write of a
 // route's stops that changes an ETA writes this row as well. One packed
 // row per route instead of three columns of every open stop: an ETA
 // update rewrote the row of each of them.
 func (tx *Tx) SetRouteETAs(route int64, stops []Stop) error {
 	b := make([]byte, 0, 16*len(stops))
-	for _, st := range stops {
-		b = appendETA(b, st)
+	for i := range stops {
+		if stops[i].ETA != 0 {
+			b = appendETA(b, &stops[i])
+		}
 	}
 	if _, err := tx.q().ExecContext(tx.ctx, `INSERT INTO route_etas (route, etas) VALUES ($1, $2)
 		ON CONFLICT (route) DO UPDATE SET etas = excluded.etas`, route, b); err != nil {
@@ -213,7 +215,7 @@ func (tx *Tx) SetRouteETAs(route int64, stops []Stop) error {
 
 // appendETA appends a stop's id and ETAs to a route_etas row: the id and
 // ETA, then P10 and P90 less the ETA, as signed varints.
-func appendETA(b []byte, st Stop) []byte {
+func appendETA(b []byte, st *Stop) []byte {
 	b = binary.AppendVarint(b, st.ID)
 	b = binary.AppendVarint(b, st.ETA)
 	b = binary.AppendVarint(b, st.P10-st.ETA)

@@ -543,10 +543,15 @@ func TestPlansStopsPingsVehicles(t *testing.T) {
 			got[1].ETA != 1000 || got[1].P10 != 960 || got[1].P90 != 1100 || got[1].Planned != 800 {
 			t.Fatalf("after a second SetRouteETAs: %+v %v", got, err)
 		}
+		// A stop without an ETA is left out of the row: its columns stand.
 		tx(t, s, func(tx *Tx) error {
 			st.ETA, st.P10, st.P90 = 600, 550, 700 // as before, for what follows
-			return tx.SetRouteETAs(r.ID, []Stop{st})
+			st2.ETA = 0
+			return tx.SetRouteETAs(r.ID, []Stop{st, st2})
 		})
+		if got, err := s.RouteStops(context.Background(), r.ID); err != nil || len(got) != 2 || got[0].ETA != 600 || got[1].ETA != 900 || got[1].P90 != 950 {
+			t.Fatalf("a stop without an ETA given: %+v %v", got, err)
+		}
 		stops, err := s.RouteStops(context.Background(), r.ID)
 		if err != nil || len(stops) != 2 || stops[0].Status != "arrived" || stops[0].ArrivedAt != 610 || stops[0].SoonFired != 1 {
 			t.Fatalf("%+v %v", stops, err)
@@ -746,7 +751,7 @@ func TestRouteETAsCodec(t *testing.T) {
 	}
 	var b []byte
 	for _, st := range stops {
-		b = appendETA(b, st)
+		b = appendETA(b, &st)
 	}
 	for _, st := range stops {
 		eta, p10, p90, ok := routeETA(b, st.ID)
@@ -772,7 +777,7 @@ func TestRouteETAsCodec(t *testing.T) {
 
 // FuzzRouteETA: any route_etas row is read without a panic.
 func FuzzRouteETA(f *testing.F) {
-	f.Add(appendETA(nil, Stop{ID: 3, ETA: 100, P10: 90, P90: 130}), int64(3))
+	f.Add(appendETA(nil, &Stop{ID: 3, ETA: 100, P10: 90, P90: 130}), int64(3))
 	f.Fuzz(func(t *testing.T, row []byte, id int64) {
 		routeETA(row, id)
 	})
