@@ -228,6 +228,7 @@ func TestDayOnARoad(t *testing.T) {
 		if _, err := fx.s.SetStopStatus(ctx, stopID["B"], StatusInput{Status: StatusDelivered}); err != nil {
 			t.Fatal(err)
 		}
+		checkRunCache(t, fx.s, "van-1")
 		if got := types(fx.events(t, "B")); got != "out_for_delivery stops_away0 arriving_soon arrived delivered" {
 			t.Errorf("B: %s", got)
 		}
@@ -240,6 +241,7 @@ func TestDayOnARoad(t *testing.T) {
 		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}); err != nil {
 			t.Fatal(err)
 		}
+		checkRunCache(t, fx.s, "van-1")
 		if got := types(fx.events(t, "A")); got != "out_for_delivery stops_away1 arriving_soon arrived failed" {
 			t.Errorf("A: %s", got)
 		}
@@ -291,6 +293,35 @@ func TestDayOnARoad(t *testing.T) {
 			t.Errorf("plan a delivered shipment: %v", err)
 		}
 	})
+}
+
+// checkRunCache fails unless the run cache holds the vehicle as the store
+// does: what a status update leaves there is what the vehicle's next pings
+// start from.
+func checkRunCache(t *testing.T, s *Service, vehicle string) {
+	t.Helper()
+	ctx := context.Background()
+	e, ok := s.runs.get(vehicle)
+	if !ok {
+		t.Fatalf("%s: not in the run cache", vehicle)
+	}
+	veh, err := s.st.Vehicle(ctx, vehicle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := s.readRun(ctx, veh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.veh.Version != veh.Version || e.veh.Route != veh.Route || e.veh.LastMS != veh.LastMS || e.veh.State != veh.State {
+		t.Errorf("%s: cached vehicle %+v, stored %+v", vehicle, e.veh, veh)
+	}
+	if !reflect.DeepEqual(e.route, run.route) {
+		t.Errorf("%s: cached route %+v, stored %+v", vehicle, e.route, run.route)
+	}
+	if !reflect.DeepEqual(e.stops, run.stops) {
+		t.Errorf("%s: cached stops %+v, stored %+v", vehicle, e.stops, run.stops)
+	}
 }
 
 func TestCallerEvents(t *testing.T) {

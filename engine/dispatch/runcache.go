@@ -74,6 +74,14 @@ func (c *runCache) drop(vehicle string) {
 	c.mu.Unlock()
 }
 
+// persistedRun is run.persisted, false for a nil run.
+func persistedRun(run *routeRun) (cachedRun, bool) {
+	if run == nil {
+		return cachedRun{}, false
+	}
+	return run.persisted()
+}
+
 // persisted returns what save wrote for the run, as the store now holds
 // it (the same as loadRun would read after the commit), and whether it is
 // known: the dirty stops whole, the others as loaded with the ETAs
