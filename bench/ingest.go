@@ -65,6 +65,13 @@ type IngestConfig struct {
 	// how long it took, in µs (after a first line "T0" and the load's
 	// start in Unix µs), to find what the slow ones ran beside.
 	Trace string
+	// NoStatuses leaves out the drivers' status updates: by default each
+	// van's client posts delivered for a stop (POST /v1/stops/{id}/status,
+	// the server's time) once it has sent the van's first ping after the
+	// simulated departure from it, as a driver's phone would. Without
+	// them a van's first arrived stop stays open all day, and dispatch
+	// predicts every later ETA from there (its ETAs then follow no van).
+	NoStatuses bool
 	// Hook, when set, is the mode of a webhook receiver on loopback
 	// (HookModes) that Hooks subscriptions (default 1) to every event
 	// point at, to measure ingest with deliveries running and the
@@ -85,12 +92,19 @@ type IngestResult struct {
 	Errors          int
 	FirstError      string
 	Elapsed         time.Duration
-	PingsPerSec     float64
-	P50, P99, Max   time.Duration
+	// Wall is the load until every client's queued statuses were sent
+	// (the span of the writer's figures).
+	Wall          time.Duration
+	PingsPerSec   float64
+	P50, P99, Max time.Duration
 	// SecondP50 and SecondP99: the requests sent in the load's second
 	// half, past the start of the day (every van leaves the depot in the
 	// first second, out_for_delivery and first ETAs for all its stops).
 	SecondP50, SecondP99 time.Duration
+	// Statuses is how many status updates the clients posted (StatusErrors
+	// failed), StatusP50 and StatusP99 their latencies.
+	Statuses, StatusErrors int
+	StatusP50, StatusP99   time.Duration
 	// Events is how many events the load produced; SimMinutes the
 	// simulated time each van advanced.
 	Events     int64
@@ -139,6 +153,11 @@ type ingestVan struct {
 	stops [][2]float64 // their [lon, lat]
 	pings []sim.Ping
 	next  int // pings sent
+	// stopIDs are the stops' ids in the plan, depart the simulated
+	// departures from them; served counts the delivered ones posted.
+	stopIDs []int64
+	depart  []time.Time
+	served  int
 }
 
 // Ingest measures ping ingest over HTTP on loopback: an in-process server
@@ -174,7 +193,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("van %d: %w", v, err)
 		}
-		van := &ingestVan{id: fmt.Sprintf("van-%d", v+1)}
+		van := &ingestVan{id: fmt.Sprintf("van-%d", v+1), depart: tour.Depart}
 		for _, leg := range tour.Legs {
 			ps, err := w.Pings(leg, van.id, cfg.Interval, cfg.Sigma, rng)
 			if err != nil {
@@ -203,7 +222,7 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		defer hook.close()
 		scfg.Notify = notify.Config{AllowPrivate: true}
 	}
-	ss, err := startStateServer(g, cfg.DB, cfg.Dir, cfg.Clients+2, scfg, log)
+	ss, err := startStateServer(g, cfg.DB, cfg.Dir, 2*cfg.Clients+2, scfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +255,28 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		status, out, err := post("/v1/plans", body)
 		if err != nil || status != 201 {
 			return nil, fmt.Errorf("create plan: %d %v %s", status, err, ingestClip(out, 300))
+		}
+		var plan struct {
+			Routes []struct {
+				Stops []struct {
+					ID       int64  `json:"id"`
+					Tracking string `json:"tracking"`
+				} `json:"stops"`
+			} `json:"routes"`
+		}
+		if err := json.Unmarshal(out, &plan); err != nil {
+			return nil, fmt.Errorf("plan answer: %w", err)
+		}
+		ids := map[string]int64{}
+		for _, r := range plan.Routes {
+			for _, st := range r.Stops {
+				ids[st.Tracking] = st.ID
+			}
+		}
+		for v := from; v < min(from+100, len(vans)); v++ {
+			for _, tr := range vans[v].track {
+				vans[v].stopIDs = append(vans[v].stopIDs, ids[tr])
+			}
 		}
 	}
 	for k := range cfg.Hooks {
@@ -281,6 +322,8 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		mu        sync.Mutex
 		lat       []time.Duration
 		late      []time.Duration
+		statusLat []time.Duration
+		pingsEnd  time.Duration // when the last client sent its last pings
 		sent, acc atomic.Int64
 		errs      atomic.Int64
 		firstErr  atomic.Value
@@ -316,9 +359,28 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				Time     float64    `json:"time"`
 				Location [2]float64 `json:"location"`
 			}
-			var local []time.Duration
+			var local, localStatus []time.Duration
 			var localLate []time.Duration // sent in the load's second half
-			mySent := 0.0                 // pings this client sent, for the pace
+			statusErrs := 0
+			// The drivers' statuses go on a connection of their own, in
+			// order, beside the pings (a phone's status does not wait for
+			// the tracker's upload, nor the tracker for it).
+			statuses := make(chan int64, 4096)
+			statusDone := make(chan struct{})
+			go func() {
+				defer close(statusDone)
+				for id := range statuses {
+					st := time.Now()
+					status, out, err := post(fmt.Sprintf("/v1/stops/%d/status", id), []byte(`{"status":"delivered"}`))
+					localStatus = append(localStatus, time.Since(st))
+					if err != nil || status != 200 {
+						if statusErrs++; statusErrs == 1 {
+							firstErr.CompareAndSwap(nil, fmt.Sprintf("status: %d %v %s", status, err, ingestClip(out, 200)))
+						}
+					}
+				}
+			}()
+			mySent := 0.0 // pings this client sent, for the pace
 			for k := 0; time.Now().Before(deadline) && (cfg.MaxPings <= 0 || sent.Load() < cfg.MaxPings); k += cfg.VansPerBatch {
 				if cfg.Rate > 0 {
 					// Client cl starts cl/Clients of a request's
@@ -377,15 +439,33 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				var r struct{ Accepted int64 }
 				json.Unmarshal(out, &r)
 				acc.Add(r.Accepted)
+				// The drivers deliver the stops their vans have left.
+				for j := range cfg.VansPerBatch {
+					van := mine[(k+j)%len(mine)]
+					if cfg.NoStatuses || van.next == 0 {
+						continue
+					}
+					last := van.pings[van.next-1].Time
+					for van.served < len(van.depart) && van.served < len(van.stopIDs) && van.depart[van.served].Before(last) {
+						statuses <- van.stopIDs[van.served]
+						van.served++
+					}
+				}
 			}
+			end := time.Since(t1) // the pings' load, not the statuses still queued
+			close(statuses)
+			<-statusDone
 			mu.Lock()
+			pingsEnd = max(pingsEnd, end)
 			lat = append(lat, local...)
 			late = append(late, localLate...)
+			statusLat = append(statusLat, localStatus...)
+			res.StatusErrors += statusErrs
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(t1)
+	res.Elapsed, res.Wall = pingsEnd, time.Since(t1)
 	if cfg.CPUProfile != "" {
 		// The load phase only: not the wait for the outbox below.
 		pprof.StopCPUProfile()
@@ -419,6 +499,10 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 	slices.Sort(late)
 	if len(late) > 0 {
 		res.SecondP50, res.SecondP99 = late[len(late)/2], late[len(late)*99/100]
+	}
+	slices.Sort(statusLat)
+	if res.Statuses = len(statusLat); len(statusLat) > 0 {
+		res.StatusP50, res.StatusP99 = statusLat[len(statusLat)/2], statusLat[len(statusLat)*99/100]
 	}
 	var adv int
 	for _, v := range vans {
@@ -539,6 +623,10 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
 	}
+	if r.Statuses > 0 {
+		fmt.Fprintf(w, "statuses: %d delivered posted (%d errors), p50 %.1fms p99 %.1fms\n", r.Statuses, r.StatusErrors,
+			float64(r.StatusP50.Microseconds())/1000, float64(r.StatusP99.Microseconds())/1000)
+	}
 	if r.TrafficUpdates > 0 {
 		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, %d into recycled arrays, last lag %.2f s\n",
 			r.TrafficUpdates, r.Elapsed.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
@@ -546,7 +634,7 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 	}
 	if r.Commits > 0 {
 		fmt.Fprintf(w, "writer: %d commits of %.1f bodies each, busy %.0f %% of the load, %.2f ms per commit of which %.2f ms in COMMIT\n",
-			r.Commits, float64(r.Bodies)/float64(r.Commits), 100*r.WriterBusy.Seconds()/r.Elapsed.Seconds(),
+			r.Commits, float64(r.Bodies)/float64(r.Commits), 100*r.WriterBusy.Seconds()/r.Wall.Seconds(),
 			float64(r.WriterBusy.Microseconds())/1000/float64(r.Commits), float64(r.CommitTime.Microseconds())/1000/float64(r.Commits))
 	}
 	fmt.Fprintf(w, "ingest: backend %s pings %d accepted %d seconds %.1f pings/s %.0f p50 %.1fms p99 %.1fms max %.1fms cpus %d second-half p50 %.1fms p99 %.1fms\n",

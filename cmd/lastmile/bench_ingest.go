@@ -34,6 +34,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	interval := fs.Duration("interval", 10*time.Second, "simulated time between a van's pings")
 	hook := fs.String("webhook", "", "subscribe a webhook receiver on loopback to every event: "+strings.Join(bench.HookModes, ", "))
 	hooks := fs.Int("webhooks", 1, "subscriptions to that receiver (each event is delivered to each)")
+	noStatuses := fs.Bool("no-statuses", false, "post no delivered status for the stops the vans leave")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	}
 	res, err := bench.Ingest(bench.IngestConfig{Graph: r.Current(), DB: *db, Vans: *vans, Stops: *stops, Batch: *batch,
 		VansPerBatch: *perBatch, Clients: *clients, Duration: *duration, Rate: *rate, Seed: *seed, CPUProfile: *cpuprofile, Trace: *trace, Dir: *keep, MaxPings: *maxPings, Interval: *interval,
-		Hook: *hook, Hooks: *hooks, Logger: newLogger(stderr, false)})
+		Hook: *hook, Hooks: *hooks, NoStatuses: *noStatuses, Logger: newLogger(stderr, false)})
 	if err != nil {
 		return err
 	}
