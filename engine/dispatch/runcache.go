@@ -9,12 +9,13 @@ import (
 )
 
 // runCache keeps, per vehicle, the route state that this process's last
-// batch of pings committed: the vehicle row with the version the commit
-// gave it, its route and its stops exactly as stored (cachedRun). A batch
-// starts from it instead of reading three tables; its transaction still
-// locks the vehicle and compares versions, so an entry made stale by any
-// other writer (a status update, a window change, a second replica) costs
-// a read in the transaction, never a wrong result. At most max entries
+// batch of pings or status update committed: the vehicle row with the
+// version the commit gave it, its route and its stops exactly as stored
+// (cachedRun). A batch or a status update starts from it instead of
+// reading three tables; its transaction still locks the vehicle and
+// compares versions, so an entry made stale by any other writer (a window
+// change, a re-plan, a second replica) costs a read in the transaction,
+// never a wrong result. At most max entries
 // are kept (an arbitrary one is dropped when full).
 type runCache struct {
 	mu  sync.Mutex
