@@ -183,21 +183,14 @@ func (tx *Tx) insertVehiclePings(ps []Ping) (int64, error) {
 	vehicle := ps[0].Vehicle
 	// The row lock (the caller's already, on PostgreSQL) keeps two
 	// writers from chaining batches to the same head.
-	// A vehicle this transaction locked has its head at hand.
-	h, ok := tx.heads[vehicle]
-	if !ok {
-		lock := `SELECT ping_head, ping_reach FROM vehicles WHERE id = $1` + tx.forUpdate()
-		err := tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&h.head, &h.reach)
-		if errors.Is(err, sql.ErrNoRows) { // a vehicle's first pings, its row not made by LockVehicle
-			if _, err = tx.q().ExecContext(tx.ctx, `INSERT INTO vehicles (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, vehicle); err == nil {
-				err = tx.q().QueryRowContext(tx.ctx, lock, vehicle).Scan(&h.head, &h.reach)
-			}
-		}
-		if err != nil {
+	// A vehicle this transaction locked has its head at hand; else it is
+	// locked here (made on its first pings).
+	if _, ok := tx.heads[vehicle]; !ok {
+		if _, err := tx.LockVehicle(vehicle); err != nil {
 			return 0, fmt.Errorf("store: insert pings: %w", err)
 		}
 	}
-	head, reach := h.head, h.reach
+	head, reach := tx.heads[vehicle].head, tx.heads[vehicle].reach
 	fresh := ps
 	if ps[0].TimeMS <= reach && head != 0 {
 		// A backlog or a resent batch: drop the times stored already.

@@ -46,10 +46,12 @@ type Vehicle struct {
 
 const vehicleColumns = `id, route, last_ms, lon, lat, state, updated, version`
 
-func scanVehicle(row interface{ Scan(...any) error }) (Vehicle, error) {
+// scanVehicle scans vehicleColumns, then into extra the columns selected
+// after them.
+func scanVehicle(row interface{ Scan(...any) error }, extra ...any) (Vehicle, error) {
 	var v Vehicle
 	var route sql.NullInt64
-	err := row.Scan(&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated, &v.Version)
+	err := row.Scan(append([]any{&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated, &v.Version}, extra...)...)
 	v.Route = route.Int64
 	return v, err
 }
@@ -64,12 +66,7 @@ func (tx *Tx) LockVehicle(id string) (Vehicle, error) {
 	lock := `SELECT ` + vehicleColumns + `, ping_head, ping_reach FROM vehicles WHERE id = $1` + tx.forUpdate()
 	var h pingHead
 	scan := func() (Vehicle, error) {
-		var v Vehicle
-		var route sql.NullInt64
-		err := tx.q().QueryRowContext(tx.ctx, lock, id).Scan(&v.ID, &route, &v.LastMS, &v.Lon, &v.Lat, &v.State, &v.Updated, &v.Version,
-			&h.head, &h.reach)
-		v.Route = route.Int64
-		return v, err
+		return scanVehicle(tx.q().QueryRowContext(tx.ctx, lock, id), &h.head, &h.reach)
 	}
 	v, err := scan()
 	if errors.Is(err, sql.ErrNoRows) {
@@ -93,22 +90,20 @@ func (tx *Tx) LockVehicle(id string) (Vehicle, error) {
 // its version, with the head of its ping chain when InsertPings moved it
 // in this transaction (one statement instead of two).
 func (tx *Tx) PutVehicle(v Vehicle) error {
-	var err error
-	if h, ok := tx.heads[v.ID]; ok && h.dirty {
-		_, err = tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6,
-			version = version + 1, ping_head = $7, ping_reach = $8 WHERE id = $9`,
-			nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, h.head, h.reach, v.ID)
-		if err == nil {
-			h.dirty = false
-			tx.heads[v.ID] = h
-		}
-	} else {
-		_, err = tx.q().ExecContext(tx.ctx, `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6,
-			version = version + 1 WHERE id = $7`,
-			nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, v.ID)
+	q := `UPDATE vehicles SET route = $1, last_ms = $2, lon = $3, lat = $4, state = $5, updated = $6, version = version + 1`
+	args := []any{nullInt(v.Route), v.LastMS, v.Lon, v.Lat, v.State, v.Updated, v.ID}
+	h, ok := tx.heads[v.ID]
+	moved := ok && h.dirty
+	if moved {
+		q += `, ping_head = $8, ping_reach = $9`
+		args = append(args, h.head, h.reach)
 	}
-	if err != nil {
+	if _, err := tx.q().ExecContext(tx.ctx, q+` WHERE id = $7`, args...); err != nil {
 		return fmt.Errorf("store: put vehicle %q: %w", v.ID, err)
+	}
+	if moved {
+		h.dirty = false
+		tx.heads[v.ID] = h
 	}
 	return nil
 }
