@@ -93,7 +93,7 @@ type IngestResult struct {
 	FirstError      string
 	Elapsed         time.Duration
 	// Wall is the load until every client's queued statuses were sent
-	// (the span of the writer's figures).
+	// (the span of the writer's and the traffic's figures).
 	Wall          time.Duration
 	PingsPerSec   float64
 	P50, P99, Max time.Duration
@@ -442,7 +442,10 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 				// The drivers deliver the stops their vans have left.
 				for j := range cfg.VansPerBatch {
 					van := mine[(k+j)%len(mine)]
-					if cfg.NoStatuses || van.next == 0 {
+					if cfg.NoStatuses {
+						break
+					}
+					if van.next == 0 {
 						continue
 					}
 					last := van.pings[van.next-1].Time
@@ -492,18 +495,10 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		res.FirstError = e
 	}
 	res.PingsPerSec = float64(res.Pings) / res.Elapsed.Seconds()
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
-	}
-	slices.Sort(late)
-	if len(late) > 0 {
-		res.SecondP50, res.SecondP99 = late[len(late)/2], late[len(late)*99/100]
-	}
-	slices.Sort(statusLat)
-	if res.Statuses = len(statusLat); len(statusLat) > 0 {
-		res.StatusP50, res.StatusP99 = statusLat[len(statusLat)/2], statusLat[len(statusLat)*99/100]
-	}
+	res.P50, res.P99, res.Max = quantiles(lat)
+	res.SecondP50, res.SecondP99, _ = quantiles(late)
+	res.Statuses = len(statusLat)
+	res.StatusP50, res.StatusP99, _ = quantiles(statusLat)
 	var adv int
 	for _, v := range vans {
 		adv += v.next
@@ -536,18 +531,26 @@ func Ingest(cfg IngestConfig) (*IngestResult, error) {
 		res.Received, res.Distinct = hook.counts()
 		res.DeliveriesPerSec = float64(res.Received) / time.Since(t1).Seconds()
 		lat := hook.latencies(&pings, ingestVanOf, t1)
-		if res.SoonN = len(lat); len(lat) > 0 {
-			res.SoonP50, res.SoonP99, res.SoonMax = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
-		}
+		res.SoonN = len(lat)
+		res.SoonP50, res.SoonP99, res.SoonMax = quantiles(lat)
 		// Past the start of the day: every van's first ping makes its
 		// stops out for delivery and its first ones arriving soon at
 		// once, a burst the outbox drains in seconds.
 		lat = hook.latencies(&pings, ingestVanOf, t1.Add(res.Elapsed/2))
-		if res.LateN = len(lat); len(lat) > 0 {
-			res.LateP50, res.LateP99 = lat[len(lat)/2], lat[len(lat)*99/100]
-		}
+		res.LateN = len(lat)
+		res.LateP50, res.LateP99, _ = quantiles(lat)
 	}
 	return res, nil
+}
+
+// quantiles sorts d and returns its p50, p99 and maximum; zeros when it
+// is empty.
+func quantiles(d []time.Duration) (p50, p99, max time.Duration) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2], d[len(d)*99/100], d[len(d)-1]
 }
 
 func (c IngestConfig) withDefaults() IngestConfig {
@@ -629,7 +632,7 @@ func WriteIngest(w io.Writer, r *IngestResult) {
 	}
 	if r.TrafficUpdates > 0 {
 		fmt.Fprintf(w, "traffic: %d updates of the routing graph in the load (one every %.2f s), %.0f changed edges and %.0f recomputed ranks each, %d into recycled arrays, last lag %.2f s\n",
-			r.TrafficUpdates, r.Elapsed.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
+			r.TrafficUpdates, r.Wall.Seconds()/float64(r.TrafficUpdates), float64(r.TrafficEdges)/float64(r.TrafficUpdates),
 			float64(r.TrafficRanks)/float64(r.TrafficUpdates), r.TrafficRecycled, r.TrafficLag.Seconds())
 	}
 	if r.Commits > 0 {
