@@ -165,7 +165,12 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		if n <= 0 {
 			n = 4
 		}
+		// Idle readers are kept, all of them: database/sql keeps two by
+		// default, and with four busy it closed and reopened connections
+		// under load (bench ingest: 2 % of the CPU in opening, preparing
+		// statements again and closing, each new connection's cache cold).
 		s.rdb.SetMaxOpenConns(n)
+		s.rdb.SetMaxIdleConns(n)
 	}
 	if err := s.wdb.PingContext(ctx); err != nil {
 		s.Close()
