@@ -389,19 +389,11 @@ func (s *Server) handleStopStatus(ctx *fasthttp.RequestCtx, p pathParams) error 
 	if err := DecodeJSON(ctx.PostBody(), &in); err != nil {
 		return err
 	}
-	if pr := principal(ctx); pr != nil && pr.Scope == dispatch.ScopeDriver {
-		if in.Status == dispatch.StatusCancelled {
-			return &Error{"Forbidden", "a driver key cannot cancel stops"}
-		}
-		veh, err := s.disp.StopVehicle(context.Background(), id)
-		if err != nil {
-			return err
-		}
-		if err := forVehicle(ctx, veh); err != nil {
-			return err
-		}
+	driver := driverVehicle(ctx)
+	if driver != "" && in.Status == dispatch.StatusCancelled {
+		return &Error{"Forbidden", "a driver key cannot cancel stops"}
 	}
-	v, err := s.disp.SetStopStatus(context.Background(), id, in)
+	v, err := s.disp.SetStopStatus(context.Background(), id, in, driver)
 	if err != nil {
 		return err
 	}

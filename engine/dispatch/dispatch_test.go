@@ -140,7 +140,26 @@ func (fx *fixture) checkRunCache(t *testing.T) {
 	ctx := context.Background()
 	fx.s.runs.mu.Lock()
 	entries := maps.Clone(fx.s.runs.m)
+	owners := maps.Clone(fx.s.runs.owner)
 	fx.s.runs.mu.Unlock()
+	// The stops' owners: those of the kept entries, each the store's.
+	n := 0
+	for _, e := range entries {
+		for _, st := range e.stops {
+			n++
+			if owners[st.ID] != e.veh.ID {
+				t.Errorf("stop %d of %s's cached route: owner %q", st.ID, e.veh.ID, owners[st.ID])
+			}
+		}
+	}
+	if len(owners) != n {
+		t.Errorf("%d stops' owners kept for the %d stops of the cached routes", len(owners), n)
+	}
+	for id, v := range owners {
+		if _, stored, err := fx.st.StopRoute(ctx, id); err != nil || stored != v {
+			t.Errorf("stop %d: owner %q in the cache, %q (%v) in the store", id, v, stored, err)
+		}
+	}
 	for name, e := range entries {
 		veh, err := fx.st.Vehicle(ctx, name)
 		if err != nil {
@@ -225,9 +244,15 @@ func TestDayOnARoad(t *testing.T) {
 		// Drive past A to B and stay 2 min: B arrived, A not.
 		at = fx.drive(t, at, depot, B, 120*time.Second)
 		fx.now = at
-		if _, err := fx.s.SetStopStatus(ctx, stopID["B"], StatusInput{Status: StatusDelivered}); err != nil {
+		// Another van's driver may not; van-1's may.
+		var de *Error
+		if _, err := fx.s.SetStopStatus(ctx, stopID["B"], StatusInput{Status: StatusDelivered}, "van-2"); !errors.As(err, &de) || de.Code != "Forbidden" {
+			t.Errorf("delivered by van-2's driver: %v", err)
+		}
+		if _, err := fx.s.SetStopStatus(ctx, stopID["B"], StatusInput{Status: StatusDelivered}, "van-1"); err != nil {
 			t.Fatal(err)
 		}
+		fx.checkRunCache(t)
 		checkRunCache(t, fx.s, "van-1")
 		if got := types(fx.events(t, "B")); got != "out_for_delivery stops_away0 arriving_soon arrived delivered" {
 			t.Errorf("B: %s", got)
@@ -238,7 +263,7 @@ func TestDayOnARoad(t *testing.T) {
 		// Back to A: not at home.
 		at = fx.drive(t, at, B, A, 90*time.Second)
 		fx.now = at
-		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}); err != nil {
+		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}, ""); err != nil {
 			t.Fatal(err)
 		}
 		checkRunCache(t, fx.s, "van-1")
@@ -246,19 +271,19 @@ func TestDayOnARoad(t *testing.T) {
 			t.Errorf("A: %s", got)
 		}
 		// The same status again is a no-op; another one a conflict.
-		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}); err != nil {
+		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusFailed, Reason: "not_home"}, ""); err != nil {
 			t.Errorf("retried status: %v", err)
 		}
-		var de *Error
-		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusDelivered}); !errors.As(err, &de) || de.Code != "Conflict" {
+		if _, err := fx.s.SetStopStatus(ctx, stopID["A"], StatusInput{Status: StatusDelivered}, ""); !errors.As(err, &de) || de.Code != "Conflict" {
 			t.Errorf("delivered after failed: %v", err)
 		}
 		// On to C.
 		at = fx.drive(t, at, A, C, 60*time.Second)
 		fx.now = at
-		if _, err := fx.s.SetStopStatus(ctx, stopID["C"], StatusInput{Status: StatusDelivered}); err != nil {
+		if _, err := fx.s.SetStopStatus(ctx, stopID["C"], StatusInput{Status: StatusDelivered}, ""); err != nil {
 			t.Fatal(err)
 		}
+		fx.checkRunCache(t) // the route done: out of the cache, its stops' owners too
 		// C's window closes before the van can make it: delayed, once.
 		if got := types(fx.events(t, "C")); got != "out_for_delivery stops_away2 arriving_soon delayed stops_away1 arrived delivered" {
 			t.Errorf("C: %s", got)

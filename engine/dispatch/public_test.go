@@ -81,7 +81,7 @@ func TestPublicView(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fx.s.SetStopStatus(ctx, st.ID, StatusInput{Status: StatusDelivered}); err != nil {
+		if _, err := fx.s.SetStopStatus(ctx, st.ID, StatusInput{Status: StatusDelivered}, ""); err != nil {
 			t.Fatal(err)
 		}
 		v := view("A")

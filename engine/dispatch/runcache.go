@@ -16,11 +16,14 @@ import (
 // compares versions, so an entry made stale by any other writer (a window
 // change, a re-plan, a second replica) costs a read in the transaction,
 // never a wrong result. At most max entries
-// are kept (an arbitrary one is dropped when full).
+// are kept (an arbitrary one is dropped when full). owner maps the id of
+// every stop of a kept entry to the entry's vehicle: a status update's
+// guess of the vehicle to lock, checked in its transaction like the entry.
 type runCache struct {
-	mu  sync.Mutex
-	m   map[string]cachedRun
-	max int
+	mu    sync.Mutex
+	m     map[string]cachedRun
+	owner map[int64]string
+	max   int
 }
 
 // cachedRun is one vehicle's stored route state. Its slices are never
@@ -32,7 +35,25 @@ type cachedRun struct {
 }
 
 func newRunCache(max int) *runCache {
-	return &runCache{m: map[string]cachedRun{}, max: max}
+	return &runCache{m: map[string]cachedRun{}, owner: map[int64]string{}, max: max}
+}
+
+// vehicleOf returns the vehicle of the kept entry that holds the stop.
+func (c *runCache) vehicleOf(stop int64) (string, bool) {
+	c.mu.Lock()
+	v, ok := c.owner[stop]
+	c.mu.Unlock()
+	return v, ok
+}
+
+// removeLocked forgets the vehicle's entry and its stops' owner.
+func (c *runCache) removeLocked(vehicle string) {
+	for _, st := range c.m[vehicle].stops {
+		if c.owner[st.ID] == vehicle {
+			delete(c.owner, st.ID)
+		}
+	}
+	delete(c.m, vehicle)
 }
 
 // get returns a copy of the vehicle's entry.
@@ -55,23 +76,26 @@ func (c *runCache) put(e cachedRun) {
 	if ok && old.veh.Version >= e.veh.Version {
 		return
 	}
+	c.removeLocked(e.veh.ID)
 	if e.route.Status == store.RouteDone {
-		delete(c.m, e.veh.ID)
 		return
 	}
 	if !ok && len(c.m) >= c.max {
 		for k := range c.m {
-			delete(c.m, k)
+			c.removeLocked(k)
 			break
 		}
 	}
 	c.m[e.veh.ID] = e
+	for _, st := range e.stops {
+		c.owner[st.ID] = e.veh.ID
+	}
 }
 
 // drop forgets the vehicle (its state is unknown after a failed write).
 func (c *runCache) drop(vehicle string) {
 	c.mu.Lock()
-	delete(c.m, vehicle)
+	c.removeLocked(vehicle)
 	c.mu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,8 +70,10 @@ func (s *Service) StopVehicle(ctx context.Context, id int64) (string, error) {
 // arrived, delivered, failed with a reason, or cancelled. A route not yet
 // out for delivery departs first; delivered or failed without an arrival
 // fires arrived first. The same status again changes nothing (a retried
-// request); any other change of an ended stop is a Conflict.
-func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput) (StopView, error) {
+// request); any other change of an ended stop is a Conflict. A driver
+// (a vehicle id, "" for any caller) may update only the stops of its
+// own vehicle: Forbidden otherwise.
+func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput, driver string) (StopView, error) {
 	switch in.Status {
 	case StatusArrived, StatusDelivered, StatusCancelled:
 		if in.Reason != "" {
@@ -90,9 +93,18 @@ func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput) (
 		}
 		now = time.Unix(*in.Time, 0)
 	}
-	vehicle, err := s.StopVehicle(ctx, id)
-	if err != nil {
-		return StopView{}, err
+	// The vehicle to lock: the one whose cached route holds the stop,
+	// else read. A stop never changes route, nor a route its vehicle (a
+	// re-plan makes new stops), so the cache's answer is the store's.
+	vehicle, ok := s.runs.vehicleOf(id)
+	var err error
+	if !ok {
+		if vehicle, err = s.StopVehicle(ctx, id); err != nil {
+			return StopView{}, err
+		}
+	}
+	if driver != "" && vehicle != driver {
+		return StopView{}, errorf("Forbidden", "this driver key acts for vehicle %q only", driver)
 	}
 	var view StopView
 	// saved is the run written on the vehicle's current route, for the
@@ -126,6 +138,13 @@ func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput) (
 		if cached == nil {
 			if st, err = tx.Stop(id); err != nil {
 				return err
+			}
+			r, err := tx.Route(st.Route)
+			if err != nil {
+				return err
+			}
+			if r.Vehicle != vehicle {
+				return fmt.Errorf("dispatch: stop %d: on vehicle %q's route %d, not %q's", id, r.Vehicle, r.ID, vehicle)
 			}
 		}
 		if st.Status == in.Status && st.Reason == in.Reason {
