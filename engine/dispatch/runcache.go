@@ -76,10 +76,15 @@ func (c *runCache) put(e cachedRun) {
 	if ok && old.veh.Version >= e.veh.Version {
 		return
 	}
-	c.removeLocked(e.veh.ID)
 	if e.route.Status == store.RouteDone {
+		c.removeLocked(e.veh.ID)
 		return
 	}
+	if ok && slices.EqualFunc(old.stops, e.stops, func(a, b store.Stop) bool { return a.ID == b.ID }) {
+		c.m[e.veh.ID] = e // the same stops: their owner stays
+		return
+	}
+	c.removeLocked(e.veh.ID)
 	if !ok && len(c.m) >= c.max {
 		for k := range c.m {
 			c.removeLocked(k)
