@@ -17,8 +17,9 @@ import (
 // change, a re-plan, a second replica) costs a read in the transaction,
 // never a wrong result. At most max entries
 // are kept (an arbitrary one is dropped when full). owner maps the id of
-// every stop of a kept entry to the entry's vehicle: a status update's
-// guess of the vehicle to lock, checked in its transaction like the entry.
+// every stop of a kept entry to the entry's vehicle, for StopVehicle: a
+// status update, a driver's upload or message looks up its stop's vehicle
+// without a query (a status update's transaction checks it).
 type runCache struct {
 	mu    sync.Mutex
 	m     map[string]cachedRun

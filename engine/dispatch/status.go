@@ -57,8 +57,13 @@ func stopView(st store.Stop, vehicle string) StopView {
 }
 
 // StopVehicle returns the vehicle whose route holds the stop, so the
-// caller can check a driver key's vehicle before SetStopStatus.
+// caller can check a driver key's vehicle. A stop never changes route,
+// nor a route its vehicle (a re-plan makes new stops), so the run cache's
+// answer, when it holds the route, is the store's.
 func (s *Service) StopVehicle(ctx context.Context, id int64) (string, error) {
+	if v, ok := s.runs.vehicleOf(id); ok {
+		return v, nil
+	}
 	_, veh, err := s.st.StopRoute(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", errorf("NotFound", "stop %d: unknown", id)
@@ -93,15 +98,9 @@ func (s *Service) SetStopStatus(ctx context.Context, id int64, in StatusInput, d
 		}
 		now = time.Unix(*in.Time, 0)
 	}
-	// The vehicle to lock: the one whose cached route holds the stop,
-	// else read. A stop never changes route, nor a route its vehicle (a
-	// re-plan makes new stops), so the cache's answer is the store's.
-	vehicle, ok := s.runs.vehicleOf(id)
-	var err error
-	if !ok {
-		if vehicle, err = s.StopVehicle(ctx, id); err != nil {
-			return StopView{}, err
-		}
+	vehicle, err := s.StopVehicle(ctx, id)
+	if err != nil {
+		return StopView{}, err
 	}
 	if driver != "" && vehicle != driver {
 		return StopView{}, errorf("Forbidden", "this driver key acts for vehicle %q only", driver)
