@@ -15,11 +15,11 @@ import (
 // reading three tables; its transaction still locks the vehicle and
 // compares versions, so an entry made stale by any other writer (a window
 // change, a re-plan, a second replica) costs a read in the transaction,
-// never a wrong result. At most max entries
-// are kept (an arbitrary one is dropped when full). owner maps the id of
-// every stop of a kept entry to the entry's vehicle, for StopVehicle: a
-// status update, a driver's upload or message looks up its stop's vehicle
-// without a query (a status update's transaction checks it).
+// never a wrong result. At most max entries are kept (an arbitrary one is
+// dropped when full). owner maps the id of every stop of a kept entry to
+// the entry's vehicle, for StopVehicle: a status update, a driver's upload
+// or message looks up its stop's vehicle without a query (a status
+// update's transaction checks it).
 type runCache struct {
 	mu    sync.Mutex
 	m     map[string]cachedRun

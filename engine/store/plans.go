@@ -194,11 +194,12 @@ func (tx *Tx) MoveStop(id, position int64) error {
 
 // SetRouteETAs stores the ETAs (eta, p10, p90) of a route's stops in one
 // row of route_etas: every stop of stops whose ETA is not 0 (stops holds
-// all of the route's that have one). Readers take a stop's ETA from there when the route's row lists it,
-// else from the stop's own columns (queryStops), so every write of a
-// route's stops that changes an ETA writes this row as well. One packed
-// row per route instead of three columns of every open stop: an ETA
-// update rewrote the row of each of them.
+// all of the route's that have one). Readers take a stop's ETA from there
+// when the route's row lists it, else from the stop's own columns
+// (queryStops), so every write of a route's stops that changes an ETA
+// writes this row as well. One packed row per route instead of three
+// columns of every open stop: an ETA update rewrote the row of each of
+// them.
 func (tx *Tx) SetRouteETAs(route int64, stops []Stop) error {
 	b := make([]byte, 0, 16*len(stops))
 	for i := range stops {
