@@ -238,6 +238,10 @@ type DispatchResult struct {
 	// Replans counts the re-routes the simulated drivers followed (their
 	// phone saw a new order of the van's remaining stops).
 	Replans int
+	// Lateness sums how late the late stops were served (truth);
+	// Handovers counts the stops handed to another van (dispatch.Config.Handover).
+	Lateness  time.Duration
+	Handovers int
 
 	// Uploads: wall time of the replay, pings per second over it, latency
 	// of POST /v1/positions (p50, p99), calls retried.
@@ -386,8 +390,8 @@ func check(ok bool) string {
 
 // WriteDispatch prints the figures of a run as a table, then Summary.
 func WriteDispatch(w io.Writer, r *DispatchResult) {
-	fmt.Fprintf(w, "server %s, seed %d, day %s: %d vans (%d used), %d shipments (%d unassigned), %d stops served, %d late, %d planned late, %d drive-bys\n",
-		r.Server, r.Seed, r.Date.Format(time.DateOnly), r.Vans, r.VansUsed, r.Shipments, r.Unassigned, r.Stops, r.Late, r.PlannedLate, r.DriveBys)
+	fmt.Fprintf(w, "server %s, seed %d, day %s: %d vans (%d used), %d shipments (%d unassigned), %d stops served, %d late (%.0f min in all), %d planned late, %d drive-bys, %d handed over\n",
+		r.Server, r.Seed, r.Date.Format(time.DateOnly), r.Vans, r.VansUsed, r.Shipments, r.Unassigned, r.Stops, r.Late, r.Lateness.Minutes(), r.PlannedLate, r.DriveBys, r.Handovers)
 	if r.Closure != "" {
 		fmt.Fprintf(w, "closure: %s on the route of %s from %s\n", r.Closure, r.ClosureVan, r.ClosureStart.Format(time.TimeOnly))
 	}
@@ -445,17 +449,19 @@ func WriteDispatch(w io.Writer, r *DispatchResult) {
 // late stops) to judge a target by.
 func WriteDispatchDays(w io.Writer, days []*DispatchResult) {
 	var t DispatchResult
-	fmt.Fprintf(w, "| seed | stops | arriving_soon 20-40 min | late warned | delayed false alarms | arrived within 90 s | drive-by arrivals | seq errors | closure rerouted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "| seed | stops | arriving_soon 20-40 min | late warned | delayed false alarms | arrived within 90 s | drive-by arrivals | seq errors | closure rerouted | lateness | handed over |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	line := func(name string, r *DispatchResult, rerouted string) {
-		fmt.Fprintf(w, "| %s | %d | %s | %d of %d | %d of %d (%s) | %s | %d | %d | %s |\n", name, r.Stops, pct(r.ArrivingSoonShare()),
+		fmt.Fprintf(w, "| %s | %d | %s | %d of %d | %d of %d (%s) | %s | %d | %d | %s | %.0f min | %d |\n", name, r.Stops, pct(r.ArrivingSoonShare()),
 			r.LateWarned, r.Late, r.DelayedFalse, r.Delayed, pct(r.DelayedFalseShare()), pct(r.ArrivedShare()), r.DriveByArrivals,
-			r.SeqErrors+r.Duplicates+r.OrderErrors, rerouted)
+			r.SeqErrors+r.Duplicates+r.OrderErrors, rerouted, r.Lateness.Minutes(), r.Handovers)
 	}
 	rerouted, unmet := 0, 0
 	for _, r := range days {
 		t.Stops += r.Stops
 		t.SoonHits += r.SoonHits
 		t.Late += r.Late
+		t.Lateness += r.Lateness
+		t.Handovers += r.Handovers
 		t.LateWarned += r.LateWarned
 		t.Delayed += r.Delayed
 		t.DelayedFalse += r.DelayedFalse
@@ -1060,6 +1066,7 @@ func (r *dispatchRun) replay(ctx context.Context) error {
 type vehicleAnswer struct {
 	Version int64 `json:"version"`
 	Stops   []struct {
+		ID       int64  `json:"id"`
 		Tracking string `json:"tracking"`
 		Status   string `json:"status"`
 	} `json:"stops"`
@@ -1091,6 +1098,8 @@ func (r *dispatchRun) follow(ctx context.Context, v int, at time.Time) (bool, er
 			return false, fmt.Errorf("bench: dispatch: route of %s: unknown tracking %q", r.vehicle(v), st.Tracking)
 		}
 		open = append(open, i)
+		r.stops[i] = st.ID // a stop handed over from another van is a new one
+
 	}
 	// The van's own order of the stops it has not reached yet.
 	var ahead []int
@@ -1328,8 +1337,9 @@ func (r *dispatchRun) grade(evs []apiEvent) {
 	for _, s := range tr.Shipments {
 		if s.Van >= 0 {
 			res.Stops++
-			if s.Arrive.After(day.Shipments[tr.Vans[s.Van].Stops[s.Stop]].WindowEnd) {
+			if end := day.Shipments[tr.Vans[s.Van].Stops[s.Stop]].WindowEnd; s.Arrive.After(end) {
 				res.Late++
+				res.Lateness += s.Arrive.Sub(end)
 			}
 		}
 	}
@@ -1415,6 +1425,13 @@ func (r *dispatchRun) grade(evs []apiEvent) {
 				}
 			case evRerouted:
 				res.ReroutedEvents++
+				var d struct {
+					Reason string `json:"reason"`
+					From   string `json:"from"`
+				}
+				if json.Unmarshal(e.Data, &d) == nil && d.Reason == "handover" && d.From != "" {
+					res.Handovers++
+				}
 				if s := tr.Shipments[i]; s.Van >= 0 {
 					rerouted[r.vehicle(s.Van)] = true
 				}

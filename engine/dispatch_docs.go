@@ -203,7 +203,7 @@ func dispatchSchemas(m map[string]any) {
 		"time":   integer})
 	m["Stop"] = object([]string{"id", "tracking", "vehicle", "route", "position", "attempt", "status", "location", "time_window", "eta"}, map[string]any{
 		"id": integer, "tracking": str, "vehicle": str, "route": integer, "position": integer, "attempt": integer,
-		"status": map[string]any{"enum": []any{"planned", "out_for_delivery", "arrived", "delivered", "failed", "cancelled"}},
+		"status": map[string]any{"enum": []any{"planned", "out_for_delivery", "arrived", "delivered", "failed", "cancelled", "handed_over"}},
 		"reason": str, "location": ref("LonLat"), "time_window": nullable(window), "planned": integer,
 		"eta": nullable(ref("ETA")), "arrived_at": integer, "done_at": integer})
 	m["Vehicle"] = object([]string{"id", "location", "time", "route", "stops"}, map[string]any{

@@ -33,6 +33,7 @@ func benchDispatch(args []string, stdout, stderr io.Writer) error {
 	rerouteIterations := fs.Int("reroute-iterations", 0, "bound each re-routing solve by solver iterations per worker instead of 100 ms")
 	batch := fs.Duration("batch", time.Minute, "simulated time one upload of a van's pings covers")
 	quiet := fs.Bool("quiet", false, "log warnings only")
+	handover := fs.Bool("handover", false, "the in-process server hands late stops to nearby vans (serve --handover)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -66,7 +67,7 @@ func benchDispatch(args []string, stdout, stderr io.Writer) error {
 		log.Info("bench dispatch", "extract", path, "edges", len(g.Road.Edges), "seed", sd)
 		r, err := bench.Dispatch(bench.DispatchConfig{Graph: g, URL: *url, AdminKey: *adminKey, DB: *db, Seed: sd,
 			Day: sim.DayConfig{Vans: *vans, Shipments: *shipments}, SolveTime: *solveTime, Iterations: *iterations, Batch: *batch, Logger: log,
-			Rules: dispatch.Config{RerouteIterations: *rerouteIterations}})
+			Rules: dispatch.Config{RerouteIterations: *rerouteIterations, Handover: *handover}})
 		if err != nil {
 			return fmt.Errorf("seed %d: %w", sd, err)
 		}

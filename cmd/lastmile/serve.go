@@ -73,6 +73,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "debug (one line per request), info, warn or error")
 	example := fs.Bool("example", false, "print an example request for this graph on start")
 	blobDir := fs.String("blobs", "", "folder of proof-of-delivery images (default: blobs in --state)")
+	handover := fs.Bool("handover", false, "let a van that has fallen behind hand late stops to a nearby van of the same plan when that saves lateness")
 	vanStops := fs.Int("van-stops", 3, "a tracking page shows the van while its stop is within this many next stops")
 	linkTTL := fs.Duration("link-ttl", 7*24*time.Hour, "a tracking link stops working this long after its delivery attempt ended")
 	trackRate := fs.Float64("track-rate", 2, "requests per second per client address to tracking links and sign-in (burst 60; negative: no limit)")
@@ -182,7 +183,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		MaxJobs: *maxJobs, JobWorkers: *jobWorkers, JobTTL: *jobTTL, MaxFinishedJobs: *maxFinished, MaxJobSolveTime: *maxJobSolveTime,
 		MaxTrafficObservations: *maxObs, Live: live,
 		Store: st, AdminKey: adminKey, PublicRouting: *publicRouting, Retention: *retention,
-		Blobs: blobs, TrackRate: *trackRate, Dispatch: dispatch.Config{VanStops: *vanStops, LinkTTL: *linkTTL},
+		Blobs: blobs, TrackRate: *trackRate, Dispatch: dispatch.Config{Handover: *handover, VanStops: *vanStops, LinkTTL: *linkTTL},
 		Notify: notify.Config{AllowPrivate: *hookPrivate, DisableAfter: *hookDisable, Recipients: recipients, Timeout: *hookTimeout, Lease: *lease},
 	})
 	if err != nil {

@@ -90,33 +90,15 @@ func (s *Service) AddStop(ctx context.Context, routeID int64, in AddStopInput) (
 		}
 		st := store.Stop{Route: routeID, Shipment: sh.ID, Attempt: attempt, Status: status,
 			Tracking: sh.Tracking, Location: sh.Location, Window: sh.Window, Service: sh.Service}
-		// Renumber: positions follow the slice order with the new stop in.
-		run.stops = slices.Insert(run.stops, at, st)
-		run.dirty = slices.Insert(run.dirty, at, false)
 		t := s.now()
-		for i := range run.stops {
-			if int64(i) == run.stops[i].Position && i != at {
-				continue
-			}
-			moved := i > at && open(run.stops[i].Status)
-			run.stops[i].Position = int64(i)
-			run.dirty[i] = true
-			if i == at {
-				if err := tx.InsertStop(&run.stops[i]); err != nil {
-					return err
-				}
-				continue
-			}
-			if moved && run.route.Status == store.RouteActive {
-				run.emit(i, EventRerouted, t, map[string]any{"vehicle": run.route.Vehicle, "version": run.route.Version + 1})
-			}
+		added, err := run.insertStops(tx, []int{at}, []store.Stop{st}, t, nil)
+		if err != nil {
+			return err
 		}
+		at = added[0]
 		if status == StatusOutForDelivery {
 			run.emit(at, EventOutForDelivery, t, map[string]any{"vehicle": run.route.Vehicle})
 		}
-		run.route.Version++
-		run.etas = true
-		run.state.ETAAt = 0 // ETAs at the next ping
 		if err := run.finish(tx); err != nil {
 			return err
 		}
@@ -127,6 +109,61 @@ func (s *Service) AddStop(ctx context.Context, routeID int64, in AddStopInput) (
 		return StopView{}, err
 	}
 	return view, nil
+}
+
+// insertStops inserts news[k] before the stop at index at[k] of the run
+// (len(run.stops): last; news at one place keep their order), renumbers
+// the positions from 0 in the new order and stores the new stops. On a
+// route out for delivery, every open stop whose position changed gets
+// rerouted, with data added to the event's. The route's version grows
+// and its ETAs are updated at the next ping. It returns the new stops'
+// indexes.
+func (run *routeRun) insertStops(tx *store.Tx, at []int, news []store.Stop, t int64, data map[string]any) ([]int, error) {
+	stops := make([]store.Stop, 0, len(run.stops)+len(news))
+	dirty := make([]bool, 0, cap(stops))
+	added := make([]int, len(news))
+	for i := 0; i <= len(run.stops); i++ {
+		for k := range news {
+			if at[k] == i {
+				added[k] = len(stops)
+				stops, dirty = append(stops, news[k]), append(dirty, true)
+			}
+		}
+		if i < len(run.stops) {
+			stops, dirty = append(stops, run.stops[i]), append(dirty, run.dirty[i])
+		}
+	}
+	run.stops, run.dirty = stops, dirty
+	isNew := make([]bool, len(stops))
+	for _, i := range added {
+		isNew[i] = true
+	}
+	for i := range run.stops {
+		st := &run.stops[i]
+		if isNew[i] {
+			st.Position = int64(i)
+			if err := tx.InsertStop(st); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if st.Position == int64(i) {
+			continue
+		}
+		st.Position = int64(i)
+		run.dirty[i] = true
+		if open(st.Status) && run.route.Status == store.RouteActive {
+			d := map[string]any{"vehicle": run.route.Vehicle, "version": run.route.Version + 1}
+			for k, v := range data {
+				d[k] = v
+			}
+			run.emit(i, EventRerouted, t, d)
+		}
+	}
+	run.route.Version++
+	run.etas = true
+	run.state.ETAAt = 0 // ETAs at the next ping
+	return added, nil
 }
 
 // WindowInput is the body of POST /v1/shipments/{tracking}/window.

@@ -7,8 +7,9 @@
 // event exists exactly when its state change does.
 //
 // A stop's status moves planned → out_for_delivery → arrived → delivered
-// or failed (or cancelled). The engine emits, per shipment and timed by
-// the ping or status update that caused them:
+// or failed (or cancelled, or handed_over to another van). The engine
+// emits, per shipment and timed by the ping or status update that caused
+// them:
 //
 //   - out_for_delivery when the van leaves its start with the parcel
 //     (its first ping beyond Config.DepartRadius of the start);
@@ -26,7 +27,8 @@
 //     first ping of that dwell): a van passing by or GPS jitter does not
 //     fire it; a delivered or failed status without it fires it first;
 //   - delivered and failed from the driver's status update;
-//   - rerouted when the order of a van's remaining stops changes.
+//   - rerouted when the order of a van's remaining stops changes, and for
+//     a stop handed to another van (Config.Handover), with that van.
 package dispatch
 
 import (
@@ -51,6 +53,11 @@ const (
 	StatusDelivered      = "delivered"
 	StatusFailed         = "failed"
 	StatusCancelled      = "cancelled"
+	// StatusHandedOver ends a stop whose shipment went to another van of
+	// the plan (Config.Handover): a new stop on that van, with the same
+	// attempt number, carries on; the shipment's status is the new
+	// stop's.
+	StatusHandedOver = "handed_over"
 	// StatusCreated is a shipment's status before any milestone.
 	StatusCreated = "created"
 )
@@ -198,6 +205,20 @@ type Config struct {
 	// fires for the stops that moved, with reason "closure" (default
 	// 1 min; negative: off).
 	IncidentShift time.Duration
+	// Handover, when set, lets a van that has fallen behind hand some of
+	// its late stops to a van of the same plan near them: when a re-route
+	// check still finds a stop more than RerouteSlack late (at most every
+	// RerouteInterval of a van's ping time), up to HandoverMax of its late
+	// stops move to the van (within HandoverRadius m of them) whose
+	// predicted lateness, summed with the late van's over the open stops
+	// of both, drops the most, by HandoverGain at least (see handOver).
+	// Default off, 3 km, 10 min, 3 stops. The engine reassigns the stops;
+	// getting the parcels from one van to the other (a meet of the two
+	// drivers) is left to them and to the dispatcher.
+	Handover       bool
+	HandoverRadius float64
+	HandoverGain   time.Duration
+	HandoverMax    int
 	// VanStops: the recipient's page shows the van's position while the
 	// shipment's stop is within this many stops of the van (default 3;
 	// 0 before any is out for delivery, and never after the stop ended).
@@ -266,6 +287,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RerouteTime <= 0 {
 		c.RerouteTime = 100 * time.Millisecond
+	}
+	if c.HandoverRadius <= 0 {
+		c.HandoverRadius = 3000
+	}
+	if c.HandoverGain <= 0 {
+		c.HandoverGain = 10 * time.Minute
+	}
+	if c.HandoverMax <= 0 {
+		c.HandoverMax = 3
 	}
 	if c.VanStops <= 0 {
 		c.VanStops = 3

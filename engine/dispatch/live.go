@@ -94,7 +94,7 @@ func (s *Service) Live(ctx context.Context) (LiveView, error) {
 			lv.Location, lv.Time = &ll, &t
 		}
 		for _, st := range lr.Stops {
-			if st.Status == StatusCancelled {
+			if st.Status == StatusCancelled || st.Status == StatusHandedOver {
 				continue
 			}
 			lv.Total++

@@ -56,6 +56,9 @@ type trackState struct {
 	// when the route was last (re)planned.
 	RerouteAt int64 `json:"reroute_at,omitempty"`
 	Baseline  int64 `json:"baseline,omitempty"`
+	// HandoverAt is the ping time (Unix s) of the last handover check
+	// (checkHandover).
+	HandoverAt int64 `json:"handover_at,omitempty"`
 	// Incident is the time (Unix ms) of the road closure
 	// (Service.RoadsClosed) the route's ETAs were last checked against.
 	Incident int64 `json:"incident,omitempty"`
@@ -73,9 +76,12 @@ type routeRun struct {
 	state  trackState
 	events []store.Event
 	start  [2]float64 // the route's start (depot)
-	// shiftStart is the start of the vehicle's shift (time_window), Unix
+	// shiftStart and shiftEnd are the vehicle's shift (time_window), Unix
 	// seconds, 0 when the plan gave none.
-	shiftStart int64
+	shiftStart, shiftEnd int64
+	// handover: an ETA update left a stop late (checkHandover); Positions
+	// tries a handover once the run is committed.
+	handover bool
 	// loaded and loadedRoute are the stops and route as read (what the
 	// store holds until save).
 	loaded      []store.Stop
@@ -138,7 +144,7 @@ func (s *Service) newRun(veh store.Vehicle, r store.Route, stops []store.Stop) (
 	if err := json.Unmarshal([]byte(r.Spec), &spec); err == nil {
 		run.start = spec.Start
 		if len(spec.TimeWindow) == 2 {
-			run.shiftStart = spec.TimeWindow[0]
+			run.shiftStart, run.shiftEnd = spec.TimeWindow[0], spec.TimeWindow[1]
 		}
 	}
 	return run, nil
@@ -337,6 +343,13 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 		}
 	}
 	res.Events = evs
+	// Handovers after the pings' commit, each in a transaction of its
+	// own: the pings are stored whatever becomes of them.
+	for _, run := range saved {
+		if run.handover {
+			s.handOver(ctx, run.veh.ID, time.UnixMilli(run.veh.LastMS))
+		}
+	}
 	return res, nil
 }
 
@@ -378,6 +391,9 @@ func (run *routeRun) finish(tx *store.Tx) error {
 			continue
 		}
 		st := run.stops[i]
+		if st.Status == StatusHandedOver {
+			continue // the shipment goes on with its stop on the other van
+		}
 		if was, ok := run.loadedStop(st.ID); !ok || was.Status != st.Status || was.DoneAt != st.DoneAt {
 			if err := tx.SetShipmentStatus(st.Shipment, shipmentStatus(st.Status), run.s.now(), st.DoneAt); err != nil {
 				return err
@@ -556,6 +572,7 @@ func (run *routeRun) depart(pos [2]float64, now time.Time) {
 	}
 	run.rerouteIfBehind(pos, now)
 	run.rules(t)
+	run.checkHandover(t)
 }
 
 // arrive marks stop i arrived at t.
@@ -613,6 +630,7 @@ func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
 		run.rerouteIfBehind(pos, now)
 	}
 	run.rules(now.Unix())
+	run.checkHandover(now.Unix())
 }
 
 // rerouteAfterIncident re-routes the van at once when the ETAs of its open

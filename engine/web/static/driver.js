@@ -5,7 +5,7 @@
 (() => {
   // ---- UI texts (English; the first paint's texts are in driver.html) ----
   const T = {
-    status: { planned: 'Planned', out_for_delivery: 'On the way', arrived: 'Arrived', delivered: 'Delivered', failed: 'Failed', cancelled: 'Cancelled' },
+    status: { planned: 'Planned', out_for_delivery: 'On the way', arrived: 'Arrived', delivered: 'Delivered', failed: 'Failed', cancelled: 'Cancelled', handed_over: 'Handed to another van' },
     reasons: [
       ['not_home', 'Nobody home'],
       ['refused', 'Refused by the recipient'],

@@ -1,0 +1,342 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/lastmile/lastmile/engine/store"
+)
+
+// lateStops returns the indexes of the stops out for delivery predicted
+// past their window's end by more than slack seconds, the latest first,
+// leaving out the first stop out for delivery (the one the van is driving
+// to or standing at: its driver is on the way).
+func (run *routeRun) lateStops(slack int64) []int {
+	var late []int
+	first := true
+	for i, st := range run.stops {
+		if st.Status != StatusOutForDelivery {
+			continue
+		}
+		if first {
+			first = false
+			continue
+		}
+		if end := st.Window[1]; end > 0 && st.ETA > end+slack {
+			late = append(late, i)
+		}
+	}
+	slices.SortStableFunc(late, func(a, b int) int {
+		return cmp.Compare(run.stops[b].ETA-run.stops[b].Window[1], run.stops[a].ETA-run.stops[a].Window[1])
+	})
+	return late
+}
+
+// lateness is the sum over the stops out for delivery of how far their
+// predicted arrival passes their window's end (s).
+func (run *routeRun) lateness() int64 {
+	var sum int64
+	for _, st := range run.stops {
+		if end := st.Window[1]; st.Status == StatusOutForDelivery && end > 0 && st.ETA > end {
+			sum += st.ETA - end
+		}
+	}
+	return sum
+}
+
+// checkHandover marks the run for a handover (Config.Handover) after an
+// ETA update at Unix time t that still leaves a stop more than
+// RerouteSlack late, at most once every RerouteInterval of ping time;
+// Positions tries it once the pings are committed.
+func (run *routeRun) checkHandover(t int64) {
+	cfg := &run.s.cfg
+	if !cfg.Handover || run.route.Status != store.RouteActive {
+		return
+	}
+	if run.state.HandoverAt != 0 && t-run.state.HandoverAt < int64(cfg.RerouteInterval/time.Second) {
+		return
+	}
+	if len(run.lateStops(int64(cfg.RerouteSlack/time.Second))) == 0 {
+		return
+	}
+	run.state.HandoverAt = t
+	run.handover = true
+}
+
+// handoverPlan is a handover handOver chose: the stops (by id) the late
+// van gives, and the receiving van with the ids of the stops each goes
+// before (0: last).
+type handoverPlan struct {
+	from, to string
+	stops    []int64
+	before   []int64
+	etas     []ETA // the stops' predicted arrivals on the receiving van
+	gain     int64 // s of lateness saved
+}
+
+// handOver tries to hand some of vehicle's late stops to a van of the
+// same plan at ping time now. The late stops (lateStops, from the latest,
+// at most HandoverMax) are taken one more at a time; each candidate van
+// (its route active, its position within HandoverRadius of the latest
+// stop) gets them at their cheapest places by straight-line detour, after
+// the stop it is driving to, and both vans are predicted again. The
+// handover that saves the most lateness (lateness, over both vans),
+// HandoverGain at least, and keeps the receiving van within its shift is
+// made in a transaction of its own (transfer). It reports whether one was
+// made; failures are logged, as the pings that led here are stored.
+func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) bool {
+	cfg := &s.cfg
+	a, err := s.snapshotRun(ctx, vehicle)
+	if err != nil || a == nil || a.route.Status != store.RouteActive || cfg.Predict == nil {
+		return false
+	}
+	late := a.lateStops(0)
+	if len(late) == 0 {
+		return false
+	}
+	late = late[:min(len(late), cfg.HandoverMax)]
+	routes, err := s.st.PlanRoutes(ctx, a.route.Plan)
+	if err != nil {
+		s.log.Warn("handover: plan routes", "route", a.route.ID, "err", err)
+		return false
+	}
+	// The candidates: the plan's other vans out for delivery near the
+	// latest stop.
+	far := a.stops[late[0]].Location
+	var cands []*routeRun
+	for _, r := range routes {
+		if r.Vehicle == vehicle || r.Status != store.RouteActive {
+			continue
+		}
+		b, err := s.snapshotRun(ctx, r.Vehicle)
+		if err != nil || b == nil || b.route.ID != r.ID || b.veh.LastMS == 0 ||
+			distance([2]float64{b.veh.Lon, b.veh.Lat}, far) > cfg.HandoverRadius {
+			continue
+		}
+		cands = append(cands, b)
+	}
+	if len(cands) == 0 {
+		return false
+	}
+	posA := [2]float64{a.veh.Lon, a.veh.Lat}
+	beforeA := a.lateness()
+	// The late van without its first k late stops, predicted once per k.
+	afterA := make([]int64, len(late)+1)
+	for k := 1; k <= len(late); k++ {
+		gone := map[int64]bool{}
+		for _, i := range late[:k] {
+			gone[a.stops[i].ID] = true
+		}
+		rest := slices.DeleteFunc(slices.Clone(a.stops), func(st store.Stop) bool { return gone[st.ID] })
+		ra, err := s.newRun(a.veh, a.route, rest)
+		if err != nil {
+			return false
+		}
+		ra.predict(posA, now)
+		afterA[k] = ra.lateness()
+	}
+	var best *handoverPlan
+	for _, b := range cands {
+		posB := [2]float64{b.veh.Lon, b.veh.Lat}
+		b.predict(posB, now)
+		beforeB := b.lateness()
+		for k := 1; k <= len(late); k++ {
+			news := make([]store.Stop, k)
+			for j, i := range late[:k] {
+				news[j] = a.stops[i]
+			}
+			stops, before := insertCheapest(b, posB, news)
+			rb, err := s.newRun(b.veh, b.route, stops)
+			if err != nil {
+				continue
+			}
+			rb.predict(posB, now)
+			if rb.shiftEnd > 0 && rb.lastETA() > rb.shiftEnd {
+				continue
+			}
+			gain := beforeA + beforeB - afterA[k] - rb.lateness()
+			if best == nil || gain > best.gain {
+				p := &handoverPlan{from: vehicle, to: b.route.Vehicle, before: before, gain: gain}
+				for _, ns := range news {
+					p.stops = append(p.stops, ns.ID)
+					for _, st := range rb.stops {
+						if st.ID == 0 && st.Shipment == ns.Shipment {
+							p.etas = append(p.etas, ETA{st.ETA, st.P10, st.P90})
+						}
+					}
+				}
+				best = p
+			}
+		}
+	}
+	if best == nil || best.gain < int64(cfg.HandoverGain/time.Second) {
+		return false
+	}
+	if err := s.transfer(ctx, best, a.veh.Version, now); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			s.log.Info("handover: not made", "from", best.from, "to", best.to, "reason", pe.Message)
+		} else {
+			s.log.Warn("handover: failed", "from", best.from, "to", best.to, "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+// insertCheapest returns b's stops with copies of news (out for delivery
+// on b's route, not yet stored) each put, in turn, where it adds the
+// least straight-line distance to b's drive from pos through its stops
+// out for delivery, never before the first of them when b is driving to
+// it; and for each of news the id of the stop of b it goes before (0:
+// last).
+func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) ([]store.Stop, []int64) {
+	stops := slices.Clone(b.stops)
+	before := make([]int64, len(news))
+	for k, ns := range news {
+		var idx []int // stops out for delivery, in order
+		from := pos
+		for i, st := range stops {
+			switch st.Status {
+			case StatusArrived:
+				from = st.Location
+			case StatusOutForDelivery:
+				idx = append(idx, i)
+			}
+		}
+		first := 0
+		if len(idx) > 0 && b.serving0() < 0 {
+			first = 1 // driving to idx[0]
+		}
+		bestAt, bestCost := len(stops), -1.0
+		for j := first; j <= len(idx); j++ {
+			prev := from
+			if j > 0 {
+				prev = stops[idx[j-1]].Location
+			}
+			cost := distance(prev, ns.Location)
+			at := len(stops)
+			if j < len(idx) {
+				next := stops[idx[j]].Location
+				cost += distance(ns.Location, next) - distance(prev, next)
+				at = idx[j]
+			}
+			if bestCost < 0 || cost < bestCost {
+				bestAt, bestCost = at, cost
+			}
+		}
+		st := ns
+		st.ID, st.Route, st.Status = 0, b.route.ID, StatusOutForDelivery
+		if bestAt < len(stops) {
+			before[k] = stops[bestAt].ID
+		}
+		stops = slices.Insert(stops, bestAt, st)
+		for i := range stops {
+			stops[i].Position = int64(i)
+		}
+	}
+	return stops, before
+}
+
+// serving0 is serving's index alone.
+func (run *routeRun) serving0() int {
+	i, _ := run.serving()
+	return i
+}
+
+// transfer makes the handover p in one transaction: both vehicles locked
+// in name order, each unchanged since the plan was made for the late one
+// (its version fromVersion) and still on the same routes; the late van's
+// stops become handed_over, each with rerouted naming the new vehicle,
+// and new stops of the same attempt, out for delivery with the rule state
+// of the old ones (so that stops_away, arriving_soon and delayed do not
+// fire again for what the recipient was told) and the arrival predicted
+// for them (published in the rerouted event, eta_changed counting from
+// it), join the other van where p places them, its stops behind them
+// rerouted. Both vans' ETAs follow at
+// their next pings.
+func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int64, now time.Time) error {
+	t := now.Unix()
+	var saved []*routeRun
+	_, err := s.st.Tx(ctx, func(tx *store.Tx) error {
+		saved = saved[:0]
+		names := []string{p.from, p.to}
+		slices.Sort(names)
+		vehs := map[string]store.Vehicle{}
+		for _, n := range names {
+			v, err := tx.LockVehicle(n)
+			if err != nil {
+				return err
+			}
+			vehs[n] = v
+		}
+		if vehs[p.from].Version != fromVersion {
+			return errorf("Conflict", "vehicle %q changed since", p.from)
+		}
+		a, err := s.loadRun(tx, vehs[p.from])
+		if err != nil {
+			return err
+		}
+		b, err := s.loadRun(tx, vehs[p.to])
+		if err != nil {
+			return err
+		}
+		if a.route.Plan != b.route.Plan || a.route.Status != store.RouteActive || b.route.Status != store.RouteActive {
+			return errorf("Conflict", "vehicles %q and %q are not out on one plan", p.from, p.to)
+		}
+		at := make([]int, len(p.stops))
+		news := make([]store.Stop, len(p.stops))
+		for k, id := range p.stops {
+			i := slices.IndexFunc(a.stops, func(x store.Stop) bool { return x.ID == id })
+			if i < 0 || a.stops[i].Status != StatusOutForDelivery {
+				return errorf("Conflict", "stop %d is not out for delivery on %q", id, p.from)
+			}
+			old := a.stops[i]
+			ns := old
+			ns.ID, ns.Route, ns.Status = 0, b.route.ID, StatusOutForDelivery
+			ns.ArrivedAt, ns.DoneAt = 0, 0
+			ns.PlannedDrive, ns.PlannedDist = 0, 0 // the plan's leg was another van's
+			e := p.etas[k]
+			ns.ETA, ns.P10, ns.P90, ns.ETASent = e.Arrival, e.P10, e.P90, e.Arrival
+			news[k] = ns
+			at[k] = len(b.stops)
+			if p.before[k] != 0 {
+				if at[k] = slices.IndexFunc(b.stops, func(x store.Stop) bool { return x.ID == p.before[k] }); at[k] < 0 || !open(b.stops[at[k]].Status) {
+					return errorf("Conflict", "stop %d is no longer open on %q", p.before[k], p.to)
+				}
+			}
+			old.Status, old.DoneAt = StatusHandedOver, t
+			a.set(i, old)
+			a.emit(i, EventRerouted, t, map[string]any{"vehicle": p.to, "from": p.from, "version": b.route.Version + 1, "reason": "handover", "eta": e})
+		}
+		if _, err := b.insertStops(tx, at, news, t, map[string]any{"reason": "handover"}); err != nil {
+			return err
+		}
+		a.route.Version++
+		a.state.ETAAt = 0
+		for _, run := range []*routeRun{a, b} {
+			if err := run.finish(tx); err != nil {
+				return err
+			}
+		}
+		saved = append(saved, a, b)
+		return nil
+	})
+	if err != nil {
+		s.runs.drop(p.from)
+		s.runs.drop(p.to)
+		return err
+	}
+	for _, run := range saved {
+		if e, ok := run.persisted(); ok {
+			s.runs.put(e)
+		} else {
+			s.runs.drop(run.veh.ID)
+		}
+	}
+	s.log.Info("handed over", "from", p.from, "to", p.to, "stops", len(p.stops), "gain_s", p.gain)
+	return nil
+}
