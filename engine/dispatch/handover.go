@@ -50,7 +50,11 @@ func (run *routeRun) lateness() int64 {
 // checkHandover marks the run for a handover (Config.Handover) after an
 // ETA update at Unix time t that still leaves a stop more than
 // RerouteSlack late, at most once every RerouteInterval of ping time;
-// Positions tries it once the pings are committed.
+// Positions tries it once the pings are committed. Until then the late
+// stops' delayed waits (withhold), unless their window ends within
+// DelayFinal and an ETAInterval: a handover may keep the window, and a
+// recipient told of a delay the next minute undoes hears a false alarm.
+// When none is made, delayed fires at the next update.
 func (run *routeRun) checkHandover(t int64) {
 	cfg := &run.s.cfg
 	if !cfg.Handover || run.route.Status != store.RouteActive {
@@ -59,11 +63,17 @@ func (run *routeRun) checkHandover(t int64) {
 	if run.state.HandoverAt != 0 && t-run.state.HandoverAt < int64(cfg.RerouteInterval/time.Second) {
 		return
 	}
-	if len(run.lateStops(int64(cfg.RerouteSlack/time.Second))) == 0 {
+	late := run.lateStops(int64(cfg.RerouteSlack / time.Second))
+	if len(late) == 0 {
 		return
 	}
 	run.state.HandoverAt = t
 	run.handover = true
+	for _, i := range late {
+		if st := run.stops[i]; st.Window[1]-t > int64((cfg.DelayFinal+cfg.ETAInterval)/time.Second) {
+			run.withhold = append(run.withhold, st.ID)
+		}
+	}
 }
 
 // handoverPlan is a handover handOver chose: the stops (by id) the late
@@ -89,6 +99,7 @@ type handoverPlan struct {
 // made; failures are logged, as the pings that led here are stored.
 func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) bool {
 	cfg := &s.cfg
+	t0 := time.Now()
 	a, err := s.snapshotRun(ctx, vehicle)
 	if err != nil || a == nil || a.route.Status != store.RouteActive || cfg.Predict == nil {
 		return false
@@ -173,9 +184,10 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 		}
 	}
 	if best == nil || best.gain < int64(cfg.HandoverGain/time.Second) {
+		s.log.Debug("handover: none saves enough", "vehicle", vehicle, "candidates", len(cands), "ms", time.Since(t0).Milliseconds())
 		return false
 	}
-	if err := s.transfer(ctx, best, a.veh.Version, now); err != nil {
+	if err := s.transfer(ctx, best, a.veh.Version, now, time.Since(t0)); err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {
 			s.log.Info("handover: not made", "from", best.from, "to", best.to, "reason", pe.Message)
@@ -256,9 +268,11 @@ func (run *routeRun) serving0() int {
 // fire again for what the recipient was told) and the arrival predicted
 // for them (published in the rerouted event, eta_changed counting from
 // it), join the other van where p places them, its stops behind them
-// rerouted. Both vans' ETAs follow at
+// rerouted. took is the time the choice of p took (logged with the
+// transfer's own). Both vans' ETAs follow at
 // their next pings.
-func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int64, now time.Time) error {
+func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int64, now time.Time, took time.Duration) error {
+	t0 := time.Now()
 	t := now.Unix()
 	var saved []*routeRun
 	_, err := s.st.Tx(ctx, func(tx *store.Tx) error {
@@ -337,6 +351,7 @@ func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int
 			s.runs.drop(run.veh.ID)
 		}
 	}
-	s.log.Info("handed over", "from", p.from, "to", p.to, "stops", len(p.stops), "gain_s", p.gain)
+	s.log.Info("handed over", "from", p.from, "to", p.to, "stops", len(p.stops), "gain_s", p.gain,
+		"ms", (took + time.Since(t0)).Milliseconds())
 	return nil
 }

@@ -98,6 +98,11 @@ func testHandover(t *testing.T, fx *fixture, handed bool) {
 		if sv.Vehicle == nil || *sv.Vehicle != "van-1" || *sv.Stop != oldL {
 			t.Errorf("L: %+v", sv)
 		}
+		// No handover: delayed fires, at the latest at the next update.
+		ping("van-1", fx.now.Add(70*time.Second), east(400))
+		if got := types(fx.events(t, "L")); strings.Count(got, EventDelayed) != 1 {
+			t.Errorf("L without a handover: %s", got)
+		}
 		// A handover planned on a state that has moved since is not made.
 		veh, err := fx.st.Vehicle(ctx, "van-1")
 		if err != nil {
@@ -105,13 +110,13 @@ func testHandover(t *testing.T, fx *fixture, handed bool) {
 		}
 		p := &handoverPlan{from: "van-1", to: "van-2", stops: []int64{oldL}, before: []int64{0}, etas: []ETA{{}}}
 		var de *Error
-		if err := fx.s.transfer(ctx, p, veh.Version-1, fx.now); !errors.As(err, &de) || de.Code != "Conflict" {
+		if err := fx.s.transfer(ctx, p, veh.Version-1, fx.now, 0); !errors.As(err, &de) || de.Code != "Conflict" {
 			t.Errorf("transfer on an old version: %v", err)
 		}
 		if b2, _ := fx.s.Vehicle(ctx, "van-2"); order(b2) != "M:out_for_delivery" || b2.Version != b.Version {
 			t.Errorf("van-2 after a refused transfer: %s, version %d", order(b2), b2.Version)
 		}
-		if err := fx.s.transfer(ctx, p, veh.Version, fx.now); err != nil {
+		if err := fx.s.transfer(ctx, p, veh.Version, fx.now, 0); err != nil {
 			t.Fatal(err)
 		}
 		if b2, _ := fx.s.Vehicle(ctx, "van-2"); order(b2) != "M:out_for_delivery L:out_for_delivery" {
@@ -167,8 +172,9 @@ func testHandover(t *testing.T, fx *fixture, handed bool) {
 	if sv, _ := fx.s.Shipment(ctx, "L"); sv.Status != StatusDelivered {
 		t.Errorf("L delivered by van-2: %s", sv.Status)
 	}
-	// What the recipient was told before is not told again.
-	if got, want := types(fx.events(t, "L")), "out_for_delivery stops_away2 arriving_soon delayed rerouted stops_away1 arrived delivered"; got != want {
+	// What the recipient was told before is not told again, and the delay
+	// the handover undid was not told at all.
+	if got, want := types(fx.events(t, "L")), "out_for_delivery stops_away2 arriving_soon rerouted stops_away1 arrived delivered"; got != want {
 		t.Errorf("L's timeline: %s, want %s", got, want)
 	}
 	for _, tr := range []string{"P", "K", "L", "M"} {

@@ -80,8 +80,10 @@ type routeRun struct {
 	// seconds, 0 when the plan gave none.
 	shiftStart, shiftEnd int64
 	// handover: an ETA update left a stop late (checkHandover); Positions
-	// tries a handover once the run is committed.
+	// tries a handover once the run is committed. withhold holds the ids
+	// of the late stops whose delayed waits for it.
 	handover bool
+	withhold []int64
 	// loaded and loadedRoute are the stops and route as read (what the
 	// store holds until save).
 	loaded      []store.Stop
@@ -571,8 +573,8 @@ func (run *routeRun) depart(pos [2]float64, now time.Time) {
 		run.emit(i, EventOutForDelivery, t, data)
 	}
 	run.rerouteIfBehind(pos, now)
-	run.rules(t)
 	run.checkHandover(t)
+	run.rules(t)
 }
 
 // arrive marks stop i arrived at t.
@@ -629,8 +631,8 @@ func (run *routeRun) updateETAs(pos [2]float64, now time.Time) {
 	if !run.rerouteAfterIncident(pos, now, before) {
 		run.rerouteIfBehind(pos, now)
 	}
-	run.rules(now.Unix())
 	run.checkHandover(now.Unix())
+	run.rules(now.Unix())
 }
 
 // rerouteAfterIncident re-routes the van at once when the ETAs of its open
@@ -831,7 +833,8 @@ func (run *routeRun) rules(t int64) {
 				shift = overrun
 			}
 			switch {
-			case st.Delayed == 0 && st.ETA+shift > end && cfg.confidentlyLate(st.ETA+shift, end, t, elapsed):
+			case st.Delayed == 0 && st.ETA+shift > end && cfg.confidentlyLate(st.ETA+shift, end, t, elapsed) &&
+				!slices.Contains(run.withhold, st.ID):
 				late := ETA{st.ETA + shift, st.P10 + shift, st.P90 + shift}
 				run.emit(i, EventDelayed, t, map[string]any{"eta": late, "time_window": st.Window})
 				st.Delayed, st.ETASent, changed = 1, st.ETA, true

@@ -282,9 +282,13 @@
 
     $('vehicle').textContent = S.vehicle;
     document.title = `${S.vehicle} · lastmile driver`;
-    $('progress-text').textContent = T.progress(done.length, stops.length);
+    // The progress counts the driver's own stops: not those cancelled or
+    // handed to another van.
+    const mine = stops.filter(s => s.status !== 'cancelled' && s.status !== 'handed_over');
+    const served = mine.filter(s => !isOpen(s)).length;
+    $('progress-text').textContent = T.progress(served, mine.length);
     const bar = $('progress-bar');
-    bar.max = Math.max(stops.length, 1); bar.value = done.length;
+    bar.max = Math.max(mine.length, 1); bar.value = served;
     $('current').replaceChildren(cur ? currentCard(cur) : h('p', { class: 'empty' }, stops.length ? T.allDone : T.noStops));
     $('upcoming').replaceChildren(...upcoming.map(s => upcomingItem(s, opened.has(String(s.id)))));
     $('done-list').replaceChildren(...done.map(doneItem));
