@@ -37,6 +37,7 @@ import (
 
 	"github.com/lastmile/lastmile/engine"
 	"github.com/lastmile/lastmile/graph"
+	"github.com/lastmile/lastmile/internal/devtools"
 )
 
 // DefaultChromium is Debian's Chromium.
@@ -671,9 +672,8 @@ func pageLoad(bctx context.Context, p PageProfile, pageURL, token string, o page
 			if up <= 0 {
 				up = -1
 			}
-			if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-				MatchedNetworkConditions: []*network.Conditions{{Latency: float64(p.Latency) / float64(time.Millisecond),
-					DownloadThroughput: down, UploadThroughput: up, ConnectionType: network.ConnectionTypeCellular4g}}}); err != nil {
+			if err := devtools.Throttle(ctx, network.Conditions{Latency: float64(p.Latency) / float64(time.Millisecond),
+				DownloadThroughput: down, UploadThroughput: up, ConnectionType: network.ConnectionTypeCellular4g}); err != nil {
 				return fmt.Errorf("network throttling: %w", err)
 			}
 		}

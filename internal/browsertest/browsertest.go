@@ -20,11 +20,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/lastmile/lastmile/internal/devtools"
 )
 
 // ChromiumPath is Debian's Chromium, which .ci/run installs.
@@ -211,26 +212,14 @@ func Tap(t testing.TB, ctx context.Context, sel string) {
 // SetOffline turns the tab's network off or on (the page sees
 // navigator.onLine and its online/offline events too; service workers are
 // offline with it).
-//
-// Network.emulateNetworkConditionsByRule changed shape between Chromium
-// releases: cdproto's form (offline per rule, emulateOfflineServiceWorker)
-// is the newer one (Chromium 156); Debian bookworm's Chromium 148 wants
-// offline beside the rules and refuses the other (-32602). The older form
-// is sent when the newer one is refused.
 func SetOffline(t testing.TB, ctx context.Context, off bool) {
 	t.Helper()
 	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 			return err
 		}
-		yes := true
-		rules := []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}}
-		if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-			EmulateOfflineServiceWorker: &yes, MatchedNetworkConditions: rules}); err != nil {
-			if _, err2 := chromedp.Call(ctx, olderConditionsByRule, olderConditionsByRuleParams{Offline: off,
-				MatchedNetworkConditions: []olderConditions{{DownloadThroughput: -1, UploadThroughput: -1}}}); err2 != nil {
-				return fmt.Errorf("%w; in the older form: %w", err, err2)
-			}
+		if err := devtools.SetOffline(ctx, off); err != nil {
+			return err
 		}
 		_, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: off, DownloadThroughput: -1, UploadThroughput: -1})
 		return err
@@ -239,26 +228,6 @@ func SetOffline(t testing.TB, ctx context.Context, off bool) {
 		t.Fatalf("offline %v: %v", off, err)
 	}
 }
-
-// olderConditionsByRuleParams and olderConditions are the parameters of
-// Network.emulateNetworkConditionsByRule before Chromium moved offline
-// into each rule (see SetOffline).
-type olderConditionsByRuleParams struct {
-	Offline                  bool              `json:"offline"`
-	MatchedNetworkConditions []olderConditions `json:"matchedNetworkConditions"`
-}
-
-type olderConditions struct {
-	URLPattern         string  `json:"urlPattern"`
-	Latency            float64 `json:"latency"`
-	DownloadThroughput float64 `json:"downloadThroughput"`
-	UploadThroughput   float64 `json:"uploadThroughput"`
-}
-
-// olderConditionsByRule is Network.emulateNetworkConditionsByRule in its
-// older form.
-var olderConditionsByRule = cdp.Command[olderConditionsByRuleParams, network.EmulateNetworkConditionsByRuleResult]{
-	Method: network.CommandEmulateNetworkConditionsByRule}
 
 // MapDrawn measures a PNG screenshot of the engine's map (LastmileMap):
 // the share of pixels (of every other pixel in both directions) far from
