@@ -54,9 +54,12 @@ func (run *routeRun) lateness() int64 {
 // stops' delayed waits (withhold), unless their window ends within
 // DelayFinal and an ETAInterval: a handover may keep the window, and a
 // recipient told of a delay the next minute undoes hears a false alarm.
-// When none is made, delayed fires at the next update.
+// The wait lasts this update only: when no handover is made, or when a
+// phone's backlog of pings goes on past it in one batch, delayed fires at
+// the next update.
 func (run *routeRun) checkHandover(t int64) {
 	cfg := &run.s.cfg
+	run.withhold = run.withhold[:0] // for this update only: a backlog of pings goes on without the choice
 	if !cfg.Handover || run.route.Status != store.RouteActive {
 		return
 	}

@@ -20,13 +20,15 @@ import (
 // nothing moves.
 func TestHandover(t *testing.T) {
 	cases := []struct {
-		name   string
-		cfg    Config
-		handed bool
+		name    string
+		cfg     Config
+		handed  bool
+		backlog bool // van-1's first two minutes of pings in one upload
 	}{
-		{"off", Config{HandoverGain: time.Minute}, false},
-		{"gain too small", Config{Handover: true}, false},
-		{"on", Config{Handover: true, HandoverGain: time.Minute}, true},
+		{"off", Config{HandoverGain: time.Minute}, false, false},
+		{"gain too small", Config{Handover: true}, false, false},
+		{"gain too small, a backlog", Config{Handover: true}, false, true},
+		{"on", Config{Handover: true, HandoverGain: time.Minute}, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,13 +36,13 @@ func TestHandover(t *testing.T) {
 				cfg := tc.cfg
 				cfg.RerouteSlack = time.Minute
 				fx := newFixtureWith(t, dsn, cfg)
-				testHandover(t, fx, tc.handed)
+				testHandover(t, fx, tc.handed, tc.backlog)
 			})
 		})
 	}
 }
 
-func testHandover(t *testing.T, fx *fixture, handed bool) {
+func testHandover(t *testing.T, fx *fixture, handed, backlog bool) {
 	ctx := context.Background()
 	t0 := fx.now.Unix()
 	wide := [2]int64{t0, t0 + 7200}
@@ -69,7 +71,23 @@ func testHandover(t *testing.T, fx *fixture, handed bool) {
 	// van-2 leaves its start; then van-1 leaves the depot.
 	ping("van-2", fx.now, start2)
 	ping("van-2", fx.now.Add(10*time.Second), east(6200))
-	ping("van-1", fx.now.Add(10*time.Second), east(300))
+	if backlog {
+		// delayed waits for the handover's choice at the first update
+		// only: the next one, in the same upload, fires it.
+		at := fx.now.Add(10 * time.Second)
+		fx.now = at.Add(70 * time.Second)
+		if _, err := fx.s.Positions(ctx, []Ping{
+			{Vehicle: "van-1", Time: at, Location: east(300), Matched: east(300), MatchedOK: true, Speed: math.NaN(), Heading: math.NaN()},
+			{Vehicle: "van-1", Time: fx.now, Location: east(400), Matched: east(400), MatchedOK: true, Speed: math.NaN(), Heading: math.NaN()},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := types(fx.events(t, "L")); strings.Count(got, EventDelayed) != 1 {
+			t.Errorf("L after a backlog of pings: %s", got)
+		}
+	} else {
+		ping("van-1", fx.now.Add(10*time.Second), east(300))
+	}
 	fx.checkRunCache(t)
 
 	a, err := fx.s.Vehicle(ctx, "van-1")
