@@ -190,7 +190,7 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 		s.log.Debug("handover: none saves enough", "vehicle", vehicle, "candidates", len(cands), "ms", time.Since(t0).Milliseconds())
 		return false
 	}
-	if err := s.transfer(ctx, best, a.veh.Version, now, time.Since(t0)); err != nil {
+	if err := s.transfer(ctx, best, a.veh.Version, now); err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {
 			s.log.Info("handover: not made", "from", best.from, "to", best.to, "reason", pe.Message)
@@ -199,6 +199,8 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 		}
 		return false
 	}
+	s.log.Info("handed over", "from", best.from, "to", best.to, "stops", len(best.stops), "gain_s", best.gain,
+		"ms", time.Since(t0).Milliseconds())
 	return true
 }
 
@@ -223,7 +225,7 @@ func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) ([]store.Sto
 			}
 		}
 		first := 0
-		if len(idx) > 0 && b.serving0() < 0 {
+		if i, _ := b.serving(); len(idx) > 0 && i < 0 {
 			first = 1 // driving to idx[0]
 		}
 		bestAt, bestCost := len(stops), -1.0
@@ -256,12 +258,6 @@ func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) ([]store.Sto
 	return stops, before
 }
 
-// serving0 is serving's index alone.
-func (run *routeRun) serving0() int {
-	i, _ := run.serving()
-	return i
-}
-
 // transfer makes the handover p in one transaction: both vehicles locked
 // in name order, each unchanged since the plan was made for the late one
 // (its version fromVersion) and still on the same routes; the late van's
@@ -271,11 +267,9 @@ func (run *routeRun) serving0() int {
 // fire again for what the recipient was told) and the arrival predicted
 // for them (published in the rerouted event, eta_changed counting from
 // it), join the other van where p places them, its stops behind them
-// rerouted. took is the time the choice of p took (logged with the
-// transfer's own). Both vans' ETAs follow at
+// rerouted. Both vans' ETAs follow at
 // their next pings.
-func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int64, now time.Time, took time.Duration) error {
-	t0 := time.Now()
+func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int64, now time.Time) error {
 	t := now.Unix()
 	var saved []*routeRun
 	_, err := s.st.Tx(ctx, func(tx *store.Tx) error {
@@ -347,14 +341,6 @@ func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int
 		s.runs.drop(p.to)
 		return err
 	}
-	for _, run := range saved {
-		if e, ok := run.persisted(); ok {
-			s.runs.put(e)
-		} else {
-			s.runs.drop(run.veh.ID)
-		}
-	}
-	s.log.Info("handed over", "from", p.from, "to", p.to, "stops", len(p.stops), "gain_s", p.gain,
-		"ms", (took + time.Since(t0)).Milliseconds())
+	s.keepRuns(saved)
 	return nil
 }

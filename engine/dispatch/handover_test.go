@@ -128,13 +128,13 @@ func testHandover(t *testing.T, fx *fixture, handed, backlog bool) {
 		}
 		p := &handoverPlan{from: "van-1", to: "van-2", stops: []int64{oldL}, before: []int64{0}, etas: []ETA{{}}}
 		var de *Error
-		if err := fx.s.transfer(ctx, p, veh.Version-1, fx.now, 0); !errors.As(err, &de) || de.Code != "Conflict" {
+		if err := fx.s.transfer(ctx, p, veh.Version-1, fx.now); !errors.As(err, &de) || de.Code != "Conflict" {
 			t.Errorf("transfer on an old version: %v", err)
 		}
 		if b2, _ := fx.s.Vehicle(ctx, "van-2"); order(b2) != "M:out_for_delivery" || b2.Version != b.Version {
 			t.Errorf("van-2 after a refused transfer: %s, version %d", order(b2), b2.Version)
 		}
-		if err := fx.s.transfer(ctx, p, veh.Version, fx.now, 0); err != nil {
+		if err := fx.s.transfer(ctx, p, veh.Version, fx.now); err != nil {
 			t.Fatal(err)
 		}
 		if b2, _ := fx.s.Vehicle(ctx, "van-2"); order(b2) != "M:out_for_delivery L:out_for_delivery" {

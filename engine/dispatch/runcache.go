@@ -105,6 +105,19 @@ func (c *runCache) drop(vehicle string) {
 	c.mu.Unlock()
 }
 
+// keepRuns puts the runs a transaction just committed in the cache (what
+// they wrote, run.persisted), or forgets their vehicles when that is not
+// known.
+func (s *Service) keepRuns(runs []*routeRun) {
+	for _, run := range runs {
+		if e, ok := run.persisted(); ok {
+			s.runs.put(e)
+		} else {
+			s.runs.drop(run.veh.ID)
+		}
+	}
+}
+
 // persistedRun is run.persisted, false for a nil run.
 func persistedRun(run *routeRun) (cachedRun, bool) {
 	if run == nil {

@@ -337,13 +337,7 @@ func (s *Service) Positions(ctx context.Context, pings []Ping) (TrackResult, err
 		}
 		return TrackResult{}, err
 	}
-	for _, run := range saved {
-		if e, ok := run.persisted(); ok {
-			s.runs.put(e)
-		} else {
-			s.runs.drop(run.veh.ID)
-		}
-	}
+	s.keepRuns(saved)
 	res.Events = evs
 	// Handovers after the pings' commit, each in a transaction of its
 	// own: the pings are stored whatever becomes of them.
