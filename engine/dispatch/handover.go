@@ -259,16 +259,15 @@ func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) ([]store.Sto
 }
 
 // transfer makes the handover p in one transaction: both vehicles locked
-// in name order, each unchanged since the plan was made for the late one
-// (its version fromVersion) and still on the same routes; the late van's
-// stops become handed_over, each with rerouted naming the new vehicle,
-// and new stops of the same attempt, out for delivery with the rule state
-// of the old ones (so that stops_away, arriving_soon and delayed do not
-// fire again for what the recipient was told) and the arrival predicted
-// for them (published in the rerouted event, eta_changed counting from
-// it), join the other van where p places them, its stops behind them
-// rerouted. Both vans' ETAs follow at
-// their next pings.
+// in name order, the late one unchanged since p was chosen (its version
+// fromVersion), both still out on one plan. The late van's stops become
+// handed_over, each with rerouted naming the new vehicle; new stops of the
+// same attempt join the other van where p places them, out for delivery,
+// with the old ones' rule state (so that stops_away, arriving_soon and
+// delayed do not fire again for what the recipient was told) and the
+// arrival predicted for them (published in the rerouted event; eta_changed
+// counts from it); the other van's stops behind them get rerouted. Both
+// vans' ETAs follow at their next pings.
 func (s *Service) transfer(ctx context.Context, p *handoverPlan, fromVersion int64, now time.Time) error {
 	t := now.Unix()
 	var saved []*routeRun
