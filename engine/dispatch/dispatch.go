@@ -211,7 +211,8 @@ type Config struct {
 	// RerouteInterval of a van's ping time), up to HandoverMax of its late
 	// stops move to the van (within HandoverRadius m of them) whose
 	// predicted lateness, summed with the late van's over the open stops
-	// of both, drops the most, by HandoverGain at least (see handOver).
+	// of both, drops the most, by HandoverGain at least, with room for
+	// their parcels (see handOver).
 	// Default off, 3 km, 10 min, 3 stops. The engine reassigns the stops;
 	// getting the parcels from one van to the other (a meet of the two
 	// drivers) is left to them and to the dispatcher.

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -97,9 +98,10 @@ type handoverPlan struct {
 // stop) gets them at their cheapest places by straight-line detour, after
 // the stop it is driving to, and both vans are predicted again. The
 // handover that saves the most lateness (lateness, over both vans),
-// HandoverGain at least, and keeps the receiving van within its shift is
-// made in a transaction of its own (transfer). It reports whether one was
-// made; failures are logged, as the pings that led here are stored.
+// HandoverGain at least, and keeps the receiving van within its shift and
+// its capacity (room) is made in a transaction of its own (transfer). It
+// reports whether one was made; failures are logged, as the pings that
+// led here are stored.
 func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) bool {
 	cfg := &s.cfg
 	t0 := time.Now()
@@ -153,7 +155,22 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 		afterA[k] = ra.lateness()
 	}
 	var best *handoverPlan
+	// The late stops' parcels, for the other vans' capacities.
+	parcels := make([]store.Parcels, len(late))
+	for j, i := range late {
+		sh, err := s.st.ShipmentByTracking(ctx, a.stops[i].Tracking)
+		if err != nil {
+			s.log.Warn("handover: shipment", "stop", a.stops[i].ID, "err", err)
+			return false
+		}
+		parcels[j] = sh.Parcels
+	}
 	for _, b := range cands {
+		room, err := s.room(ctx, b)
+		if err != nil {
+			s.log.Warn("handover: capacity", "vehicle", b.route.Vehicle, "err", err)
+			continue
+		}
 		posB := [2]float64{b.veh.Lon, b.veh.Lat}
 		b.predict(posB, now)
 		beforeB := b.lateness()
@@ -161,6 +178,9 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 			news := make([]store.Stop, k)
 			for j, i := range late[:k] {
 				news[j] = a.stops[i]
+			}
+			if !fits(room, parcels[:k]) {
+				break // more stops fit no better
 			}
 			stops, before := insertCheapest(b, posB, news)
 			rb, err := s.newRun(b.veh, b.route, stops)
@@ -201,6 +221,52 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 	}
 	s.log.Info("handed over", "from", best.from, "to", best.to, "stops", len(best.stops), "gain_s", best.gain,
 		"ms", time.Since(t0).Milliseconds())
+	return true
+}
+
+// room returns what b's vehicle has room for beyond the parcels of its
+// open stops (its capacity in the plan less their amounts, for as many
+// dimensions: parcels, kg, litres), nil when it has no capacity.
+func (s *Service) room(ctx context.Context, b *routeRun) ([]int64, error) {
+	vs, err := parseVehicles([]json.RawMessage{json.RawMessage(b.route.Spec)})
+	if err != nil {
+		return nil, err
+	}
+	room := slices.Clone(vs[0].v.Capacity)
+	if len(room) == 0 {
+		return nil, nil
+	}
+	for _, st := range b.stops {
+		if !open(st.Status) {
+			continue
+		}
+		sh, err := s.st.ShipmentByTracking(ctx, st.Tracking)
+		if err != nil {
+			return nil, err
+		}
+		for d, a := range amounts(sh.Parcels, len(room)) {
+			room[d] -= a
+		}
+	}
+	return room, nil
+}
+
+// fits reports whether parcels fit in room (nil: no limit).
+func fits(room []int64, parcels []store.Parcels) bool {
+	if room == nil {
+		return true
+	}
+	need := make([]int64, len(room))
+	for _, p := range parcels {
+		for d, a := range amounts(p, len(room)) {
+			need[d] += a
+		}
+	}
+	for d := range room {
+		if need[d] > room[d] {
+			return false
+		}
+	}
 	return true
 }
 

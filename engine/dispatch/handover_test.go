@@ -16,19 +16,21 @@ import (
 // they clear, L moves to van-2: its old stop ends handed_over, a new stop
 // of the same attempt joins van-2 after M, the recipient's timeline goes
 // on with one rerouted naming van-2 (no second out_for_delivery), and
-// van-2's driver delivers it. Off, or with a gain they do not clear,
-// nothing moves.
+// van-2's driver delivers it. Off, with a gain they do not clear, or
+// with no room on van-2 for L's parcel, nothing moves.
 func TestHandover(t *testing.T) {
 	cases := []struct {
 		name    string
 		cfg     Config
 		handed  bool
 		backlog bool // van-1's first two minutes of pings in one upload
+		room    int  // van-2's capacity in parcels (0: none)
 	}{
-		{"off", Config{HandoverGain: time.Minute}, false, false},
-		{"gain too small", Config{Handover: true}, false, false},
-		{"gain too small, a backlog", Config{Handover: true}, false, true},
-		{"on", Config{Handover: true, HandoverGain: time.Minute}, true, false},
+		{"off", Config{HandoverGain: time.Minute}, false, false, 0},
+		{"gain too small", Config{Handover: true}, false, false, 0},
+		{"gain too small, a backlog", Config{Handover: true}, false, true, 0},
+		{"van-2 full", Config{Handover: true, HandoverGain: time.Minute}, false, false, 1},
+		{"on", Config{Handover: true, HandoverGain: time.Minute}, true, false, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,13 +38,13 @@ func TestHandover(t *testing.T) {
 				cfg := tc.cfg
 				cfg.RerouteSlack = time.Minute
 				fx := newFixtureWith(t, dsn, cfg)
-				testHandover(t, fx, tc.handed, tc.backlog)
+				testHandover(t, fx, tc.handed, tc.backlog, tc.room)
 			})
 		})
 	}
 }
 
-func testHandover(t *testing.T, fx *fixture, handed, backlog bool) {
+func testHandover(t *testing.T, fx *fixture, handed, backlog bool, room int) {
 	ctx := context.Background()
 	t0 := fx.now.Unix()
 	wide := [2]int64{t0, t0 + 7200}
@@ -53,7 +55,11 @@ func testHandover(t *testing.T, fx *fixture, handed, backlog bool) {
 	fx.ship(t, "M", east(7000), wide)
 	start2 := east(6000)
 	v1 := json.RawMessage(fmt.Sprintf(`{"id":1,"vehicle":"van-1","start":[%v,%v]}`, depot[0], depot[1]))
-	v2 := json.RawMessage(fmt.Sprintf(`{"id":2,"vehicle":"van-2","start":[%v,%v]}`, start2[0], start2[1]))
+	capacity := ""
+	if room > 0 {
+		capacity = fmt.Sprintf(`,"capacity":[%d]`, room) // each shipment is one parcel
+	}
+	v2 := json.RawMessage(fmt.Sprintf(`{"id":2,"vehicle":"van-2","start":[%v,%v]%s}`, start2[0], start2[1], capacity))
 	plan, err := fx.s.CreatePlan(ctx, PlanInput{Vehicles: []json.RawMessage{v1, v2}, Routes: []SequencedRoute{
 		{Vehicle: "van-1", Shipments: []string{"P", "K", "L"}}, {Vehicle: "van-2", Shipments: []string{"M"}}}})
 	if err != nil {
