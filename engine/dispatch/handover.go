@@ -67,7 +67,7 @@ func (run *routeRun) checkHandover(t int64) {
 	if run.state.HandoverAt != 0 && t-run.state.HandoverAt < int64(cfg.RerouteInterval/time.Second) {
 		return
 	}
-	late := run.lateStops(int64(cfg.RerouteSlack / time.Second))
+	late := run.lateStops(max(0, int64(cfg.RerouteSlack/time.Second))) // a negative slack turns re-routing off, not this
 	if len(late) == 0 {
 		return
 	}
