@@ -81,8 +81,9 @@ func (run *routeRun) checkHandover(t int64) {
 }
 
 // handoverPlan is a handover handOver chose: the stops (by id) the late
-// van gives, and the receiving van with the ids of the stops each goes
-// before (0: last).
+// van gives, in their order on the receiving van, and for each the id of
+// the receiving van's own stop it goes before (0: last); stops given that
+// go before the same one keep their order.
 type handoverPlan struct {
 	from, to string
 	stops    []int64
@@ -182,8 +183,7 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 			if !fits(room, parcels[:k]) {
 				break // more stops fit no better
 			}
-			stops, before := insertCheapest(b, posB, news)
-			rb, err := s.newRun(b.veh, b.route, stops)
+			rb, err := s.newRun(b.veh, b.route, insertCheapest(b, posB, news))
 			if err != nil {
 				continue
 			}
@@ -193,16 +193,8 @@ func (s *Service) handOver(ctx context.Context, vehicle string, now time.Time) b
 			}
 			gain := beforeA + beforeB - afterA[k] - rb.lateness()
 			if best == nil || gain > best.gain {
-				p := &handoverPlan{from: vehicle, to: b.route.Vehicle, before: before, gain: gain}
-				for _, ns := range news {
-					p.stops = append(p.stops, ns.ID)
-					for _, st := range rb.stops {
-						if st.ID == 0 && st.Shipment == ns.Shipment {
-							p.etas = append(p.etas, ETA{st.ETA, st.P10, st.P90})
-						}
-					}
-				}
-				best = p
+				best = placed(vehicle, rb, news)
+				best.gain = gain
 			}
 		}
 	}
@@ -270,16 +262,37 @@ func fits(room []int64, parcels []store.Parcels) bool {
 	return true
 }
 
+// placed returns the handover of news (stops of vehicle from) to rb's
+// vehicle, where rb holds them (as insertCheapest put them, with id 0)
+// and has predicted them.
+func placed(from string, rb *routeRun, news []store.Stop) *handoverPlan {
+	p := &handoverPlan{from: from, to: rb.route.Vehicle}
+	for i, st := range rb.stops {
+		if st.ID != 0 {
+			continue
+		}
+		k := slices.IndexFunc(news, func(ns store.Stop) bool { return ns.Shipment == st.Shipment })
+		// The first of rb's own stops after it: a stop given may go
+		// before another given one.
+		next := int64(0)
+		if j := slices.IndexFunc(rb.stops[i:], func(o store.Stop) bool { return o.ID != 0 }); j >= 0 {
+			next = rb.stops[i+j].ID
+		}
+		p.stops = append(p.stops, news[k].ID)
+		p.before = append(p.before, next)
+		p.etas = append(p.etas, ETA{st.ETA, st.P10, st.P90})
+	}
+	return p
+}
+
 // insertCheapest returns b's stops with copies of news (out for delivery
-// on b's route, not yet stored) each put, in turn, where it adds the
-// least straight-line distance to b's drive from pos through its stops
-// out for delivery, never before the first of them when b is driving to
-// it; and for each of news the id of the stop of b it goes before (0:
-// last).
-func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) ([]store.Stop, []int64) {
+// on b's route, id 0, not yet stored) each put, in turn, where it adds
+// the least straight-line distance to b's drive from pos through its
+// stops out for delivery, never before the first of them when b is
+// driving to it.
+func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) []store.Stop {
 	stops := slices.Clone(b.stops)
-	before := make([]int64, len(news))
-	for k, ns := range news {
+	for _, ns := range news {
 		var idx []int // stops out for delivery, in order
 		from := pos
 		for i, st := range stops {
@@ -313,15 +326,12 @@ func insertCheapest(b *routeRun, pos [2]float64, news []store.Stop) ([]store.Sto
 		}
 		st := ns
 		st.ID, st.Route, st.Status = 0, b.route.ID, StatusOutForDelivery
-		if bestAt < len(stops) {
-			before[k] = stops[bestAt].ID
-		}
 		stops = slices.Insert(stops, bestAt, st)
 		for i := range stops {
 			stops[i].Position = int64(i)
 		}
 	}
-	return stops, before
+	return stops
 }
 
 // transfer makes the handover p in one transaction: both vehicles locked

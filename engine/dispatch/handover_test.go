@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lastmile/lastmile/engine/store"
 )
 
 // TestHandover: van-1 cannot keep L's window after its other stops;
@@ -211,4 +214,32 @@ func testHandover(t *testing.T, fx *fixture, handed, backlog bool, room int) {
 	// van-1 is on time now: no second handover, and its route ends with
 	// K (L handed over does not keep it open).
 	fx.checkRunCache(t)
+}
+
+// TestHandoverPlacement: stops given to a van keep the order
+// insertCheapest put them in when one goes before another given one:
+// the plan names the receiving van's next own stop for both, in that
+// order (transfer's insertStops keeps news at one place in order).
+// Naming the stop each went before put the first given one last.
+func TestHandoverPlacement(t *testing.T) {
+	b := &routeRun{route: store.Route{ID: 2, Vehicle: "van-2"}, stops: []store.Stop{
+		{ID: 10, Shipment: 1, Status: StatusOutForDelivery, Location: east(7000)},
+		{ID: 11, Shipment: 2, Status: StatusOutForDelivery, Location: east(12000)},
+	}}
+	news := []store.Stop{ // the latest first, as handOver takes them
+		{ID: 20, Shipment: 3, Status: StatusOutForDelivery, Location: east(9000)},
+		{ID: 21, Shipment: 4, Status: StatusOutForDelivery, Location: east(8000)},
+	}
+	stops := insertCheapest(b, east(6000), news)
+	var got []int64
+	for _, st := range stops {
+		got = append(got, st.Shipment)
+	}
+	if want := []int64{1, 4, 3, 2}; !slices.Equal(got, want) {
+		t.Fatalf("order of shipments %v, want %v", got, want)
+	}
+	p := placed("van-1", &routeRun{route: b.route, stops: stops}, news)
+	if !slices.Equal(p.stops, []int64{21, 20}) || !slices.Equal(p.before, []int64{11, 11}) || p.to != "van-2" {
+		t.Errorf("plan: stops %v before %v to %s; want [21 20] before [11 11] to van-2", p.stops, p.before, p.to)
+	}
 }
